@@ -1,0 +1,63 @@
+/**
+ * Every setting of the server and its commands, read once from the environment.
+ * The README lists the same settings with their defaults; keep the two in step.
+ */
+import path from 'node:path';
+import { z } from 'zod';
+
+const Settings = z.object({
+  /** Where the embedded database, the embedded vector index and the model registry live. */
+  dataDir: z.string().default('data'),
+  /** PostgreSQL connection string; unset means the embedded PGlite database under dataDir. */
+  databaseUrl: z.string().optional(),
+  /** The model bundle the server loads at start-up. */
+  bundleDir: z.string().default('bundles/quick'),
+  /** Vector index backend: 'embedded' (in-process HNSW persisted under dataDir). */
+  vectorIndex: z.enum(['embedded']).default('embedded'),
+  /** onnxruntime execution provider: 'cpu', or 'cuda' when onnxruntime-node finds CUDA. */
+  executionProvider: z.enum(['cpu', 'cuda']).default('cpu'),
+  host: z.string().default('127.0.0.1'),
+  port: z.coerce.number().int().min(0).max(65535).default(4000),
+  /** Largest `first` a recommendation query may ask for. */
+  maxResults: z.coerce.number().int().positive().default(100),
+  /** Largest history (item ids) a query may pass. */
+  maxHistoryInput: z.coerce.number().int().positive().default(200),
+  /** Titles per encoder call when items are ingested. */
+  encodeBatchSize: z.coerce.number().int().positive().default(64),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export type Settings = z.infer<typeof Settings>;
+
+/** Environment variable of each setting. */
+export const ENVIRONMENT_NAMES: Record<keyof Settings, string> = {
+  dataDir: 'LLM2REC_DATA_DIR',
+  databaseUrl: 'DATABASE_URL',
+  bundleDir: 'LLM2REC_BUNDLE',
+  vectorIndex: 'LLM2REC_VECTOR_INDEX',
+  executionProvider: 'LLM2REC_EXECUTION_PROVIDER',
+  host: 'HOST',
+  port: 'PORT',
+  maxResults: 'LLM2REC_MAX_RESULTS',
+  maxHistoryInput: 'LLM2REC_MAX_HISTORY_INPUT',
+  encodeBatchSize: 'LLM2REC_ENCODE_BATCH_SIZE',
+  logLevel: 'LOG_LEVEL',
+};
+
+/** Reads the settings from an environment (process.env by default), then applies explicit overrides. */
+export function loadSettings(
+  env: NodeJS.ProcessEnv = process.env,
+  overrides: Partial<Settings> = {},
+): Settings {
+  const raw: Record<string, unknown> = {};
+  for (const [key, name] of Object.entries(ENVIRONMENT_NAMES)) {
+    const value = env[name];
+    if (value !== undefined && value !== '') raw[key] = value;
+  }
+  const settings = Settings.parse({ ...raw, ...overrides });
+  return {
+    ...settings,
+    dataDir: path.resolve(settings.dataDir),
+    bundleDir: path.resolve(settings.bundleDir),
+  };
+}

@@ -1,0 +1,280 @@
+/**
+ * The embedded vector index: in-process HNSW graphs (usearch) over vectors kept in memory and persisted under
+ * the data directory, one sub-directory per collection.
+ *
+ * A collection keeps every point in a slot; the vectors of slot s sit at row s of one matrix per named vector.
+ * Each domain has its own HNSW graph per named vector (the domain filter is a choice of graphs), keyed by slot.
+ * Slots are never reused while the collection is open: replacing a point gives it a new slot and retires the old
+ * one, and saving writes the live points only, so a re-opened collection is compact.
+ */
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import type * as Usearch from 'usearch';
+
+// usearch's ESM entry cannot find its native build (it walks up from a file: URL); its CommonJS entry can.
+const { Index, MetricKind, ScalarKind } = createRequire(import.meta.url)('usearch') as typeof Usearch;
+type Index = Usearch.Index;
+type MetricKind = Usearch.MetricKind;
+import type {
+  CollectionDimensions,
+  SearchHit,
+  SearchRequest,
+  VectorCollection,
+  VectorName,
+  VectorPoint,
+  VectorStore,
+} from './vector-index.js';
+
+const VECTOR_NAMES: readonly VectorName[] = ['semantic', 'recommendation'];
+/** Cosine for item-to-item similarity, inner product for user-to-item scores. */
+const METRIC: Record<VectorName, MetricKind> = { semantic: MetricKind.Cos, recommendation: MetricKind.IP };
+
+interface CollectionFile {
+  dimensions: CollectionDimensions;
+  /** [id, domain] of each saved point, in the row order of the vector files. */
+  points: [string, string][];
+}
+
+/** A float32 matrix that grows by doubling. */
+class GrowableMatrix {
+  private data: Float32Array;
+  constructor(readonly dim: number, capacity = 1024) {
+    this.data = new Float32Array(dim * capacity);
+  }
+  set(row: number, vector: Float32Array): void {
+    if ((row + 1) * this.dim > this.data.length) {
+      const bigger = new Float32Array(Math.max(this.data.length * 2, (row + 1) * this.dim));
+      bigger.set(this.data);
+      this.data = bigger;
+    }
+    this.data.set(vector, row * this.dim);
+  }
+  row(row: number): Float32Array {
+    return this.data.slice(row * this.dim, (row + 1) * this.dim);
+  }
+}
+
+class EmbeddedCollection implements VectorCollection {
+  private readonly ids: (string | null)[] = [];
+  private readonly domains: string[] = [];
+  private readonly slotOf = new Map<string, number>();
+  private readonly matrices: Record<VectorName, GrowableMatrix>;
+  private readonly graphs = new Map<string, Record<VectorName, Index>>();
+  private dirty = false;
+
+  constructor(readonly name: string, readonly dimensions: CollectionDimensions, private readonly dir: string) {
+    this.matrices = {
+      semantic: new GrowableMatrix(dimensions.semantic),
+      recommendation: new GrowableMatrix(dimensions.recommendation),
+    };
+  }
+
+  static async open(dir: string, name: string, dimensions: CollectionDimensions): Promise<EmbeddedCollection> {
+    const collection = new EmbeddedCollection(name, dimensions, dir);
+    const saved = await readFile(path.join(dir, 'collection.json'), 'utf8').then(JSON.parse, () => null) as CollectionFile | null;
+    if (saved) {
+      for (const vectorName of VECTOR_NAMES) {
+        if (saved.dimensions[vectorName] !== dimensions[vectorName]) {
+          throw new Error(`collection ${name} stores ${vectorName} vectors of ${saved.dimensions[vectorName]} dimensions, not ${dimensions[vectorName]}`);
+        }
+      }
+      const rows: Record<VectorName, Float32Array> = {
+        semantic: await readVectors(path.join(dir, 'semantic.f32')),
+        recommendation: await readVectors(path.join(dir, 'recommendation.f32')),
+      };
+      const points = saved.points.map(([id, domain], row) => ({
+        id,
+        domain,
+        vectors: {
+          semantic: rows.semantic.subarray(row * dimensions.semantic, (row + 1) * dimensions.semantic),
+          recommendation: rows.recommendation.subarray(row * dimensions.recommendation, (row + 1) * dimensions.recommendation),
+        },
+      }));
+      collection.insert(points);
+      collection.dirty = false;
+    }
+    return collection;
+  }
+
+  async upsert(points: readonly VectorPoint[]): Promise<void> {
+    for (const point of points) {
+      for (const vectorName of VECTOR_NAMES) {
+        if (point.vectors[vectorName].length !== this.dimensions[vectorName]) {
+          throw new Error(`point ${point.id}: ${vectorName} vector has ${point.vectors[vectorName].length} dimensions, the collection ${this.dimensions[vectorName]}`);
+        }
+      }
+    }
+    await this.delete(points.map((point) => point.id));
+    this.insert(points);
+  }
+
+  private insert(points: readonly VectorPoint[]): void {
+    const byDomain = new Map<string, number[]>();
+    for (const point of points) {
+      const slot = this.ids.length;
+      this.ids.push(point.id);
+      this.domains.push(point.domain);
+      this.slotOf.set(point.id, slot);
+      for (const vectorName of VECTOR_NAMES) this.matrices[vectorName].set(slot, point.vectors[vectorName]);
+      const slots = byDomain.get(point.domain) ?? [];
+      slots.push(slot);
+      byDomain.set(point.domain, slots);
+    }
+    for (const [domain, slots] of byDomain) {
+      const graphs = this.graphsOf(domain);
+      const keys = BigUint64Array.from(slots, (slot) => BigInt(slot));
+      for (const vectorName of VECTOR_NAMES) {
+        const dim = this.dimensions[vectorName];
+        const matrix = new Float32Array(slots.length * dim);
+        slots.forEach((slot, i) => matrix.set(this.matrices[vectorName].row(slot), i * dim));
+        graphs[vectorName].add(keys, matrix, 0);
+      }
+    }
+    if (points.length > 0) this.dirty = true;
+  }
+
+  private graphsOf(domain: string): Record<VectorName, Index> {
+    let graphs = this.graphs.get(domain);
+    if (!graphs) {
+      const make = (vectorName: VectorName) =>
+        new Index({
+          metric: METRIC[vectorName],
+          dimensions: this.dimensions[vectorName],
+          quantization: ScalarKind.F32,
+          connectivity: 16,
+          expansion_add: 128,
+          expansion_search: 64,
+          multi: false,
+        });
+      graphs = { semantic: make('semantic'), recommendation: make('recommendation') };
+      this.graphs.set(domain, graphs);
+    }
+    return graphs;
+  }
+
+  async delete(ids: readonly string[]): Promise<void> {
+    for (const id of ids) {
+      const slot = this.slotOf.get(id);
+      if (slot === undefined) continue;
+      const graphs = this.graphsOf(this.domains[slot]);
+      for (const vectorName of VECTOR_NAMES) graphs[vectorName].remove(BigInt(slot));
+      this.ids[slot] = null;
+      this.slotOf.delete(id);
+      this.dirty = true;
+    }
+  }
+
+  async retrieve(ids: readonly string[], using: VectorName): Promise<Map<string, Float32Array>> {
+    const found = new Map<string, Float32Array>();
+    for (const id of ids) {
+      const slot = this.slotOf.get(id);
+      if (slot !== undefined) found.set(id, this.matrices[using].row(slot));
+    }
+    return found;
+  }
+
+  async search(request: SearchRequest): Promise<SearchHit[]> {
+    const domains = request.domains ?? [...this.graphs.keys()];
+    const excluded = request.excludeIds ?? new Set<string>();
+    const hits: SearchHit[] = [];
+    for (const domain of domains) {
+      const graph = this.graphs.get(domain)?.[request.using];
+      if (!graph || graph.size() === 0) continue;
+      hits.push(...searchGraph(graph, request.query, request.limit, (slot) => {
+        const id = this.ids[slot];
+        return id === null || excluded.has(id) ? null : { id, domain, score: 0 };
+      }));
+    }
+    return hits.sort((a, b) => b.score - a.score).slice(0, request.limit);
+  }
+
+  async count(domain?: string): Promise<number> {
+    if (domain !== undefined) return this.graphs.get(domain)?.semantic.size() ?? 0;
+    return this.slotOf.size;
+  }
+
+  async flush(): Promise<void> {
+    if (!this.dirty) return;
+    await mkdir(this.dir, { recursive: true });
+    const live = [...this.slotOf.values()].sort((a, b) => a - b);
+    for (const vectorName of VECTOR_NAMES) {
+      const dim = this.dimensions[vectorName];
+      const rows = new Float32Array(live.length * dim);
+      live.forEach((slot, i) => rows.set(this.matrices[vectorName].row(slot), i * dim));
+      await writeAtomically(path.join(this.dir, `${vectorName}.f32`), Buffer.from(rows.buffer));
+    }
+    // collection.json goes last: it names the rows of the vector files written before it.
+    const file: CollectionFile = { dimensions: this.dimensions, points: live.map((slot) => [this.ids[slot]!, this.domains[slot]]) };
+    await writeAtomically(path.join(this.dir, 'collection.json'), JSON.stringify(file));
+    this.dirty = false;
+  }
+}
+
+/**
+ * The best `limit` hits of one graph, skipping the slots `accept` turns down. Asks the graph for more candidates
+ * until enough are accepted or the graph has no more.
+ */
+function searchGraph(
+  graph: Index,
+  query: Float32Array,
+  limit: number,
+  accept: (slot: number) => SearchHit | null,
+): SearchHit[] {
+  const size = graph.size();
+  // usearch reads the query from the start of its buffer, ignoring byteOffset: pass a copy.
+  const ownQuery = query.slice();
+  for (let wanted = Math.min(size, limit * 2 + 16); ; wanted = Math.min(size, wanted * 4)) {
+    const matches = graph.search(ownQuery, wanted, 0);
+    const hits: SearchHit[] = [];
+    for (let i = 0; i < matches.keys.length; i++) {
+      const hit = accept(Number(matches.keys[i]));
+      if (hit) hits.push({ ...hit, score: 1 - matches.distances[i] });
+    }
+    if (hits.length >= limit || wanted >= size) return hits.slice(0, limit);
+  }
+}
+
+async function readVectors(file: string): Promise<Float32Array> {
+  const bytes = await readFile(file);
+  return new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4).slice();
+}
+
+async function writeAtomically(file: string, content: string | Buffer): Promise<void> {
+  const temporary = `${file}.tmp`;
+  await writeFile(temporary, content);
+  await rename(temporary, file);
+}
+
+/** Collections as directories under `root`. */
+export class EmbeddedVectorStore implements VectorStore {
+  private readonly open = new Map<string, EmbeddedCollection>();
+
+  constructor(private readonly root: string) {}
+
+  async collection(name: string, dimensions: CollectionDimensions): Promise<VectorCollection> {
+    let collection = this.open.get(name);
+    if (!collection) {
+      collection = await EmbeddedCollection.open(path.join(this.root, name), name, dimensions);
+      this.open.set(name, collection);
+    }
+    return collection;
+  }
+
+  async listCollections(): Promise<string[]> {
+    const entries = await readdir(this.root, { withFileTypes: true }).catch(() => []);
+    const names = new Set(entries.filter((entry) => entry.isDirectory()).map((entry) => entry.name));
+    for (const name of this.open.keys()) names.add(name);
+    return [...names].sort();
+  }
+
+  async dropCollection(name: string): Promise<void> {
+    this.open.delete(name);
+    await rm(path.join(this.root, name), { recursive: true, force: true });
+  }
+
+  async close(): Promise<void> {
+    for (const collection of this.open.values()) await collection.flush();
+    this.open.clear();
+  }
+}

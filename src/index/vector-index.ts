@@ -1,0 +1,62 @@
+/**
+ * The vector index as the rest of the platform sees it. Shaped after Qdrant (which implements it in production):
+ * a store of collections, one per model version; in a collection every item is a point with two named vectors and
+ * its domain as payload; searches filter on domain.
+ */
+
+export type VectorName = 'semantic' | 'recommendation';
+
+export interface CollectionDimensions {
+  semantic: number;
+  recommendation: number;
+}
+
+export interface VectorPoint {
+  id: string;
+  domain: string;
+  vectors: Record<VectorName, Float32Array>;
+}
+
+export interface SearchRequest {
+  /** Which named vector to search: semantic vectors rank by cosine, recommendation vectors by dot product. */
+  using: VectorName;
+  query: Float32Array;
+  limit: number;
+  /** Only points whose domain is one of these; all domains when absent. */
+  domains?: readonly string[];
+  /** Points never returned. */
+  excludeIds?: ReadonlySet<string>;
+}
+
+export interface SearchHit {
+  id: string;
+  domain: string;
+  score: number;
+}
+
+export interface VectorCollection {
+  readonly name: string;
+  readonly dimensions: CollectionDimensions;
+  /** Inserts or replaces points. */
+  upsert(points: readonly VectorPoint[]): Promise<void>;
+  delete(ids: readonly string[]): Promise<void>;
+  /** The named vector of each id that is present. */
+  retrieve(ids: readonly string[], using: VectorName): Promise<Map<string, Float32Array>>;
+  search(request: SearchRequest): Promise<SearchHit[]>;
+  count(domain?: string): Promise<number>;
+  /** Makes every accepted write durable. */
+  flush(): Promise<void>;
+}
+
+export interface VectorStore {
+  /** Opens a collection, creating it when it does not exist. */
+  collection(name: string, dimensions: CollectionDimensions): Promise<VectorCollection>;
+  listCollections(): Promise<string[]>;
+  dropCollection(name: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Collection name of a model version: one collection per version. */
+export function collectionName(modelVersion: string): string {
+  return `items_${modelVersion.replace(/[^A-Za-z0-9_-]/g, '_')}`;
+}
