@@ -16,12 +16,18 @@ const Settings = z.object({
   vectorIndex: z.enum(['embedded']).default('embedded'),
   /** onnxruntime execution provider: 'cpu', or 'cuda' when onnxruntime-node finds CUDA. */
   executionProvider: z.enum(['cpu', 'cuda']).default('cpu'),
+  /** When set, GraphQL mutations need this value in the x-api-key header. */
+  apiKey: z.string().optional(),
   host: z.string().default('127.0.0.1'),
   port: z.coerce.number().int().min(0).max(65535).default(4000),
   /** Largest `first` a recommendation query may ask for. */
   maxResults: z.coerce.number().int().positive().default(100),
   /** Largest history (item ids) a query may pass. */
   maxHistoryInput: z.coerce.number().int().positive().default(200),
+  /** Most items one upsertItems or deleteItems call may carry. */
+  maxItemsPerBatch: z.coerce.number().int().positive().default(1000),
+  /** Most interactions one recordInteractions call may carry. */
+  maxInteractionsPerBatch: z.coerce.number().int().positive().default(10000),
   /** Titles per encoder call when items are ingested. */
   encodeBatchSize: z.coerce.number().int().positive().default(64),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -36,10 +42,13 @@ export const ENVIRONMENT_NAMES: Record<keyof Settings, string> = {
   bundleDir: 'LLM2REC_BUNDLE',
   vectorIndex: 'LLM2REC_VECTOR_INDEX',
   executionProvider: 'LLM2REC_EXECUTION_PROVIDER',
+  apiKey: 'LLM2REC_API_KEY',
   host: 'HOST',
   port: 'PORT',
   maxResults: 'LLM2REC_MAX_RESULTS',
   maxHistoryInput: 'LLM2REC_MAX_HISTORY_INPUT',
+  maxItemsPerBatch: 'LLM2REC_MAX_ITEMS_PER_BATCH',
+  maxInteractionsPerBatch: 'LLM2REC_MAX_INTERACTIONS_PER_BATCH',
   encodeBatchSize: 'LLM2REC_ENCODE_BATCH_SIZE',
   logLevel: 'LOG_LEVEL',
 };

@@ -20,6 +20,7 @@ import type {
   CollectionDimensions,
   SearchHit,
   SearchRequest,
+  StoredVector,
   VectorCollection,
   VectorName,
   VectorPoint,
@@ -165,11 +166,11 @@ class EmbeddedCollection implements VectorCollection {
     }
   }
 
-  async retrieve(ids: readonly string[], using: VectorName): Promise<Map<string, Float32Array>> {
-    const found = new Map<string, Float32Array>();
+  async retrieve(ids: readonly string[], using: VectorName): Promise<Map<string, StoredVector>> {
+    const found = new Map<string, StoredVector>();
     for (const id of ids) {
       const slot = this.slotOf.get(id);
-      if (slot !== undefined) found.set(id, this.matrices[using].row(slot));
+      if (slot !== undefined) found.set(id, { domain: this.domains[slot], vector: this.matrices[using].row(slot) });
     }
     return found;
   }
@@ -192,6 +193,14 @@ class EmbeddedCollection implements VectorCollection {
   async count(domain?: string): Promise<number> {
     if (domain !== undefined) return this.graphs.get(domain)?.semantic.size() ?? 0;
     return this.slotOf.size;
+  }
+
+  async listIds(): Promise<string[]> {
+    return [...this.slotOf.keys()];
+  }
+
+  async listDomains(): Promise<string[]> {
+    return [...this.graphs].filter(([, graphs]) => graphs.semantic.size() > 0).map(([domain]) => domain).sort();
   }
 
   async flush(): Promise<void> {

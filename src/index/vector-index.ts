@@ -17,6 +17,11 @@ export interface VectorPoint {
   vectors: Record<VectorName, Float32Array>;
 }
 
+export interface StoredVector {
+  domain: string;
+  vector: Float32Array;
+}
+
 export interface SearchRequest {
   /** Which named vector to search: semantic vectors rank by cosine, recommendation vectors by dot product. */
   using: VectorName;
@@ -40,10 +45,14 @@ export interface VectorCollection {
   /** Inserts or replaces points. */
   upsert(points: readonly VectorPoint[]): Promise<void>;
   delete(ids: readonly string[]): Promise<void>;
-  /** The named vector of each id that is present. */
-  retrieve(ids: readonly string[], using: VectorName): Promise<Map<string, Float32Array>>;
+  /** The domain and named vector of each id that is present. */
+  retrieve(ids: readonly string[], using: VectorName): Promise<Map<string, StoredVector>>;
   search(request: SearchRequest): Promise<SearchHit[]>;
   count(domain?: string): Promise<number>;
+  /** The ids of every point. */
+  listIds(): Promise<string[]>;
+  /** The domains that have at least one point. */
+  listDomains(): Promise<string[]>;
   /** Makes every accepted write durable. */
   flush(): Promise<void>;
 }

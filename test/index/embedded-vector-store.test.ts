@@ -86,7 +86,7 @@ describe('EmbeddedVectorStore', () => {
     assert.equal(await reopened.count(), 29);
     const vectors = await reopened.retrieve(['item-4', 'item-3'], 'recommendation');
     assert.deepEqual([...vectors.keys()], ['item-4']);
-    assert.deepEqual(vectors.get('item-4'), randomVector(1004, 4));
+    assert.deepEqual(vectors.get('item-4'), { domain: 'games', vector: randomVector(1004, 4) });
     assert.ok((await new EmbeddedVectorStore(root).listCollections()).includes('persisted'));
   });
 

@@ -1,0 +1,107 @@
+/**
+ * The catalogue: items as rows in the database (the source of truth) and as points in the active model's vector
+ * collection (derived: text -> encoder -> adapter -> vectors). Writes validate and embed first, then store, so a
+ * rejected batch changes nothing.
+ */
+import type { Database } from '../db/client.js';
+import { PlatformError, listSome } from '../errors.js';
+import type { RecommendationModel } from '../inference/recommendation-model.js';
+import type { VectorCollection, VectorPoint } from '../index/vector-index.js';
+
+export interface ItemInput {
+  id: string;
+  domain: string;
+  title: string;
+  attributes?: Record<string, unknown>;
+}
+
+export interface CatalogLimits {
+  /** Most items one upsert may carry. */
+  maxItemsPerBatch: number;
+  /** Titles per encoder call. */
+  encodeBatchSize: number;
+}
+
+export type Progress = (done: number, total: number) => void;
+
+export class Catalog {
+  constructor(
+    private readonly db: Database,
+    private readonly model: RecommendationModel,
+    private readonly collection: VectorCollection,
+    private readonly limits: CatalogLimits,
+  ) {}
+
+  /** Inserts or replaces items and their vectors. */
+  async upsertItems(items: readonly ItemInput[]): Promise<number> {
+    this.validate(items);
+    const points = await this.embed(items);
+    await this.db.prisma.$transaction(items.map((item) => {
+      const data = { domain: item.domain, title: item.title, attributes: (item.attributes ?? {}) as object };
+      return this.db.prisma.item.upsert({ where: { id: item.id }, create: { id: item.id, ...data }, update: data });
+    }));
+    await this.collection.upsert(points);
+    return items.length;
+  }
+
+  /** Deletes items (and, through the database, their interactions); unknown ids are reported, nothing is deleted. */
+  async deleteItems(ids: readonly string[]): Promise<number> {
+    if (ids.length > this.limits.maxItemsPerBatch) {
+      throw new PlatformError('BATCH_TOO_LARGE', `at most ${this.limits.maxItemsPerBatch} items per batch, got ${ids.length}`);
+    }
+    const found = await this.db.prisma.item.findMany({ where: { id: { in: [...ids] } }, select: { id: true } });
+    const known = new Set(found.map((row) => row.id));
+    const unknown = ids.filter((id) => !known.has(id));
+    if (unknown.length > 0) throw new PlatformError('UNKNOWN_ITEM', `unknown item ids: ${listSome(unknown)}`, { ids: unknown });
+    const { count } = await this.db.prisma.item.deleteMany({ where: { id: { in: [...ids] } } });
+    await this.collection.delete(ids);
+    return count;
+  }
+
+  /**
+   * Makes the vector collection match the database: embeds the items it lacks and drops the points of items the
+   * database no longer has. Run at start-up (a new model version, or writes the index had not flushed).
+   */
+  async syncIndex(progress?: Progress): Promise<{ embedded: number; dropped: number }> {
+    const rows = await this.db.prisma.item.findMany({ select: { id: true, domain: true, title: true }, orderBy: { id: 'asc' } });
+    const indexed = new Set(await this.collection.listIds());
+    const missing = rows.filter((row) => !indexed.has(row.id));
+    const inDatabase = new Set(rows.map((row) => row.id));
+    const stale = [...indexed].filter((id) => !inDatabase.has(id));
+    await this.collection.delete(stale);
+    const batch = this.limits.encodeBatchSize * 8;
+    progress?.(0, missing.length);
+    for (let start = 0; start < missing.length; start += batch) {
+      const chunk = missing.slice(start, start + batch);
+      await this.collection.upsert(await this.embed(chunk));
+      progress?.(start + chunk.length, missing.length);
+    }
+    await this.collection.flush();
+    return { embedded: missing.length, dropped: stale.length };
+  }
+
+  private validate(items: readonly ItemInput[]): void {
+    if (items.length === 0) throw new PlatformError('BAD_USER_INPUT', 'no items given');
+    if (items.length > this.limits.maxItemsPerBatch) {
+      throw new PlatformError('BATCH_TOO_LARGE', `at most ${this.limits.maxItemsPerBatch} items per batch, got ${items.length}`);
+    }
+    const seen = new Set<string>();
+    for (const item of items) {
+      if (item.id.trim() === '') throw new PlatformError('BAD_USER_INPUT', 'an item id is empty');
+      if (item.domain.trim() === '') throw new PlatformError('BAD_USER_INPUT', `item ${JSON.stringify(item.id)} has an empty domain`);
+      if (item.title.trim() === '') throw new PlatformError('BAD_USER_INPUT', `item ${JSON.stringify(item.id)} has an empty title`);
+      if (seen.has(item.id)) throw new PlatformError('BAD_USER_INPUT', `item ${JSON.stringify(item.id)} appears twice in the batch`);
+      seen.add(item.id);
+    }
+  }
+
+  private async embed(items: readonly { id: string; domain: string; title: string }[]): Promise<VectorPoint[]> {
+    const points: VectorPoint[] = [];
+    for (let start = 0; start < items.length; start += this.limits.encodeBatchSize) {
+      const chunk = items.slice(start, start + this.limits.encodeBatchSize);
+      const vectors = await this.model.embedItems(chunk.map((item) => item.title));
+      chunk.forEach((item, i) => points.push({ id: item.id, domain: item.domain, vectors: vectors[i] }));
+    }
+    return points;
+  }
+}

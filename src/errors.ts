@@ -1,0 +1,32 @@
+/**
+ * Errors the platform reports to its callers. Each carries a stable code, which the GraphQL API passes on as
+ * `extensions.code`; the services throw them before they change anything, so a rejected request stores nothing.
+ */
+export type ErrorCode =
+  | 'BAD_USER_INPUT'
+  | 'UNKNOWN_ITEM'
+  | 'UNKNOWN_USER'
+  | 'UNKNOWN_DOMAIN'
+  | 'EMPTY_HISTORY'
+  | 'HISTORY_TOO_LONG'
+  | 'LIMIT_EXCEEDED'
+  | 'BATCH_TOO_LARGE'
+  | 'UNAUTHENTICATED'
+  | 'MODEL_NOT_READY';
+
+export class PlatformError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly details: Record<string, unknown> = {},
+  ) {
+    super(message);
+    this.name = 'PlatformError';
+  }
+}
+
+/** Lists the first few values of a list in a message. */
+export function listSome(values: readonly string[], shown = 5): string {
+  const head = values.slice(0, shown).map((value) => JSON.stringify(value)).join(', ');
+  return values.length > shown ? `${head} and ${values.length - shown} more` : head;
+}

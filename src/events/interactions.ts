@@ -1,0 +1,58 @@
+/**
+ * Interaction events: who interacted with which item, in order. A recorded interaction counts in the very next
+ * recommendation for its user, because recommendations read the user's history from the database.
+ */
+import type { Database } from '../db/client.js';
+import { PlatformError, listSome } from '../errors.js';
+
+export interface InteractionInput {
+  userId: string;
+  itemId: string;
+  /** The dataset's timestamp or epoch milliseconds; now when absent. */
+  timestamp?: bigint;
+}
+
+export class Interactions {
+  constructor(
+    private readonly db: Database,
+    private readonly limits: { maxInteractionsPerBatch: number },
+  ) {}
+
+  /** Stores a batch of interactions in its order; refuses the whole batch if any item is unknown. */
+  async record(events: readonly InteractionInput[]): Promise<number> {
+    if (events.length === 0) throw new PlatformError('BAD_USER_INPUT', 'no interactions given');
+    if (events.length > this.limits.maxInteractionsPerBatch) {
+      throw new PlatformError('BATCH_TOO_LARGE', `at most ${this.limits.maxInteractionsPerBatch} interactions per batch, got ${events.length}`);
+    }
+    if (events.some((event) => event.userId.trim() === '')) throw new PlatformError('BAD_USER_INPUT', 'a user id is empty');
+    const itemIds = [...new Set(events.map((event) => event.itemId))];
+    const found = await this.db.prisma.item.findMany({ where: { id: { in: itemIds } }, select: { id: true } });
+    if (found.length !== itemIds.length) {
+      const known = new Set(found.map((row) => row.id));
+      const unknown = itemIds.filter((id) => !known.has(id));
+      throw new PlatformError('UNKNOWN_ITEM', `unknown item ids: ${listSome(unknown)}`, { ids: unknown });
+    }
+    const now = BigInt(Date.now());
+    const userIds = [...new Set(events.map((event) => event.userId))];
+    await this.db.prisma.$transaction([
+      this.db.prisma.user.createMany({ data: userIds.map((id) => ({ id })), skipDuplicates: true }),
+      this.db.prisma.interaction.createMany({
+        data: events.map((event) => ({ userId: event.userId, itemId: event.itemId, timestamp: event.timestamp ?? now })),
+      }),
+    ]);
+    return events.length;
+  }
+
+  /** The most recent `limit` item ids of a user, oldest first; null for an unknown user. */
+  async history(userId: string, limit: number): Promise<string[] | null> {
+    const user = await this.db.prisma.user.findUnique({ where: { id: userId }, select: { id: true } });
+    if (!user) return null;
+    const rows = await this.db.prisma.interaction.findMany({
+      where: { userId },
+      orderBy: { id: 'desc' },
+      take: limit,
+      select: { itemId: true },
+    });
+    return rows.map((row) => row.itemId).reverse();
+  }
+}

@@ -1,0 +1,62 @@
+/** The model versions the platform knows, as rows of the database; exactly one is active. */
+import type { Database } from '../db/client.js';
+import type { RecommendationModel } from '../inference/recommendation-model.js';
+
+export interface ModelVersionView {
+  version: string;
+  status: string;
+  preset: string;
+  backbone: string;
+  createdAt: string;
+  activatedAt: string | null;
+  metrics: Record<string, unknown>;
+}
+
+export class ModelVersions {
+  constructor(private readonly db: Database) {}
+
+  /** Records a loaded model as the active version and retires the one before it. */
+  async activate(model: RecommendationModel): Promise<void> {
+    const manifest = JSON.parse(JSON.stringify(model.manifest));
+    await this.db.prisma.$transaction([
+      this.db.prisma.modelVersion.updateMany({
+        where: { status: 'active', version: { not: model.version } },
+        data: { status: 'retired' },
+      }),
+      this.db.prisma.modelVersion.upsert({
+        where: { version: model.version },
+        create: { version: model.version, path: model.bundleDir, manifest, status: 'active', activatedAt: new Date() },
+        update: { path: model.bundleDir, manifest, status: 'active', activatedAt: new Date() },
+      }),
+    ]);
+  }
+
+  async active(): Promise<ModelVersionView> {
+    const row = await this.db.prisma.modelVersion.findFirstOrThrow({ where: { status: 'active' } });
+    return view(row);
+  }
+
+  async list(): Promise<ModelVersionView[]> {
+    const rows = await this.db.prisma.modelVersion.findMany({ orderBy: { createdAt: 'desc' } });
+    return rows.map(view);
+  }
+}
+
+function view(row: {
+  version: string;
+  status: string;
+  manifest: unknown;
+  createdAt: Date;
+  activatedAt: Date | null;
+}): ModelVersionView {
+  const manifest = row.manifest as { preset: string; backbone: { name: string }; metrics: Record<string, unknown> };
+  return {
+    version: row.version,
+    status: row.status,
+    preset: manifest.preset,
+    backbone: manifest.backbone.name,
+    createdAt: row.createdAt.toISOString(),
+    activatedAt: row.activatedAt?.toISOString() ?? null,
+    metrics: manifest.metrics,
+  };
+}

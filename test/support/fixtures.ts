@@ -1,0 +1,51 @@
+/**
+ * Real components for tests: a tiny model bundle trained by `training/` on a slice of amazon-games, and small
+ * datasets cut at run time from ../shared/data (never committed).
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+
+export const REPO = path.resolve(import.meta.dirname, '../..');
+export const SHARED_DATA = path.resolve(process.env.LLM2REC_SHARED_DATA ?? path.join(REPO, '../shared/data'));
+export const PYTHON = path.join(REPO, '.venv/bin/python');
+
+/** Builds (once per checkout) the `tiny` preset bundle and returns its directory. */
+export function tinyBundle(): string {
+  const out = path.join(REPO, '.tmp/test-bundles/tiny');
+  if (!existsSync(path.join(out, 'manifest.json'))) {
+    execFileSync(PYTHON, ['-m', 'training.llm2rec.cli', 'bundle', '--preset', 'tiny',
+      '--datasets', path.join(SHARED_DATA, 'amazon-games'), '--out', out], { cwd: REPO, stdio: 'inherit' });
+  }
+  return out;
+}
+
+/**
+ * A dataset in the shared layout holding the first `users` users of a shared dataset, their interactions and the
+ * items they touched.
+ */
+export async function cutDataset(name: string, users: number): Promise<string> {
+  const source = path.join(SHARED_DATA, name);
+  const lines = (await readFile(path.join(source, 'interactions.csv'), 'utf8')).trim().split('\n');
+  const kept: string[] = [];
+  const userIds = new Set<string>();
+  for (const line of lines.slice(1)) {
+    const [userId] = line.split(',');
+    if (!userIds.has(userId)) {
+      if (userIds.size === users) break;
+      userIds.add(userId);
+    }
+    kept.push(line);
+  }
+  const itemIds = new Set(kept.map((line) => line.split(',')[1]));
+  const items = (await readFile(path.join(source, 'items.jsonl'), 'utf8'))
+    .split('\n')
+    .filter((line) => line.trim() !== '' && itemIds.has(String(JSON.parse(line).id)));
+  const dir = path.join(await mkdtemp(path.join(os.tmpdir(), 'llm2rec-data-')), name);
+  await mkdir(dir);
+  await writeFile(path.join(dir, 'items.jsonl'), items.join('\n') + '\n');
+  await writeFile(path.join(dir, 'interactions.csv'), [lines[0], ...kept].join('\n') + '\n');
+  return dir;
+}
