@@ -5,7 +5,7 @@
 import path from 'node:path';
 import { Catalog } from './catalog/catalog.js';
 import type { Settings } from './config.js';
-import { openDatabase, type Database } from './db/client.js';
+import { openDatabase, type Database } from './db/index.js';
 import { Interactions } from './events/interactions.js';
 import { EmbeddedVectorStore } from './index/embedded-vector-store.js';
 import { collectionName, type VectorCollection, type VectorStore } from './index/vector-index.js';

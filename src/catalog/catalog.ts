@@ -3,7 +3,7 @@
  * collection (derived: text -> encoder -> adapter -> vectors). Writes validate and embed first, then store, so a
  * rejected batch changes nothing.
  */
-import type { Database } from '../db/client.js';
+import type { Database } from '../db/index.js';
 import { PlatformError, listSome } from '../errors.js';
 import type { RecommendationModel } from '../inference/recommendation-model.js';
 import type { VectorCollection, VectorPoint } from '../index/vector-index.js';

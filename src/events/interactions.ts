@@ -2,7 +2,7 @@
  * Interaction events: who interacted with which item, in order. A recorded interaction counts in the very next
  * recommendation for its user, because recommendations read the user's history from the database.
  */
-import type { Database } from '../db/client.js';
+import { insertInteractions, type Database } from '../db/index.js';
 import { PlatformError, listSome } from '../errors.js';
 
 export interface InteractionInput {
@@ -34,12 +34,11 @@ export class Interactions {
     }
     const now = BigInt(Date.now());
     const userIds = [...new Set(events.map((event) => event.userId))];
-    await this.db.prisma.$transaction([
-      this.db.prisma.user.createMany({ data: userIds.map((id) => ({ id })), skipDuplicates: true }),
-      this.db.prisma.interaction.createMany({
-        data: events.map((event) => ({ userId: event.userId, itemId: event.itemId, timestamp: event.timestamp ?? now })),
-      }),
-    ]);
+    const rows = events.map((event) => ({ userId: event.userId, itemId: event.itemId, timestamp: event.timestamp ?? now }));
+    await this.db.prisma.$transaction(async (tx) => {
+      await tx.user.createMany({ data: userIds.map((id) => ({ id })), skipDuplicates: true });
+      await insertInteractions(tx, rows, { analyze: false });
+    }, { timeout: 60_000 });
     return events.length;
   }
 

@@ -1,5 +1,5 @@
 /** The model versions the platform knows, as rows of the database; exactly one is active. */
-import type { Database } from '../db/client.js';
+import type { Database } from '../db/index.js';
 import type { RecommendationModel } from '../inference/recommendation-model.js';
 
 export interface ModelVersionView {
