@@ -17,7 +17,7 @@ describe('TitleTokenizer', () => {
     const manifest = await readManifest(bundle);
     const datasets = (await readdir(SHARED_DATA, { withFileTypes: true })).filter((entry) => entry.isDirectory());
     const out = path.join(await mkdtemp(path.join(os.tmpdir(), 'llm2rec-ids-')), 'ids.json');
-    execFileSync(PYTHON, ['-m', 'training.llm2rec.tokenize_titles', '--bundle', bundle, '--out', out,
+    execFileSync(PYTHON, ['-m', 'training.llm2rec.tokenize_titles', '--tokenizer', path.join(bundle, manifest.tokenizer.file), '--out', out,
       '--datasets', ...datasets.map((entry) => path.join(SHARED_DATA, entry.name))], { cwd: REPO, stdio: 'inherit' });
     const expected = JSON.parse(await readFile(out, 'utf8')) as { titles: string[]; ids: number[][] };
 

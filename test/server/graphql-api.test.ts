@@ -194,9 +194,8 @@ for (const database of TEST_DATABASES) {
       assert.deepEqual(result.data, { upsertItems: { count: 1 } });
       const item = await query(server.url, '{ item(id: "new-game") { id title domain } }');
       assert.equal(item.data.item.title, 'Fire Emblem: Three Houses - Nintendo Switch');
-      const history = [...histories.values()][0];
-      const all = await query(server.url, RECOMMEND, { history, first: 50 });
-      assert.equal(all.errors, undefined);
+      const vectors = await platform.collection.retrieve(['new-game'], 'recommendation');
+      assert.equal(vectors.get('new-game')?.domain, 'video_games');
       const recommendedNew = await query(server.url, RECOMMEND, { history: ['new-game'], first: 5 });
       assert.equal(recommendedNew.data.recommendations.items.length, 5);
     });
