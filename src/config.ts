@@ -12,8 +12,11 @@ const Settings = z.object({
   databaseUrl: z.string().optional(),
   /** The model bundle the server loads at start-up. */
   bundleDir: z.string().default('bundles/quick'),
-  /** Vector index backend: 'embedded' (in-process HNSW persisted under dataDir). */
-  vectorIndex: z.enum(['embedded']).default('embedded'),
+  /** Vector index backend: 'embedded' (in-process HNSW persisted under dataDir) or 'qdrant'. */
+  vectorIndex: z.enum(['embedded', 'qdrant']).default('embedded'),
+  /** Qdrant server for the qdrant backend, e.g. http://localhost:6333. */
+  qdrantUrl: z.string().url().optional(),
+  qdrantApiKey: z.string().optional(),
   /** onnxruntime execution provider: 'cpu', or 'cuda' when onnxruntime-node finds CUDA. */
   executionProvider: z.enum(['cpu', 'cuda']).default('cpu'),
   /** When set, GraphQL mutations need this value in the x-api-key header. */
@@ -41,6 +44,8 @@ export const ENVIRONMENT_NAMES: Record<keyof Settings, string> = {
   databaseUrl: 'DATABASE_URL',
   bundleDir: 'LLM2REC_BUNDLE',
   vectorIndex: 'LLM2REC_VECTOR_INDEX',
+  qdrantUrl: 'QDRANT_URL',
+  qdrantApiKey: 'QDRANT_API_KEY',
   executionProvider: 'LLM2REC_EXECUTION_PROVIDER',
   apiKey: 'LLM2REC_API_KEY',
   host: 'HOST',

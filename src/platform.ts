@@ -2,12 +2,11 @@
  * The composition root: opens the database, loads the model bundle, opens the model version's vector collection and
  * wires the services. Everything a command or the server needs hangs off the returned Platform.
  */
-import path from 'node:path';
 import { Catalog } from './catalog/catalog.js';
 import type { Settings } from './config.js';
 import { openDatabase, type Database } from './db/index.js';
 import { Interactions } from './events/interactions.js';
-import { EmbeddedVectorStore } from './index/embedded-vector-store.js';
+import { createVectorStore } from './index/create-vector-store.js';
 import { collectionName, type VectorCollection, type VectorStore } from './index/vector-index.js';
 import { RecommendationModel } from './inference/recommendation-model.js';
 import type { Logger } from './logger.js';
@@ -37,7 +36,7 @@ export async function openPlatform(settings: Settings, logger: Logger): Promise<
   const model = await RecommendationModel.load(settings.bundleDir, settings.executionProvider);
   logger.info({ version: model.version, bundle: settings.bundleDir, provider: settings.executionProvider }, 'model loaded');
 
-  const vectors = new EmbeddedVectorStore(path.join(settings.dataDir, 'vectors'));
+  const vectors = createVectorStore(settings);
   const collection = await vectors.collection(collectionName(model.version), model.dimensions);
   const models = new ModelVersions(db);
   await models.activate(model);

@@ -182,12 +182,36 @@ class EmbeddedCollection implements VectorCollection {
     for (const domain of domains) {
       const graph = this.graphs.get(domain)?.[request.using];
       if (!graph || graph.size() === 0) continue;
-      hits.push(...searchGraph(graph, request.query, request.limit, (slot) => {
+      const accept = (slot: number) => {
         const id = this.ids[slot];
         return id === null || excluded.has(id) ? null : { id, domain, score: 0 };
-      }));
+      };
+      hits.push(...(searchGraph(graph, request.query, request.limit, accept)
+        ?? this.scan(domain, request.using, request.query, request.limit, accept)));
     }
     return hits.sort((a, b) => b.score - a.score).slice(0, request.limit);
+  }
+
+  /** Exact search over every point of a domain: the fallback when the approximate graph returns too few. */
+  private scan(
+    domain: string,
+    using: VectorName,
+    query: Float32Array,
+    limit: number,
+    accept: (slot: number) => SearchHit | null,
+  ): SearchHit[] {
+    const queryNorm = Math.hypot(...query);
+    const hits: SearchHit[] = [];
+    for (const slot of this.slotOf.values()) {
+      if (this.domains[slot] !== domain) continue;
+      const hit = accept(slot);
+      if (!hit) continue;
+      const vector = this.matrices[using].row(slot);
+      let dot = 0;
+      for (let i = 0; i < vector.length; i++) dot += vector[i] * query[i];
+      hits.push({ ...hit, score: METRIC[using] === MetricKind.Cos ? dot / (Math.hypot(...vector) * queryNorm) : dot });
+    }
+    return hits.sort((a, b) => b.score - a.score).slice(0, limit);
   }
 
   async count(domain?: string): Promise<number> {
@@ -222,14 +246,15 @@ class EmbeddedCollection implements VectorCollection {
 
 /**
  * The best `limit` hits of one graph, skipping the slots `accept` turns down. Asks the graph for more candidates
- * until enough are accepted or the graph has no more.
+ * until enough are accepted; null when even the whole graph's answer falls short (HNSW is approximate, and
+ * removed points can leave parts of a graph unreachable), so the caller can scan exactly.
  */
 function searchGraph(
   graph: Index,
   query: Float32Array,
   limit: number,
   accept: (slot: number) => SearchHit | null,
-): SearchHit[] {
+): SearchHit[] | null {
   const size = graph.size();
   // usearch reads the query from the start of its buffer, ignoring byteOffset: pass a copy.
   const ownQuery = query.slice();
@@ -240,7 +265,8 @@ function searchGraph(
       const hit = accept(Number(matches.keys[i]));
       if (hit) hits.push({ ...hit, score: 1 - matches.distances[i] });
     }
-    if (hits.length >= limit || wanted >= size) return hits.slice(0, limit);
+    if (hits.length >= limit) return hits.slice(0, limit);
+    if (wanted >= size) return null;
   }
 }
 
