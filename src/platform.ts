@@ -11,6 +11,7 @@ import { collectionName, type VectorCollection, type VectorStore } from './index
 import { RecommendationModel } from './inference/recommendation-model.js';
 import type { Logger } from './logger.js';
 import { ModelVersions } from './models/model-versions.js';
+import { AttributeMatcher } from './recommend/attribute-filter.js';
 import { Recommender } from './recommend/recommender.js';
 
 export interface Platform {
@@ -46,7 +47,7 @@ export async function openPlatform(settings: Settings, logger: Logger): Promise<
     encodeBatchSize: settings.encodeBatchSize,
   });
   const interactions = new Interactions(db, { maxInteractionsPerBatch: settings.maxInteractionsPerBatch });
-  const recommender = new Recommender(model, collection, interactions, settings);
+  const recommender = new Recommender(model, collection, interactions, settings, new AttributeMatcher(db));
 
   let lastLogged = 0;
   const synced = await catalog.syncIndex((done, total) => {

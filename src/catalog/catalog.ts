@@ -15,6 +15,18 @@ export interface ItemInput {
   attributes?: Record<string, unknown>;
 }
 
+/** An item as the catalogue stores it. */
+export interface CatalogItem {
+  id: string;
+  domain: string;
+  title: string;
+  attributes: Record<string, unknown>;
+}
+
+export function toCatalogItem(row: { id: string; domain: string; title: string; attributes: unknown }): CatalogItem {
+  return { id: row.id, domain: row.domain, title: row.title, attributes: row.attributes as Record<string, unknown> };
+}
+
 export interface CatalogLimits {
   /** Most items one upsert may carry. */
   maxItemsPerBatch: number;
@@ -56,6 +68,22 @@ export class Catalog {
     const { count } = await this.db.prisma.item.deleteMany({ where: { id: { in: [...ids] } } });
     await this.collection.delete(ids);
     return count;
+  }
+
+  /** A page of a domain's items ordered by id, after the item with id `afterId`. */
+  async page(domain: string, first: number, afterId?: string): Promise<{ items: CatalogItem[]; hasNextPage: boolean }> {
+    if (!Number.isInteger(first) || first < 1 || first > this.limits.maxItemsPerBatch) {
+      throw new PlatformError('LIMIT_EXCEEDED', `first must be between 1 and ${this.limits.maxItemsPerBatch}, got ${first}`);
+    }
+    const rows = await this.db.prisma.item.findMany({
+      where: { domain, ...(afterId !== undefined && { id: { gt: afterId } }) },
+      orderBy: { id: 'asc' },
+      take: first + 1,
+    });
+    if (rows.length === 0 && afterId === undefined) {
+      throw new PlatformError('UNKNOWN_DOMAIN', `no items in domain ${JSON.stringify(domain)}`, { domain });
+    }
+    return { items: rows.slice(0, first).map(toCatalogItem), hasNextPage: rows.length > first };
   }
 
   /**

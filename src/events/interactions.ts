@@ -44,14 +44,20 @@ export class Interactions {
 
   /** The most recent `limit` item ids of a user, oldest first; null for an unknown user. */
   async history(userId: string, limit: number): Promise<string[] | null> {
+    const entries = await this.recent(userId, limit);
+    return entries && entries.map((entry) => entry.itemId);
+  }
+
+  /** The most recent `limit` interactions of a user, oldest first; null for an unknown user. */
+  async recent(userId: string, limit: number): Promise<{ itemId: string; timestamp: bigint }[] | null> {
     const user = await this.db.prisma.user.findUnique({ where: { id: userId }, select: { id: true } });
     if (!user) return null;
     const rows = await this.db.prisma.interaction.findMany({
       where: { userId },
       orderBy: { id: 'desc' },
       take: limit,
-      select: { itemId: true },
+      select: { itemId: true, timestamp: true },
     });
-    return rows.map((row) => row.itemId).reverse();
+    return rows.reverse();
   }
 }

@@ -123,22 +123,30 @@ export class RecommendationModel {
    * items count; the sequence is left-padded to maxHistory.
    */
   async userVector(history: readonly Float32Array[]): Promise<Float32Array> {
-    if (history.length === 0) throw new Error('a history needs at least one item');
+    const [vector] = await this.userVectors([history]);
+    return vector;
+  }
+
+  /** User vectors of several histories in one sequence-model call. */
+  async userVectors(histories: readonly (readonly Float32Array[])[]): Promise<Float32Array[]> {
+    if (histories.some((history) => history.length === 0)) throw new Error('a history needs at least one item');
     const length = this.maxHistory;
     const dim = this.dimensions.recommendation;
-    const recent = history.slice(-length);
-    const offset = length - recent.length;
-    const vectors = new Float32Array(length * dim);
-    const mask = new BigInt64Array(length);
-    recent.forEach((vector, i) => {
-      vectors.set(vector, (offset + i) * dim);
-      mask[offset + i] = 1n;
+    const vectors = new Float32Array(histories.length * length * dim);
+    const mask = new BigInt64Array(histories.length * length);
+    histories.forEach((history, row) => {
+      const recent = history.slice(-length);
+      const offset = row * length + length - recent.length;
+      recent.forEach((vector, i) => {
+        vectors.set(vector, (offset + i) * dim);
+        mask[offset + i] = 1n;
+      });
     });
     const output = await this.sequenceModel.run({
-      history: new ort.Tensor('float32', vectors, [1, length, dim]),
-      history_mask: new ort.Tensor('int64', mask, [1, length]),
+      history: new ort.Tensor('float32', vectors, [histories.length, length, dim]),
+      history_mask: new ort.Tensor('int64', mask, [histories.length, length]),
     });
-    return Float32Array.from(output.user_vector.data as Float32Array);
+    return splitRows(output.user_vector, histories.length);
   }
 
   async release(): Promise<void> {

@@ -1,11 +1,13 @@
 /**
  * Recommendations: a history of item ids -> their recommendation vectors -> sequence model -> user vector ->
- * top-k of the vector index by dot product, in the requested domain, the history itself excluded.
+ * top-k of the vector index by dot product, per requested domain, the history itself excluded by default.
+ * Similar items: an item's semantic vector -> top-k by cosine.
  */
 import { PlatformError, listSome } from '../errors.js';
 import type { Interactions } from '../events/interactions.js';
 import type { RecommendationModel } from '../inference/recommendation-model.js';
-import type { VectorCollection } from '../index/vector-index.js';
+import type { SearchHit, StoredVector, VectorCollection, VectorName } from '../index/vector-index.js';
+import type { AttributeFilter } from './attribute-filter.js';
 
 export interface RecommendationLimits {
   /** Largest number of results one request may ask for. */
@@ -14,18 +16,49 @@ export interface RecommendationLimits {
   maxHistoryInput: number;
 }
 
-export interface HistoryRequest {
-  /** Item ids, oldest first. */
-  history: readonly string[];
-  /** Domain to recommend from; the most recent history item's domain when absent. */
-  domain?: string;
-  first: number;
+/** Which items a ranking may return. */
+export interface CandidateFilter {
+  /** Item ids never returned. */
+  excludeIds?: readonly string[];
+  /** Only items whose attributes match. */
+  attributes?: AttributeFilter;
+  /** Recommend items of the history too (off by default). */
+  includeHistory?: boolean;
 }
 
-export interface ScoredItem {
+export interface RankRequest {
+  first: number;
+  filter?: CandidateFilter;
+}
+
+/** Who the recommendations are for: an explicit history (oldest first) or a user's recorded one. */
+export type Subject = { history: readonly string[] } | { userId: string };
+
+export type ScoredItem = SearchHit;
+
+/** A history item and how much it raised a recommendation's score. */
+export interface Contribution {
   id: string;
+  weight: number;
+}
+
+export interface RankedList {
   domain: string;
-  score: number;
+  items: ScoredItem[];
+  /**
+   * Why each item was recommended: for every history item that reached the sequence model, how much the item's
+   * score drops when that history item is left out (computed on demand: one batched sequence-model call).
+   */
+  contributions(itemId: string): Promise<Contribution[]>;
+}
+
+/** A resolved subject: its history and the user vector the sequence model makes of it. */
+interface UserState {
+  history: readonly string[];
+  /** The history items that reached the sequence model (the most recent max_history), oldest first. */
+  recent: { id: string; vector: Float32Array }[];
+  userVector: Float32Array;
+  defaultDomain: string;
 }
 
 export class Recommender {
@@ -34,45 +67,139 @@ export class Recommender {
     private readonly collection: VectorCollection,
     private readonly interactions: Interactions,
     private readonly limits: RecommendationLimits,
+    private readonly attributes: { matching(ids: readonly string[], filter: AttributeFilter): Promise<Set<string>> },
   ) {}
 
   get modelVersion(): string {
     return this.model.version;
   }
 
-  async forHistory(request: HistoryRequest): Promise<ScoredItem[]> {
-    const { history, first } = request;
-    if (history.length === 0) throw new PlatformError('EMPTY_HISTORY', 'the history is empty');
-    if (history.length > this.limits.maxHistoryInput) {
-      throw new PlatformError('HISTORY_TOO_LONG', `a history may hold at most ${this.limits.maxHistoryInput} items, got ${history.length}`);
+  /** Items of one domain (by default the most recent history item's) for a history or a user. */
+  async recommend(subject: Subject, request: RankRequest & { domain?: string }): Promise<RankedList> {
+    this.checkFirst(request.first);
+    const state = await this.userState(subject);
+    const domain = request.domain ?? state.defaultDomain;
+    await this.checkDomains([domain]);
+    return this.rank(state, domain, request);
+  }
+
+  /** The same user vector ranked separately in each of several target domains. */
+  async recommendAcrossDomains(subject: Subject, request: RankRequest & { domains: readonly string[] }): Promise<RankedList[]> {
+    this.checkFirst(request.first);
+    if (request.domains.length === 0) throw new PlatformError('BAD_USER_INPUT', 'give at least one target domain');
+    const state = await this.userState(subject);
+    await this.checkDomains(request.domains);
+    return Promise.all([...new Set(request.domains)].map((domain) => this.rank(state, domain, request)));
+  }
+
+  /** Items whose semantic vectors are closest (cosine) to an item's, in its own domain or another. */
+  async similarItems(itemId: string, request: RankRequest & { domain?: string }): Promise<{ domain: string; items: ScoredItem[] }> {
+    this.checkFirst(request.first);
+    const stored = await this.vectorsOf([itemId], 'semantic');
+    const { domain: ownDomain, vector } = stored.get(itemId)!;
+    const domain = request.domain ?? ownDomain;
+    await this.checkDomains([domain]);
+    const exclude = new Set([itemId, ...(request.filter?.excludeIds ?? [])]);
+    const items = await this.search('semantic', vector, domain, request.first, exclude, request.filter?.attributes);
+    return { domain, items };
+  }
+
+  private async rank(state: UserState, domain: string, request: RankRequest): Promise<RankedList> {
+    const exclude = new Set(request.filter?.excludeIds ?? []);
+    if (!request.filter?.includeHistory) state.history.forEach((id) => exclude.add(id));
+    const items = await this.search('recommendation', state.userVector, domain, request.first, exclude, request.filter?.attributes);
+    let leaveOneOut: Promise<Float32Array[]> | undefined;
+    return {
+      domain,
+      items,
+      contributions: async (itemId) => {
+        if (state.recent.length < 2) return state.recent.map(({ id }) => ({ id, weight: 1 }));
+        leaveOneOut ??= this.model.userVectors(state.recent.map((_, left) =>
+          state.recent.filter((__, i) => i !== left).map((item) => item.vector)));
+        const without = await leaveOneOut;
+        const itemVector = (await this.collection.retrieve([itemId], 'recommendation')).get(itemId)?.vector;
+        if (!itemVector) return [];
+        const full = dot(state.userVector, itemVector);
+        return state.recent
+          .map(({ id }, i) => ({ id, weight: full - dot(without[i], itemVector) }))
+          .sort((a, b) => b.weight - a.weight);
+      },
+    };
+  }
+
+  /**
+   * The top `first` hits of a domain that pass the exclusions and the attribute filter. Attributes live in the
+   * database, so with an attribute filter the index is asked for more candidates until enough match.
+   */
+  private async search(
+    using: VectorName,
+    query: Float32Array,
+    domain: string,
+    first: number,
+    excludeIds: ReadonlySet<string>,
+    attributes?: AttributeFilter,
+  ): Promise<ScoredItem[]> {
+    const hits = (limit: number) => this.collection.search({ using, query, limit, domains: [domain], excludeIds });
+    if (!attributes || Object.keys(attributes).length === 0) return hits(first);
+    const domainSize = await this.collection.count(domain);
+    for (let limit = first * 8; ; limit *= 4) {
+      const candidates = await hits(Math.min(limit, domainSize));
+      const matching = await this.attributes.matching(candidates.map((hit) => hit.id), attributes);
+      const kept = candidates.filter((hit) => matching.has(hit.id));
+      if (kept.length >= first || candidates.length < Math.min(limit, domainSize) || limit >= domainSize) {
+        return kept.slice(0, first);
+      }
     }
+  }
+
+  private async userState(subject: Subject): Promise<UserState> {
+    let history: readonly string[];
+    if ('userId' in subject) {
+      const recorded = await this.interactions.history(subject.userId, this.limits.maxHistoryInput);
+      if (recorded === null) {
+        throw new PlatformError('UNKNOWN_USER', `unknown user id ${JSON.stringify(subject.userId)}`, { id: subject.userId });
+      }
+      if (recorded.length === 0) throw new PlatformError('EMPTY_HISTORY', `user ${JSON.stringify(subject.userId)} has no interactions yet`);
+      history = recorded;
+    } else {
+      history = subject.history;
+      if (history.length === 0) throw new PlatformError('EMPTY_HISTORY', 'the history is empty');
+      if (history.length > this.limits.maxHistoryInput) {
+        throw new PlatformError('HISTORY_TOO_LONG', `a history may hold at most ${this.limits.maxHistoryInput} items, got ${history.length}`);
+      }
+    }
+    const stored = await this.vectorsOf(history, 'recommendation');
+    // Only the most recent items reach the sequence model; every history item is kept out of the results.
+    const recent = history.slice(-this.model.maxHistory).map((id) => ({ id, vector: stored.get(id)!.vector }));
+    const userVector = await this.model.userVector(recent.map((item) => item.vector));
+    return { history, recent, userVector, defaultDomain: stored.get(history[history.length - 1])!.domain };
+  }
+
+  /** The stored vectors of items; any unknown id rejects the request. */
+  private async vectorsOf(ids: readonly string[], using: VectorName): Promise<Map<string, StoredVector>> {
+    const stored = await this.collection.retrieve(ids, using);
+    const unknown = [...new Set(ids)].filter((id) => !stored.has(id));
+    if (unknown.length > 0) throw new PlatformError('UNKNOWN_ITEM', `unknown item ids: ${listSome(unknown)}`, { ids: unknown });
+    return stored;
+  }
+
+  private checkFirst(first: number): void {
     if (!Number.isInteger(first) || first < 1 || first > this.limits.maxResults) {
       throw new PlatformError('LIMIT_EXCEEDED', `first must be between 1 and ${this.limits.maxResults}, got ${first}`);
     }
-    const stored = await this.collection.retrieve(history, 'recommendation');
-    const unknown = [...new Set(history)].filter((id) => !stored.has(id));
-    if (unknown.length > 0) throw new PlatformError('UNKNOWN_ITEM', `unknown item ids: ${listSome(unknown)}`, { ids: unknown });
-    // Only the most recent items reach the sequence model; every history item is kept out of the results.
-    const recent = history.slice(-this.model.maxHistory).map((id) => stored.get(id)!);
-    const domain = request.domain ?? recent[recent.length - 1].domain;
-    if ((await this.collection.count(domain)) === 0) {
-      throw new PlatformError('UNKNOWN_DOMAIN', `no items in domain ${JSON.stringify(domain)}`, { domain });
+  }
+
+  private async checkDomains(domains: readonly string[]): Promise<void> {
+    for (const domain of domains) {
+      if ((await this.collection.count(domain)) === 0) {
+        throw new PlatformError('UNKNOWN_DOMAIN', `no items in domain ${JSON.stringify(domain)}`, { domain });
+      }
     }
-    const userVector = await this.model.userVector(recent.map((item) => item.vector));
-    return this.collection.search({
-      using: 'recommendation',
-      query: userVector,
-      limit: first,
-      domains: [domain],
-      excludeIds: new Set(history),
-    });
   }
+}
 
-  async forUser(userId: string, request: Omit<HistoryRequest, 'history'>): Promise<ScoredItem[]> {
-    const history = await this.interactions.history(userId, this.limits.maxHistoryInput);
-    if (history === null) throw new PlatformError('UNKNOWN_USER', `unknown user id ${JSON.stringify(userId)}`, { id: userId });
-    if (history.length === 0) throw new PlatformError('EMPTY_HISTORY', `user ${JSON.stringify(userId)} has no interactions yet`);
-    return this.forHistory({ ...request, history });
-  }
-
+function dot(a: Float32Array, b: Float32Array): number {
+  let sum = 0;
+  for (let i = 0; i < a.length; i++) sum += a[i] * b[i];
+  return sum;
 }

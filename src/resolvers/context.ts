@@ -1,13 +1,9 @@
 /** What every resolver receives: the platform's services and per-request loaders. */
 import DataLoader from 'dataloader';
+import { toCatalogItem, type CatalogItem } from '../catalog/catalog.js';
 import type { Platform } from '../platform.js';
 
-export interface ItemRecord {
-  id: string;
-  domain: string;
-  title: string;
-  attributes: Record<string, unknown>;
-}
+export type ItemRecord = CatalogItem;
 
 export interface RequestContext {
   platform: Platform;
@@ -18,7 +14,7 @@ export interface RequestContext {
 export function createContext(platform: Platform): RequestContext {
   const items = new DataLoader<string, ItemRecord | null>(async (ids) => {
     const rows = await platform.db.prisma.item.findMany({ where: { id: { in: [...ids] } } });
-    const byId = new Map(rows.map((row) => [row.id, { ...row, attributes: row.attributes as Record<string, unknown> }]));
+    const byId = new Map(rows.map((row) => [row.id, toCatalogItem(row)]));
     return ids.map((id) => byId.get(id) ?? null);
   });
   return { platform, items };
