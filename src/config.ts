@@ -3,6 +3,7 @@
  * The README lists the same settings with their defaults; keep the two in step.
  */
 import path from 'node:path';
+import bytes from 'bytes';
 import { z } from 'zod';
 
 const Settings = z.object({
@@ -33,6 +34,17 @@ const Settings = z.object({
   maxInteractionsPerBatch: z.coerce.number().int().positive().default(10000),
   /** Titles per encoder call when items are ingested. */
   encodeBatchSize: z.coerce.number().int().positive().default(64),
+  /** Deepest selection nesting a GraphQL operation may have (fragments do not add a level). */
+  maxQueryDepth: z.coerce.number().int().positive().default(8),
+  /**
+   * Highest estimated cost of a GraphQL operation: 1 per field, a field's subtree multiplied by its `first` argument
+   * and, for list fields, by the length of its `ids` or `domains` argument.
+   */
+  maxQueryComplexity: z.coerce.number().int().positive().default(1000),
+  /** Largest HTTP request body the API accepts, as a byte count or with a unit: 512kb, 8mb. */
+  maxBodySize: z.string()
+    .refine((value) => (bytes.parse(value) ?? 0) > 0, { message: 'a byte size such as 1048576, 512kb or 8mb' })
+    .default('8mb'),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -55,6 +67,9 @@ export const ENVIRONMENT_NAMES: Record<keyof Settings, string> = {
   maxItemsPerBatch: 'LLM2REC_MAX_ITEMS_PER_BATCH',
   maxInteractionsPerBatch: 'LLM2REC_MAX_INTERACTIONS_PER_BATCH',
   encodeBatchSize: 'LLM2REC_ENCODE_BATCH_SIZE',
+  maxQueryDepth: 'LLM2REC_MAX_QUERY_DEPTH',
+  maxQueryComplexity: 'LLM2REC_MAX_QUERY_COMPLEXITY',
+  maxBodySize: 'LLM2REC_MAX_BODY_SIZE',
   logLevel: 'LOG_LEVEL',
 };
 

@@ -12,7 +12,9 @@ export type ErrorCode =
   | 'LIMIT_EXCEEDED'
   | 'BATCH_TOO_LARGE'
   | 'UNAUTHENTICATED'
-  | 'MODEL_NOT_READY';
+  | 'MODEL_NOT_READY'
+  | 'QUERY_TOO_DEEP'
+  | 'QUERY_TOO_COMPLEX';
 
 export class PlatformError extends Error {
   constructor(

@@ -1,7 +1,12 @@
 /** Resolvers of items, domains, users and their histories, and the catalogue and event mutations. */
 import { PlatformError } from '../errors.js';
-import type { ItemInput } from '../catalog/catalog.js';
-import type { RequestContext } from './context.js';
+import type { MutationResolvers, QueryResolvers, UserResolvers } from '../schema/resolvers-types.js';
+import { loadItems } from './context.js';
+
+/** What the User type's resolvers start from. */
+export interface UserParent {
+  id: string;
+}
 
 interface InteractionArg {
   userId: string;
@@ -24,60 +29,62 @@ const cursor = {
   },
 };
 
-export const catalogResolvers = {
+export const catalogResolvers: {
+  Query: Pick<QueryResolvers, 'item' | 'items' | 'itemsByDomain' | 'user' | 'domains'>;
+  User: UserResolvers;
+  Mutation: MutationResolvers;
+} = {
   Query: {
-    item: (_: unknown, { id }: { id: string }, { items }: RequestContext) => items.load(id),
+    item: (_, { id }, { items }) => items.load(id),
 
-    items(_: unknown, { ids }: { ids: string[] }, { items, platform }: RequestContext) {
-      if (ids.length > platform.settings.maxItemsPerBatch) {
-        throw new PlatformError('BATCH_TOO_LARGE', `at most ${platform.settings.maxItemsPerBatch} ids per call, got ${ids.length}`);
+    items(_, { ids }, context) {
+      const { maxItemsPerBatch } = context.platform.settings;
+      if (ids.length > maxItemsPerBatch) {
+        throw new PlatformError('BATCH_TOO_LARGE', `at most ${maxItemsPerBatch} ids per call, got ${ids.length}`);
       }
-      return items.loadMany(ids);
+      return loadItems(context, ids);
     },
 
-    async itemsByDomain(
-      _: unknown,
-      args: { domain: string; first: number; after?: string | null },
-      { platform }: RequestContext,
-    ) {
+    async itemsByDomain(_, args, { platform }) {
       const afterId = args.after === undefined || args.after === null ? undefined : cursor.decode(args.after);
       const page = await platform.catalog.page(args.domain, args.first, afterId);
       const edges = page.items.map((item) => ({ cursor: cursor.encode(item.id), node: item }));
       return { edges, pageInfo: { hasNextPage: page.hasNextPage, endCursor: edges.at(-1)?.cursor ?? null } };
     },
 
-    async user(_: unknown, { id }: { id: string }, { platform }: RequestContext) {
+    async user(_, { id }, { platform }) {
       const user = await platform.db.prisma.user.findUnique({ where: { id }, select: { id: true } });
       return user;
     },
 
-    async domains(_: unknown, __: unknown, { platform }: RequestContext) {
+    async domains(_, __, { platform }) {
       const groups = await platform.db.prisma.item.groupBy({ by: ['domain'], _count: { _all: true }, orderBy: { domain: 'asc' } });
       return groups.map((group) => ({ name: group.domain, items: group._count._all }));
     },
   },
 
   User: {
-    async history(user: { id: string }, { first }: { first: number }, { platform, items }: RequestContext) {
+    async history(user, { first }, context) {
+      const { platform } = context;
       if (!Number.isInteger(first) || first < 1 || first > platform.settings.maxHistoryInput) {
         throw new PlatformError('LIMIT_EXCEEDED', `first must be between 1 and ${platform.settings.maxHistoryInput}, got ${first}`);
       }
       const entries = (await platform.interactions.recent(user.id, first)) ?? [];
-      const rows = await items.loadMany(entries.map((entry) => entry.itemId));
-      return entries.map((entry, i) => ({ item: rows[i], timestamp: String(entry.timestamp) }));
+      const rows = await loadItems(context, entries.map((entry) => entry.itemId));
+      return entries.flatMap((entry, i) => (rows[i] ? [{ item: rows[i], timestamp: String(entry.timestamp) }] : []));
     },
   },
 
   Mutation: {
-    async upsertItems(_: unknown, { items }: { items: ItemInput[] }, { platform }: RequestContext) {
-      return { count: await platform.catalog.upsertItems(items) };
+    async upsertItems(_, { items }, { platform }) {
+      return { count: await platform.catalog.upsertItems(items.map((item) => ({ ...item, attributes: item.attributes ?? undefined }))) };
     },
 
-    async deleteItems(_: unknown, { ids }: { ids: string[] }, { platform }: RequestContext) {
+    async deleteItems(_, { ids }, { platform }) {
       return { count: await platform.catalog.deleteItems(ids) };
     },
 
-    async recordInteractions(_: unknown, { interactions }: { interactions: InteractionArg[] }, { platform }: RequestContext) {
+    async recordInteractions(_, { interactions }, { platform }) {
       const events = interactions.map((event) => ({
         userId: event.userId,
         itemId: event.itemId,

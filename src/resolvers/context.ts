@@ -11,6 +11,14 @@ export interface RequestContext {
   items: DataLoader<string, ItemRecord | null>;
 }
 
+/** Items by id through the request's loader, null where unknown; a failed lookup fails the field. */
+export async function loadItems(context: RequestContext, ids: readonly string[]): Promise<(ItemRecord | null)[]> {
+  const rows = await context.items.loadMany(ids);
+  const failure = rows.find((row): row is Error => row instanceof Error);
+  if (failure) throw failure;
+  return rows as (ItemRecord | null)[];
+}
+
 export function createContext(platform: Platform): RequestContext {
   const items = new DataLoader<string, ItemRecord | null>(async (ids) => {
     const rows = await platform.db.prisma.item.findMany({ where: { id: { in: [...ids] } } });

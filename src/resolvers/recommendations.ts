@@ -2,23 +2,18 @@
 import { PlatformError } from '../errors.js';
 import { parseAttributeFilter } from '../recommend/attribute-filter.js';
 import type { CandidateFilter, RankedList, Subject } from '../recommend/recommender.js';
-import type { ItemRecord, RequestContext } from './context.js';
+import type { ItemFilter, QueryResolvers, RecommendationFilter, RecommendationResolvers } from '../schema/resolvers-types.js';
+import { loadItems, type ItemRecord, type RequestContext } from './context.js';
 
-interface FilterArg {
-  excludeIds?: string[] | null;
-  attributes?: Record<string, unknown> | null;
-  includeHistory?: boolean | null;
-}
+type FilterArg = RecommendationFilter | ItemFilter;
 
 interface SubjectArgs {
-  history?: string[] | null;
+  history?: readonly string[] | null;
   userId?: string | null;
-  first: number;
-  filter?: FilterArg | null;
 }
 
 /** A recommendation on its way out: the ranked hit plus what `because` needs. */
-interface RecommendationParent {
+export interface RecommendationParent {
   item: ItemRecord;
   score: number;
   list: RankedList;
@@ -35,17 +30,14 @@ function filterOf(arg: FilterArg | null | undefined): CandidateFilter {
   return {
     excludeIds: arg?.excludeIds ?? undefined,
     attributes: parseAttributeFilter(arg?.attributes),
-    includeHistory: arg?.includeHistory ?? false,
+    includeHistory: (arg && 'includeHistory' in arg && arg.includeHistory) || false,
   };
 }
 
 /** Looks the ranked ids up; an item deleted between the search and the lookup is left out. */
 async function withItems<T extends { id: string }>(hits: T[], context: RequestContext): Promise<(T & { item: ItemRecord })[]> {
-  const rows = await context.items.loadMany(hits.map((hit) => hit.id));
-  return hits.flatMap((hit, i) => {
-    const row = rows[i];
-    return row && !(row instanceof Error) ? [{ ...hit, item: row }] : [];
-  });
+  const rows = await loadItems(context, hits.map((hit) => hit.id));
+  return hits.flatMap((hit, i) => (rows[i] ? [{ ...hit, item: rows[i] }] : []));
 }
 
 async function present(list: RankedList, context: RequestContext) {
@@ -57,27 +49,26 @@ async function present(list: RankedList, context: RequestContext) {
   };
 }
 
-export const recommendationResolvers = {
+export const recommendationResolvers: {
+  Query: Pick<QueryResolvers, 'recommendations' | 'crossDomainRecommendations' | 'similarItems'>;
+  Recommendation: RecommendationResolvers;
+} = {
   Query: {
-    async recommendations(_: unknown, args: SubjectArgs & { domain?: string | null }, context: RequestContext) {
+    async recommendations(_, args, context) {
       const list = await context.platform.recommender.recommend(subjectOf(args), {
         domain: args.domain ?? undefined, first: args.first, filter: filterOf(args.filter),
       });
       return present(list, context);
     },
 
-    async crossDomainRecommendations(_: unknown, args: SubjectArgs & { domains: string[] }, context: RequestContext) {
+    async crossDomainRecommendations(_, args, context) {
       const lists = await context.platform.recommender.recommendAcrossDomains(subjectOf(args), {
         domains: args.domains, first: args.first, filter: filterOf(args.filter),
       });
       return Promise.all(lists.map((list) => present(list, context)));
     },
 
-    async similarItems(
-      _: unknown,
-      args: { id: string; domain?: string | null; first: number; filter?: FilterArg | null },
-      context: RequestContext,
-    ) {
+    async similarItems(_, args, context) {
       const { domain, items } = await context.platform.recommender.similarItems(args.id, {
         domain: args.domain ?? undefined, first: args.first, filter: filterOf(args.filter),
       });
@@ -86,7 +77,7 @@ export const recommendationResolvers = {
   },
 
   Recommendation: {
-    async because(parent: RecommendationParent, { first }: { first: number }, context: RequestContext) {
+    async because(parent, { first }, context) {
       if (!Number.isInteger(first) || first < 1) throw new PlatformError('LIMIT_EXCEEDED', `first must be at least 1, got ${first}`);
       const contributions = (await parent.list.contributions(parent.item.id)).slice(0, first);
       const found = await withItems(contributions, context);
