@@ -40,7 +40,7 @@ const Settings = z.object({
    * Highest estimated cost of a GraphQL operation: 1 per field, a field's subtree multiplied by its `first` argument
    * and, for list fields, by the length of its `ids` or `domains` argument.
    */
-  maxQueryComplexity: z.coerce.number().int().positive().default(1000),
+  maxQueryComplexity: z.coerce.number().int().positive().default(5000),
   /** Largest HTTP request body the API accepts, as a byte count or with a unit: 512kb, 8mb. */
   maxBodySize: z.string()
     .refine((value) => (bytes.parse(value) ?? 0) > 0, { message: 'a byte size such as 1048576, 512kb or 8mb' })

@@ -1,5 +1,6 @@
 /**
- * The HTTP face of the platform: Apollo Server 5 on Express 5 at /graphql, and /healthz.
+ * The HTTP face of the platform: Apollo Server 5 on Express 5 at /graphql; /healthz (liveness), /readyz (readiness)
+ * and /metrics (Prometheus).
  */
 import { once } from 'node:events';
 import http from 'node:http';
@@ -10,33 +11,59 @@ import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHt
 import express from 'express';
 import { GraphQLError, type GraphQLFormattedError } from 'graphql';
 import { PlatformError } from '../errors.js';
+import type { Logger } from '../logger.js';
 import type { Platform } from '../platform.js';
 import { createContext, type RequestContext } from '../resolvers/context.js';
 import { resolvers } from '../resolvers/index.js';
 import { typeDefs } from '../schema/index.js';
+import { jsonErrorHandler, notFound } from './http-errors.js';
+import { createMetrics, observeOperations } from './observability.js';
+import { complexityLimit, depthLimitRule, requestError } from './query-limits.js';
+import { checkReadiness } from './readiness.js';
 
 export interface RunningServer {
   url: string;
   close(): Promise<void>;
 }
 
-/** Passes a PlatformError's code on as extensions.code; hides the internals of unexpected errors. */
-function formatError(formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError {
-  const original = error instanceof GraphQLError ? error.originalError : error;
-  if (original instanceof PlatformError) {
-    return { ...formatted, message: original.message, extensions: { ...formatted.extensions, code: original.code, ...original.details } };
+type ServerContext = RequestContext & { apiKey?: string };
+
+/** The PlatformError behind an error, however many GraphQLErrors wrap it. */
+function platformErrorOf(error: unknown): PlatformError | undefined {
+  for (let current = error, hops = 0; current && hops < 5; hops++) {
+    if (current instanceof PlatformError) return current;
+    current = current instanceof GraphQLError ? current.originalError : undefined;
   }
-  return formatted;
+  return undefined;
 }
 
-/** With an API key configured, mutations need it in the `x-api-key` header. */
-function mutationsNeedApiKey(apiKey: string | undefined): ApolloServerPlugin<RequestContext & { apiKey?: string }> {
+/**
+ * Passes a PlatformError's code on as extensions.code. Unexpected errors (INTERNAL_SERVER_ERROR) are logged with
+ * their stack and answered with a generic message, so no internals (SQL, hosts, paths) reach the client.
+ */
+function createFormatError(logger: Logger) {
+  return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
+    const original = platformErrorOf(error);
+    if (original) {
+      return { ...formatted, message: original.message, extensions: { ...formatted.extensions, code: original.code, ...original.details } };
+    }
+    if (formatted.extensions?.code === 'INTERNAL_SERVER_ERROR') {
+      const cause = error instanceof GraphQLError ? error.originalError ?? error : error;
+      logger.error({ err: cause, path: formatted.path }, 'unexpected error in a GraphQL request');
+      return { message: 'Internal server error', locations: formatted.locations, path: formatted.path, extensions: { code: 'INTERNAL_SERVER_ERROR' } };
+    }
+    return formatted;
+  };
+}
+
+/** With an API key configured, mutations need it in the `x-api-key` header (else 401 UNAUTHENTICATED). */
+function mutationsNeedApiKey(apiKey: string | undefined): ApolloServerPlugin<ServerContext> {
   return {
     async requestDidStart() {
       return {
         async didResolveOperation({ operation, contextValue }) {
           if (apiKey && operation?.operation === 'mutation' && contextValue.apiKey !== apiKey) {
-            throw new PlatformError('UNAUTHENTICATED', 'mutations need a valid x-api-key header');
+            throw requestError(new PlatformError('UNAUTHENTICATED', 'mutations need a valid x-api-key header'), 401);
           }
         },
       };
@@ -45,29 +72,55 @@ function mutationsNeedApiKey(apiKey: string | undefined): ApolloServerPlugin<Req
 }
 
 export async function startHttpServer(platform: Platform, options: { host: string; port: number }): Promise<RunningServer> {
+  const { settings, logger } = platform;
   const app = express();
+  app.disable('x-powered-by');
   const httpServer = http.createServer(app);
-  const apollo = new ApolloServer<RequestContext & { apiKey?: string }>({
+  const metrics = createMetrics(platform);
+  const apollo = new ApolloServer<ServerContext>({
     typeDefs,
     resolvers,
-    formatError,
-    plugins: [ApolloServerPluginDrainHttpServer({ httpServer }), mutationsNeedApiKey(platform.settings.apiKey)],
+    formatError: createFormatError(logger),
+    // Stacks go to the log (unexpected errors), never to clients, whatever NODE_ENV says.
+    includeStacktraceInErrorResponses: false,
+    logger,
+    validationRules: [depthLimitRule(settings.maxQueryDepth)],
+    plugins: [
+      ApolloServerPluginDrainHttpServer({ httpServer }),
+      observeOperations(metrics, platform),
+      mutationsNeedApiKey(settings.apiKey),
+      complexityLimit(settings.maxQueryComplexity),
+    ],
   });
   await apollo.start();
+  let open = true;
 
   app.get('/healthz', (_req, res) => { res.json({ status: 'ok', modelVersion: platform.model.version }); });
-  app.use('/graphql', express.json({ limit: '8mb' }), expressMiddleware(apollo, {
-    context: async ({ req }) => ({ ...createContext(platform), apiKey: req.header('x-api-key') }),
-  }));
+  app.get('/readyz', async (_req, res) => {
+    const readiness = await checkReadiness(platform, open);
+    res.status(readiness.status === 'ready' ? 200 : 503).set('cache-control', 'no-store').json(readiness);
+  });
+  app.get('/metrics', async (_req, res) => {
+    res.set('content-type', metrics.registry.contentType).send(await metrics.registry.metrics());
+  });
+  app.use('/graphql',
+    express.json({ limit: settings.maxBodySize }),
+    expressMiddleware(apollo, {
+      context: async ({ req }) => ({ ...createContext(platform), apiKey: req.header('x-api-key') }),
+    }),
+    jsonErrorHandler(logger, { bodyLimit: settings.maxBodySize, onRefused: (code) => metrics.graphqlErrors.inc({ code }) }));
+  app.use(notFound);
+  app.use(jsonErrorHandler(logger, { bodyLimit: settings.maxBodySize }));
 
   httpServer.listen(options.port, options.host);
   await once(httpServer, 'listening');
   const { port } = httpServer.address() as AddressInfo;
   const url = `http://${options.host}:${port}/graphql`;
-  platform.logger.info({ url }, 'GraphQL API listening');
+  logger.info({ url }, 'GraphQL API listening');
   return {
     url,
     async close() {
+      open = false;
       await apollo.stop();
     },
   };

@@ -158,7 +158,7 @@ describe('storefront API', () => {
       [`query($h: [ID!]) { recommendations(history: $h, filter: { attributes: { brand: ["x"] } }) { domain } }`, { h: [games[0]] }, 'BAD_USER_INPUT'],
       ['query { itemsByDomain(domain: "books") { pageInfo { hasNextPage } } }', {}, 'UNKNOWN_DOMAIN'],
       ['query { itemsByDomain(domain: "video_games", after: "%%%") { pageInfo { hasNextPage } } }', {}, 'BAD_USER_INPUT'],
-      ['query { itemsByDomain(domain: "video_games", first: 100000) { pageInfo { hasNextPage } } }', {}, 'LIMIT_EXCEEDED'],
+      ['query { itemsByDomain(domain: "video_games", first: 1001) { pageInfo { hasNextPage } } }', {}, 'LIMIT_EXCEEDED'],
       ['query { user(id: "amazon-games:0") { history(first: 0) { timestamp } } }', {}, 'LIMIT_EXCEEDED'],
       ['mutation { recordInteractions(interactions: [{ userId: "u", itemId: "x", timestamp: "soon" }]) { count } }', {}, 'BAD_USER_INPUT', 'key'],
       ['mutation { upsertItems(items: []) { count } }', {}, 'BAD_USER_INPUT', 'key'],
