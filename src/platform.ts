@@ -56,7 +56,8 @@ export async function openPlatform(settings: Settings, logger: Logger): Promise<
       logger.info({ done, total }, 'embedding catalogue into the vector index');
     }
   });
-  logger.info({ ...synced, points: await collection.count() }, 'vector index in step with the database');
+  await vectors.setActiveCollection(collection.name);
+  logger.info({ ...synced, points: await collection.count(), collection: collection.name }, 'vector index in step with the database');
 
   const flusher = setInterval(() => {
     collection.flush().catch((error) => logger.error({ err: error }, 'vector index flush failed'));

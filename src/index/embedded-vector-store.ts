@@ -281,6 +281,9 @@ async function writeAtomically(file: string, content: string | Buffer): Promise<
   await rename(temporary, file);
 }
 
+/** The file under the store's root naming the active collection. */
+const ACTIVE_FILE = 'ACTIVE';
+
 /** Collections as directories under `root`. */
 export class EmbeddedVectorStore implements VectorStore {
   private readonly open = new Map<string, EmbeddedCollection>();
@@ -306,6 +309,15 @@ export class EmbeddedVectorStore implements VectorStore {
   async dropCollection(name: string): Promise<void> {
     this.open.delete(name);
     await rm(path.join(this.root, name), { recursive: true, force: true });
+  }
+
+  async setActiveCollection(name: string): Promise<void> {
+    await mkdir(this.root, { recursive: true });
+    await writeAtomically(path.join(this.root, ACTIVE_FILE), name);
+  }
+
+  async activeCollection(): Promise<string | undefined> {
+    return readFile(path.join(this.root, ACTIVE_FILE), 'utf8').then((name) => name.trim(), () => undefined);
   }
 
   async close(): Promise<void> {

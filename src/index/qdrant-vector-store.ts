@@ -347,6 +347,14 @@ export class QdrantVectorStore implements VectorStore {
     await this.send(`dropping collection ${name}`, () => this.client.deleteCollection(name));
   }
 
+  setActiveCollection(name: string): Promise<void> {
+    return this.setAlias(ACTIVE_COLLECTION_ALIAS, name);
+  }
+
+  activeCollection(): Promise<string | undefined> {
+    return this.resolveAlias(ACTIVE_COLLECTION_ALIAS);
+  }
+
   /** Points `alias` at `collection`, atomically replacing what it pointed at. */
   async setAlias(alias: string, collection: string): Promise<void> {
     const current = await this.resolveAlias(alias);

@@ -62,6 +62,10 @@ export interface VectorStore {
   collection(name: string, dimensions: CollectionDimensions): Promise<VectorCollection>;
   listCollections(): Promise<string[]>;
   dropCollection(name: string): Promise<void>;
+  /** Records which collection serves requests (Qdrant: the `items_active` alias). */
+  setActiveCollection(name: string): Promise<void>;
+  /** The collection last recorded as active, if any. */
+  activeCollection(): Promise<string | undefined>;
   close(): Promise<void>;
 }
 
