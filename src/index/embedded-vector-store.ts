@@ -26,8 +26,8 @@ import type {
   VectorPoint,
   VectorStore,
 } from './vector-index.js';
+import { VECTOR_NAMES, checkDimensions } from './vector-index.js';
 
-const VECTOR_NAMES: readonly VectorName[] = ['semantic', 'recommendation'];
 /** Cosine for item-to-item similarity, inner product for user-to-item scores. */
 const METRIC: Record<VectorName, MetricKind> = { semantic: MetricKind.Cos, recommendation: MetricKind.IP };
 
@@ -99,13 +99,7 @@ class EmbeddedCollection implements VectorCollection {
   }
 
   async upsert(points: readonly VectorPoint[]): Promise<void> {
-    for (const point of points) {
-      for (const vectorName of VECTOR_NAMES) {
-        if (point.vectors[vectorName].length !== this.dimensions[vectorName]) {
-          throw new Error(`point ${point.id}: ${vectorName} vector has ${point.vectors[vectorName].length} dimensions, the collection ${this.dimensions[vectorName]}`);
-        }
-      }
-    }
+    checkDimensions(points, this.dimensions);
     await this.delete(points.map((point) => point.id));
     this.insert(points);
   }

@@ -19,11 +19,11 @@ import type {
   VectorPoint,
   VectorStore,
 } from './vector-index.js';
+import { VECTOR_NAMES, checkDimensions } from './vector-index.js';
 
 /** The alias that names the collection of the active model version, so that a new version can be swapped in. */
 export const ACTIVE_COLLECTION_ALIAS = 'items_active';
 
-const VECTOR_NAMES: readonly VectorName[] = ['semantic', 'recommendation'];
 /** Cosine for item-to-item similarity, dot product for user-to-item scores: the embedded store's metrics. */
 const DISTANCE: Record<VectorName, Schemas['Distance']> = { semantic: 'Cosine', recommendation: 'Dot' };
 /**
@@ -190,13 +190,7 @@ class QdrantCollection implements VectorCollection {
 
   async upsert(points: readonly VectorPoint[]): Promise<void> {
     // Every point is checked before the first request, as the embedded store does, so a bad point stores nothing.
-    for (const point of points) {
-      for (const vectorName of VECTOR_NAMES) {
-        if (point.vectors[vectorName].length !== this.dimensions[vectorName]) {
-          throw new Error(`point ${point.id}: ${vectorName} vector has ${point.vectors[vectorName].length} dimensions, the collection ${this.dimensions[vectorName]}`);
-        }
-      }
-    }
+    checkDimensions(points, this.dimensions);
     const batchSize = pointsPerUpsert(this.dimensions);
     for (let start = 0; start < points.length; start += batchSize) {
       const batch: Schemas['PointStruct'][] = points.slice(start, start + batchSize).map((point) => ({

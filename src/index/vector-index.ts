@@ -6,6 +6,8 @@
 
 export type VectorName = 'semantic' | 'recommendation';
 
+export const VECTOR_NAMES: readonly VectorName[] = ['semantic', 'recommendation'];
+
 export interface CollectionDimensions {
   semantic: number;
   recommendation: number;
@@ -72,4 +74,16 @@ export interface VectorStore {
 /** Collection name of a model version: one collection per version. */
 export function collectionName(modelVersion: string): string {
   return `items_${modelVersion.replace(/[^A-Za-z0-9_-]/g, '_')}`;
+}
+
+/** Refuses a batch in which any point's vectors do not have the collection's dimensions. */
+export function checkDimensions(points: readonly VectorPoint[], dimensions: CollectionDimensions): void {
+  for (const point of points) {
+    for (const vectorName of VECTOR_NAMES) {
+      const length = point.vectors[vectorName].length;
+      if (length !== dimensions[vectorName]) {
+        throw new Error(`point ${point.id}: ${vectorName} vector has ${length} dimensions, the collection ${dimensions[vectorName]}`);
+      }
+    }
+  }
 }
