@@ -11,8 +11,10 @@ const Settings = z.object({
   dataDir: z.string().default('data'),
   /** PostgreSQL connection string; unset means the embedded PGlite database under dataDir. */
   databaseUrl: z.string().optional(),
-  /** The model bundle the server loads at start-up. */
+  /** The model bundle the server loads at start-up (unless a version activated later is recorded as active). */
   bundleDir: z.string().default('bundles/quick'),
+  /** The model registry: a directory of bundles that activateModel can switch to. */
+  modelRegistryDir: z.string().default('bundles'),
   /** Vector index backend: 'embedded' (in-process HNSW persisted under dataDir) or 'qdrant'. */
   vectorIndex: z.enum(['embedded', 'qdrant']).default('embedded'),
   /** Qdrant server for the qdrant backend, e.g. http://localhost:6333. */
@@ -55,6 +57,7 @@ export const ENVIRONMENT_NAMES: Record<keyof Settings, string> = {
   dataDir: 'LLM2REC_DATA_DIR',
   databaseUrl: 'DATABASE_URL',
   bundleDir: 'LLM2REC_BUNDLE',
+  modelRegistryDir: 'LLM2REC_MODEL_REGISTRY',
   vectorIndex: 'LLM2REC_VECTOR_INDEX',
   qdrantUrl: 'QDRANT_URL',
   qdrantApiKey: 'QDRANT_API_KEY',
@@ -88,5 +91,6 @@ export function loadSettings(
     ...settings,
     dataDir: path.resolve(settings.dataDir),
     bundleDir: path.resolve(settings.bundleDir),
+    modelRegistryDir: path.resolve(settings.modelRegistryDir),
   };
 }

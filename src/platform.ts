@@ -1,30 +1,38 @@
 /**
- * The composition root: opens the database, loads the model bundle, opens the model version's vector collection and
- * wires the services. Everything a command or the server needs hangs off the returned Platform.
+ * The composition root: opens the database and the vector store, loads the serving model version and wires the
+ * services. Everything a command or the server needs hangs off the returned Platform.
  */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import { Catalog } from './catalog/catalog.js';
 import type { Settings } from './config.js';
 import { openDatabase, type Database } from './db/index.js';
 import { Interactions } from './events/interactions.js';
 import { createVectorStore } from './index/create-vector-store.js';
-import { collectionName, type VectorCollection, type VectorStore } from './index/vector-index.js';
-import { RecommendationModel } from './inference/recommendation-model.js';
+import type { VectorCollection, VectorStore } from './index/vector-index.js';
+import type { RecommendationModel } from './inference/recommendation-model.js';
 import type { Logger } from './logger.js';
+import { ModelRegistry } from './models/model-registry.js';
+import { ModelSwitcher } from './models/model-switcher.js';
 import { ModelVersions } from './models/model-versions.js';
+import { ServingModel, type ServingDependencies } from './models/serving-model.js';
 import { AttributeMatcher } from './recommend/attribute-filter.js';
-import { Recommender } from './recommend/recommender.js';
+import type { Recommender } from './recommend/recommender.js';
 
 export interface Platform {
   settings: Settings;
   logger: Logger;
   db: Database;
-  model: RecommendationModel;
   vectors: VectorStore;
-  collection: VectorCollection;
   catalog: Catalog;
   interactions: Interactions;
-  recommender: Recommender;
   models: ModelVersions;
+  registry: ModelRegistry;
+  switcher: ModelSwitcher;
+  /** The serving version's model, collection and recommender (they change together on a switch). */
+  readonly model: RecommendationModel;
+  readonly collection: VectorCollection;
+  readonly recommender: Recommender;
   close(): Promise<void>;
 }
 
@@ -34,42 +42,58 @@ const FLUSH_INTERVAL_MS = 10_000;
 export async function openPlatform(settings: Settings, logger: Logger): Promise<Platform> {
   const db = await openDatabase({ databaseUrl: settings.databaseUrl, dataDir: settings.dataDir });
   logger.info({ database: db.kind }, 'database ready');
-  const model = await RecommendationModel.load(settings.bundleDir, settings.executionProvider);
-  logger.info({ version: model.version, bundle: settings.bundleDir, provider: settings.executionProvider }, 'model loaded');
-
   const vectors = createVectorStore(settings);
-  const collection = await vectors.collection(collectionName(model.version), model.dimensions);
   const models = new ModelVersions(db);
-  await models.activate(model);
+  const registry = new ModelRegistry(settings.modelRegistryDir);
+  const interactions = new Interactions(db, { maxInteractionsPerBatch: settings.maxInteractionsPerBatch });
+  const dependencies: ServingDependencies = {
+    vectors,
+    interactions,
+    attributes: new AttributeMatcher(db),
+    limits: settings,
+    provider: settings.executionProvider,
+  };
 
-  const catalog = new Catalog(db, model, collection, {
+  // A version activated at run time keeps serving after a restart, as long as its bundle is still there.
+  const activated = await models.activeBundleDir();
+  const bundleDir = activated && existsSync(path.join(activated, 'manifest.json')) ? activated : settings.bundleDir;
+  const initial = await ServingModel.open(bundleDir, dependencies);
+  logger.info({ version: initial.version, bundle: bundleDir, provider: settings.executionProvider }, 'model loaded');
+
+  let catalog: Catalog | undefined;
+  const switcher = new ModelSwitcher(initial, registry, () => catalog!, models, vectors, dependencies, logger);
+  catalog = new Catalog(db, () => switcher.targets(), {
     maxItemsPerBatch: settings.maxItemsPerBatch,
     encodeBatchSize: settings.encodeBatchSize,
   });
-  const interactions = new Interactions(db, { maxInteractionsPerBatch: settings.maxInteractionsPerBatch });
-  const recommender = new Recommender(model, collection, interactions, settings, new AttributeMatcher(db));
 
   let lastLogged = 0;
-  const synced = await catalog.syncIndex((done, total) => {
+  const synced = await catalog.syncIndex(initial, (done, total) => {
     if (total > 0 && (done === total || Date.now() - lastLogged > 2000)) {
       lastLogged = Date.now();
       logger.info({ done, total }, 'embedding catalogue into the vector index');
     }
   });
-  await vectors.setActiveCollection(collection.name);
-  logger.info({ ...synced, points: await collection.count(), collection: collection.name }, 'vector index in step with the database');
+  await models.activate(initial.model);
+  await vectors.setActiveCollection(initial.collection.name);
+  logger.info({ ...synced, points: await initial.collection.count(), collection: initial.collection.name }, 'vector index in step with the database');
 
   const flusher = setInterval(() => {
-    collection.flush().catch((error) => logger.error({ err: error }, 'vector index flush failed'));
+    for (const target of switcher.targets()) {
+      target.collection.flush().catch((error) => logger.error({ err: error }, 'vector index flush failed'));
+    }
   }, FLUSH_INTERVAL_MS);
   flusher.unref();
 
   return {
-    settings, logger, db, model, vectors, collection, catalog, interactions, recommender, models,
+    settings, logger, db, vectors, catalog, interactions, models, registry, switcher,
+    get model() { return switcher.active.model; },
+    get collection() { return switcher.active.collection; },
+    get recommender() { return switcher.active.recommender; },
     async close() {
       clearInterval(flusher);
+      await switcher.close();
       await vectors.close();
-      await model.release();
       await db.close();
     },
   };

@@ -1,12 +1,18 @@
 /**
- * The catalogue: items as rows in the database (the source of truth) and as points in the active model's vector
- * collection (derived: text -> encoder -> adapter -> vectors). Writes validate and embed first, then store, so a
- * rejected batch changes nothing.
+ * The catalogue: items as rows in the database (the source of truth) and as points in the vector collection of
+ * every model version being served or prepared (derived: text -> encoder -> adapter -> vectors). Writes validate and
+ * embed first, then store, so a rejected batch changes nothing.
  */
 import type { Database } from '../db/index.js';
 import { PlatformError, listSome } from '../errors.js';
 import type { RecommendationModel } from '../inference/recommendation-model.js';
 import type { VectorCollection, VectorPoint } from '../index/vector-index.js';
+
+/** A model version's encoder and the collection that holds its vectors. */
+export interface EmbeddingTarget {
+  model: RecommendationModel;
+  collection: VectorCollection;
+}
 
 export interface ItemInput {
   id: string;
@@ -39,20 +45,21 @@ export type Progress = (done: number, total: number) => void;
 export class Catalog {
   constructor(
     private readonly db: Database,
-    private readonly model: RecommendationModel,
-    private readonly collection: VectorCollection,
+    /** The model versions whose collections must follow the catalogue: the serving one and any being prepared. */
+    private readonly targets: () => readonly EmbeddingTarget[],
     private readonly limits: CatalogLimits,
   ) {}
 
   /** Inserts or replaces items and their vectors. */
   async upsertItems(items: readonly ItemInput[]): Promise<number> {
     this.validate(items);
-    const points = await this.embed(items);
+    const targets = this.targets();
+    const points = await Promise.all(targets.map((target) => embed(target.model, items, this.limits.encodeBatchSize)));
     await this.db.prisma.$transaction(items.map((item) => {
       const data = { domain: item.domain, title: item.title, attributes: (item.attributes ?? {}) as object };
       return this.db.prisma.item.upsert({ where: { id: item.id }, create: { id: item.id, ...data }, update: data });
     }));
-    await this.collection.upsert(points);
+    await Promise.all(targets.map((target, i) => target.collection.upsert(points[i])));
     return items.length;
   }
 
@@ -66,7 +73,7 @@ export class Catalog {
     const unknown = ids.filter((id) => !known.has(id));
     if (unknown.length > 0) throw new PlatformError('UNKNOWN_ITEM', `unknown item ids: ${listSome(unknown)}`, { ids: unknown });
     const { count } = await this.db.prisma.item.deleteMany({ where: { id: { in: [...ids] } } });
-    await this.collection.delete(ids);
+    await Promise.all(this.targets().map((target) => target.collection.delete(ids)));
     return count;
   }
 
@@ -87,24 +94,25 @@ export class Catalog {
   }
 
   /**
-   * Makes the vector collection match the database: embeds the items it lacks and drops the points of items the
-   * database no longer has. Run at start-up (a new model version, or writes the index had not flushed).
+   * Makes a model version's collection match the database: embeds the items it lacks and drops the points of items
+   * the database no longer has. Run at start-up (writes the index had not flushed) and before a version serves.
    */
-  async syncIndex(progress?: Progress): Promise<{ embedded: number; dropped: number }> {
+  async syncIndex(target: EmbeddingTarget, progress?: Progress): Promise<{ embedded: number; dropped: number }> {
+    const { collection, model } = target;
     const rows = await this.db.prisma.item.findMany({ select: { id: true, domain: true, title: true }, orderBy: { id: 'asc' } });
-    const indexed = new Set(await this.collection.listIds());
+    const indexed = new Set(await collection.listIds());
     const missing = rows.filter((row) => !indexed.has(row.id));
     const inDatabase = new Set(rows.map((row) => row.id));
     const stale = [...indexed].filter((id) => !inDatabase.has(id));
-    await this.collection.delete(stale);
+    await collection.delete(stale);
     const batch = this.limits.encodeBatchSize * 8;
     progress?.(0, missing.length);
     for (let start = 0; start < missing.length; start += batch) {
       const chunk = missing.slice(start, start + batch);
-      await this.collection.upsert(await this.embed(chunk));
+      await collection.upsert(await embed(model, chunk, this.limits.encodeBatchSize));
       progress?.(start + chunk.length, missing.length);
     }
-    await this.collection.flush();
+    await collection.flush();
     return { embedded: missing.length, dropped: stale.length };
   }
 
@@ -122,14 +130,19 @@ export class Catalog {
       seen.add(item.id);
     }
   }
+}
 
-  private async embed(items: readonly { id: string; domain: string; title: string }[]): Promise<VectorPoint[]> {
-    const points: VectorPoint[] = [];
-    for (let start = 0; start < items.length; start += this.limits.encodeBatchSize) {
-      const chunk = items.slice(start, start + this.limits.encodeBatchSize);
-      const vectors = await this.model.embedItems(chunk.map((item) => item.title));
-      chunk.forEach((item, i) => points.push({ id: item.id, domain: item.domain, vectors: vectors[i] }));
-    }
-    return points;
+/** Both vectors of each item, `batchSize` titles per encoder call. */
+async function embed(
+  model: RecommendationModel,
+  items: readonly { id: string; domain: string; title: string }[],
+  batchSize: number,
+): Promise<VectorPoint[]> {
+  const points: VectorPoint[] = [];
+  for (let start = 0; start < items.length; start += batchSize) {
+    const chunk = items.slice(start, start + batchSize);
+    const vectors = await model.embedItems(chunk.map((item) => item.title));
+    chunk.forEach((item, i) => points.push({ id: item.id, domain: item.domain, vectors: vectors[i] }));
   }
+  return points;
 }

@@ -31,6 +31,12 @@ export class ModelVersions {
     ]);
   }
 
+  /** The bundle directory of the version recorded as active, if any. */
+  async activeBundleDir(): Promise<string | undefined> {
+    const row = await this.db.prisma.modelVersion.findFirst({ where: { status: 'active' }, select: { path: true } });
+    return row?.path;
+  }
+
   async active(): Promise<ModelVersionView> {
     const row = await this.db.prisma.modelVersion.findFirstOrThrow({ where: { status: 'active' } });
     return view(row);

@@ -1,18 +1,14 @@
 /** Resolvers of schema.graphql: argument checks and shaping; the work happens in the platform's services. */
 import { JSONObjectResolver } from 'graphql-scalars';
-import { catalogResolvers } from './catalog.js';
 import type { Resolvers } from '../schema/resolvers-types.js';
+import { catalogResolvers } from './catalog.js';
+import { modelResolvers } from './models.js';
 import { recommendationResolvers } from './recommendations.js';
 
 export const resolvers: Resolvers = {
   JSONObject: JSONObjectResolver,
-  Query: {
-    ...recommendationResolvers.Query,
-    ...catalogResolvers.Query,
-    activeModel: (_, __, { platform }) => platform.models.active(),
-    modelVersions: (_, __, { platform }) => platform.models.list(),
-  },
-  Mutation: catalogResolvers.Mutation,
+  Query: { ...recommendationResolvers.Query, ...catalogResolvers.Query, ...modelResolvers.Query },
+  Mutation: { ...catalogResolvers.Mutation, ...modelResolvers.Mutation },
   Recommendation: recommendationResolvers.Recommendation,
   User: catalogResolvers.User,
 };

@@ -40,10 +40,10 @@ async function withItems<T extends { id: string }>(hits: T[], context: RequestCo
   return hits.flatMap((hit, i) => (rows[i] ? [{ ...hit, item: rows[i] }] : []));
 }
 
-async function present(list: RankedList, context: RequestContext) {
+async function present(list: RankedList, modelVersion: string, context: RequestContext) {
   const items = await withItems(list.items, context);
   return {
-    modelVersion: context.platform.recommender.modelVersion,
+    modelVersion,
     domain: list.domain,
     items: items.map(({ item, score }): RecommendationParent => ({ item, score, list })),
   };
@@ -55,24 +55,28 @@ export const recommendationResolvers: {
 } = {
   Query: {
     async recommendations(_, args, context) {
-      const list = await context.platform.recommender.recommend(subjectOf(args), {
+      // One request, one model version: a switch while it runs does not mix versions.
+      const { recommender } = context.platform;
+      const list = await recommender.recommend(subjectOf(args), {
         domain: args.domain ?? undefined, first: args.first, filter: filterOf(args.filter),
       });
-      return present(list, context);
+      return present(list, recommender.modelVersion, context);
     },
 
     async crossDomainRecommendations(_, args, context) {
-      const lists = await context.platform.recommender.recommendAcrossDomains(subjectOf(args), {
+      const { recommender } = context.platform;
+      const lists = await recommender.recommendAcrossDomains(subjectOf(args), {
         domains: args.domains, first: args.first, filter: filterOf(args.filter),
       });
-      return Promise.all(lists.map((list) => present(list, context)));
+      return Promise.all(lists.map((list) => present(list, recommender.modelVersion, context)));
     },
 
     async similarItems(_, args, context) {
-      const { domain, items } = await context.platform.recommender.similarItems(args.id, {
+      const { recommender } = context.platform;
+      const { domain, items } = await recommender.similarItems(args.id, {
         domain: args.domain ?? undefined, first: args.first, filter: filterOf(args.filter),
       });
-      return { modelVersion: context.platform.recommender.modelVersion, domain, items: await withItems(items, context) };
+      return { modelVersion: recommender.modelVersion, domain, items: await withItems(items, context) };
     },
   },
 

@@ -84,6 +84,19 @@ export type ItemInput = {
   title: Scalars['String']['input'];
 };
 
+export type ModelActivation = {
+  __typename?: 'ModelActivation';
+  /** Items embedded into the new version's collection so far, of total. */
+  done: Scalars['Int']['output'];
+  error?: Maybe<Scalars['String']['output']>;
+  finishedAt?: Maybe<Scalars['String']['output']>;
+  startedAt: Scalars['String']['output'];
+  /** loading | embedding | active | failed */
+  state: Scalars['String']['output'];
+  total: Scalars['Int']['output'];
+  version: Scalars['String']['output'];
+};
+
 export type ModelVersion = {
   __typename?: 'ModelVersion';
   activatedAt?: Maybe<Scalars['String']['output']>;
@@ -98,12 +111,25 @@ export type ModelVersion = {
 
 export type Mutation = {
   __typename?: 'Mutation';
+  /**
+   * Switches to a model version of the registry without dropping a request: the bundle is checked (an invalid one is
+   * refused and the current version keeps serving), the catalogue is embedded into the version's own collection in
+   * the background (progress: modelActivation), then the new version serves. Returns once the bundle is checked.
+   */
+  activateModel: ModelActivation;
   /** Deletes items and their interactions. Unknown ids reject the whole batch. */
   deleteItems: DeleteItemsPayload;
   /** Records interactions in order; they count in the user's very next recommendation. */
   recordInteractions: RecordInteractionsPayload;
+  /** Switches back to the version that served before the last switch, the same way. */
+  rollbackModel: ModelActivation;
   /** Inserts or replaces items; each title is embedded by the active model. A rejected batch stores nothing. */
   upsertItems: UpsertItemsPayload;
+};
+
+
+export type MutationActivateModelArgs = {
+  version: Scalars['String']['input'];
 };
 
 
@@ -144,6 +170,8 @@ export type Query = {
   items: Array<Maybe<Item>>;
   /** The items of a domain ordered by id, a page at a time (cursor pagination). */
   itemsByDomain: ItemConnection;
+  /** The most recent model activation and its progress; null before the first. */
+  modelActivation?: Maybe<ModelActivation>;
   /** Every model version the platform has served, newest first. */
   modelVersions: Array<ModelVersion>;
   /**
@@ -151,6 +179,8 @@ export type Query = {
    * user's recorded interactions). `domain` defaults to the domain of the most recent history item.
    */
   recommendations: RecommendationList;
+  /** The bundles in the model registry that activateModel can switch to. */
+  registeredModels: Array<RegisteredModel>;
   /** Items whose title embeddings are closest (cosine) to an item's, in its own domain or in `domain`. */
   similarItems: SimilarItemList;
   /** A user and their recorded history, or null when the id is unknown. */
@@ -243,6 +273,12 @@ export type RecommendationList = {
 export type RecordInteractionsPayload = {
   __typename?: 'RecordInteractionsPayload';
   count: Scalars['Int']['output'];
+};
+
+export type RegisteredModel = {
+  __typename?: 'RegisteredModel';
+  path: Scalars['String']['output'];
+  version: Scalars['String']['output'];
 };
 
 export type SimilarItem = {
@@ -364,6 +400,7 @@ export type ResolversTypes = {
   ItemFilter: ItemFilter;
   ItemInput: ItemInput;
   JSONObject: ResolverTypeWrapper<Scalars['JSONObject']['output']>;
+  ModelActivation: ResolverTypeWrapper<ModelActivation>;
   ModelVersion: ResolverTypeWrapper<ModelVersionView>;
   Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
   PageInfo: ResolverTypeWrapper<PageInfo>;
@@ -372,6 +409,7 @@ export type ResolversTypes = {
   RecommendationFilter: RecommendationFilter;
   RecommendationList: ResolverTypeWrapper<Omit<RecommendationList, 'items'> & { items: Array<ResolversTypes['Recommendation']> }>;
   RecordInteractionsPayload: ResolverTypeWrapper<RecordInteractionsPayload>;
+  RegisteredModel: ResolverTypeWrapper<RegisteredModel>;
   SimilarItem: ResolverTypeWrapper<Omit<SimilarItem, 'item'> & { item: ResolversTypes['Item'] }>;
   SimilarItemList: ResolverTypeWrapper<Omit<SimilarItemList, 'items'> & { items: Array<ResolversTypes['SimilarItem']> }>;
   String: ResolverTypeWrapper<Scalars['String']['output']>;
@@ -396,6 +434,7 @@ export type ResolversParentTypes = {
   ItemFilter: ItemFilter;
   ItemInput: ItemInput;
   JSONObject: Scalars['JSONObject']['output'];
+  ModelActivation: ModelActivation;
   ModelVersion: ModelVersionView;
   Mutation: Record<PropertyKey, never>;
   PageInfo: PageInfo;
@@ -404,6 +443,7 @@ export type ResolversParentTypes = {
   RecommendationFilter: RecommendationFilter;
   RecommendationList: Omit<RecommendationList, 'items'> & { items: Array<ResolversParentTypes['Recommendation']> };
   RecordInteractionsPayload: RecordInteractionsPayload;
+  RegisteredModel: RegisteredModel;
   SimilarItem: Omit<SimilarItem, 'item'> & { item: ResolversParentTypes['Item'] };
   SimilarItemList: Omit<SimilarItemList, 'items'> & { items: Array<ResolversParentTypes['SimilarItem']> };
   String: Scalars['String']['output'];
@@ -451,6 +491,16 @@ export interface JsonObjectScalarConfig extends GraphQLScalarTypeConfig<Resolver
   name: 'JSONObject';
 }
 
+export type ModelActivationResolvers<ContextType = RequestContext, ParentType extends ResolversParentTypes['ModelActivation'] = ResolversParentTypes['ModelActivation']> = {
+  done?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  error?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  finishedAt?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  startedAt?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  state?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  total?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  version?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+};
+
 export type ModelVersionResolvers<ContextType = RequestContext, ParentType extends ResolversParentTypes['ModelVersion'] = ResolversParentTypes['ModelVersion']> = {
   activatedAt?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   backbone?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
@@ -462,8 +512,10 @@ export type ModelVersionResolvers<ContextType = RequestContext, ParentType exten
 };
 
 export type MutationResolvers<ContextType = RequestContext, ParentType extends ResolversParentTypes['Mutation'] = ResolversParentTypes['Mutation']> = {
+  activateModel?: Resolver<ResolversTypes['ModelActivation'], ParentType, ContextType, RequireFields<MutationActivateModelArgs, 'version'>>;
   deleteItems?: Resolver<ResolversTypes['DeleteItemsPayload'], ParentType, ContextType, RequireFields<MutationDeleteItemsArgs, 'ids'>>;
   recordInteractions?: Resolver<ResolversTypes['RecordInteractionsPayload'], ParentType, ContextType, RequireFields<MutationRecordInteractionsArgs, 'interactions'>>;
+  rollbackModel?: Resolver<ResolversTypes['ModelActivation'], ParentType, ContextType>;
   upsertItems?: Resolver<ResolversTypes['UpsertItemsPayload'], ParentType, ContextType, RequireFields<MutationUpsertItemsArgs, 'items'>>;
 };
 
@@ -479,8 +531,10 @@ export type QueryResolvers<ContextType = RequestContext, ParentType extends Reso
   item?: Resolver<Maybe<ResolversTypes['Item']>, ParentType, ContextType, RequireFields<QueryItemArgs, 'id'>>;
   items?: Resolver<Array<Maybe<ResolversTypes['Item']>>, ParentType, ContextType, RequireFields<QueryItemsArgs, 'ids'>>;
   itemsByDomain?: Resolver<ResolversTypes['ItemConnection'], ParentType, ContextType, RequireFields<QueryItemsByDomainArgs, 'domain' | 'first'>>;
+  modelActivation?: Resolver<Maybe<ResolversTypes['ModelActivation']>, ParentType, ContextType>;
   modelVersions?: Resolver<Array<ResolversTypes['ModelVersion']>, ParentType, ContextType>;
   recommendations?: Resolver<ResolversTypes['RecommendationList'], ParentType, ContextType, RequireFields<QueryRecommendationsArgs, 'first'>>;
+  registeredModels?: Resolver<Array<ResolversTypes['RegisteredModel']>, ParentType, ContextType>;
   similarItems?: Resolver<ResolversTypes['SimilarItemList'], ParentType, ContextType, RequireFields<QuerySimilarItemsArgs, 'first' | 'id'>>;
   user?: Resolver<Maybe<ResolversTypes['User']>, ParentType, ContextType, RequireFields<QueryUserArgs, 'id'>>;
 };
@@ -499,6 +553,11 @@ export type RecommendationListResolvers<ContextType = RequestContext, ParentType
 
 export type RecordInteractionsPayloadResolvers<ContextType = RequestContext, ParentType extends ResolversParentTypes['RecordInteractionsPayload'] = ResolversParentTypes['RecordInteractionsPayload']> = {
   count?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+};
+
+export type RegisteredModelResolvers<ContextType = RequestContext, ParentType extends ResolversParentTypes['RegisteredModel'] = ResolversParentTypes['RegisteredModel']> = {
+  path?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  version?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
 };
 
 export type SimilarItemResolvers<ContextType = RequestContext, ParentType extends ResolversParentTypes['SimilarItem'] = ResolversParentTypes['SimilarItem']> = {
@@ -530,6 +589,7 @@ export type Resolvers<ContextType = RequestContext> = {
   ItemConnection?: ItemConnectionResolvers<ContextType>;
   ItemEdge?: ItemEdgeResolvers<ContextType>;
   JSONObject?: GraphQLScalarType;
+  ModelActivation?: ModelActivationResolvers<ContextType>;
   ModelVersion?: ModelVersionResolvers<ContextType>;
   Mutation?: MutationResolvers<ContextType>;
   PageInfo?: PageInfoResolvers<ContextType>;
@@ -537,6 +597,7 @@ export type Resolvers<ContextType = RequestContext> = {
   Recommendation?: RecommendationResolvers<ContextType>;
   RecommendationList?: RecommendationListResolvers<ContextType>;
   RecordInteractionsPayload?: RecordInteractionsPayloadResolvers<ContextType>;
+  RegisteredModel?: RegisteredModelResolvers<ContextType>;
   SimilarItem?: SimilarItemResolvers<ContextType>;
   SimilarItemList?: SimilarItemListResolvers<ContextType>;
   UpsertItemsPayload?: UpsertItemsPayloadResolvers<ContextType>;

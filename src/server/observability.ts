@@ -36,13 +36,16 @@ export function createMetrics(platform: Platform): ServerMetrics {
     labelNames: ['code'] as const,
     registers: [registry],
   });
-  const modelInfo = new Gauge({
+  new Gauge({
     name: 'llm2rec_model_info',
-    help: 'The model version this server serves (always 1)',
+    help: 'The model version this server serves (always 1), read at scrape time',
     labelNames: ['version'] as const,
     registers: [registry],
+    collect() {
+      this.reset();
+      this.set({ version: platform.model.version }, 1);
+    },
   });
-  modelInfo.set({ version: platform.model.version }, 1);
   new Gauge({
     name: 'llm2rec_index_points',
     help: "Points in the model version's vector collection, counted at scrape time",

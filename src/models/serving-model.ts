@@ -1,0 +1,40 @@
+/** One model version ready to serve: its ONNX sessions, its vector collection and the recommender over both. */
+import type { Interactions } from '../events/interactions.js';
+import type { ExecutionProvider } from '../inference/onnx-runtime.js';
+import { RecommendationModel } from '../inference/recommendation-model.js';
+import { collectionName, type VectorCollection, type VectorStore } from '../index/vector-index.js';
+import type { AttributeMatcher } from '../recommend/attribute-filter.js';
+import { Recommender, type RecommendationLimits } from '../recommend/recommender.js';
+
+export interface ServingDependencies {
+  vectors: VectorStore;
+  interactions: Interactions;
+  attributes: AttributeMatcher;
+  limits: RecommendationLimits;
+  provider: ExecutionProvider;
+}
+
+export class ServingModel {
+  private constructor(
+    readonly model: RecommendationModel,
+    readonly collection: VectorCollection,
+    readonly recommender: Recommender,
+  ) {}
+
+  /** Loads and checks a bundle (an invalid one throws InvalidBundleError) and opens its version's collection. */
+  static async open(bundleDir: string, dependencies: ServingDependencies): Promise<ServingModel> {
+    const model = await RecommendationModel.load(bundleDir, dependencies.provider);
+    const collection = await dependencies.vectors.collection(collectionName(model.version), model.dimensions);
+    const recommender = new Recommender(model, collection, dependencies.interactions, dependencies.limits, dependencies.attributes);
+    return new ServingModel(model, collection, recommender);
+  }
+
+  get version(): string {
+    return this.model.version;
+  }
+
+  async release(): Promise<void> {
+    await this.collection.flush();
+    await this.model.release();
+  }
+}

@@ -1,0 +1,32 @@
+/** Resolvers of model versions, the model registry and hot-swap. */
+import type { Activation } from '../models/model-switcher.js';
+import type { MutationResolvers, QueryResolvers } from '../schema/resolvers-types.js';
+
+function present(activation: Activation) {
+  return {
+    ...activation,
+    startedAt: activation.startedAt.toISOString(),
+    finishedAt: activation.finishedAt?.toISOString() ?? null,
+    error: activation.error ?? null,
+  };
+}
+
+export const modelResolvers: {
+  Query: Pick<QueryResolvers, 'activeModel' | 'modelVersions' | 'registeredModels' | 'modelActivation'>;
+  Mutation: Pick<MutationResolvers, 'activateModel' | 'rollbackModel'>;
+} = {
+  Query: {
+    activeModel: (_, __, { platform }) => platform.models.active(),
+    modelVersions: (_, __, { platform }) => platform.models.list(),
+    registeredModels: async (_, __, { platform }) =>
+      (await platform.registry.list()).map((bundle) => ({ version: bundle.version, path: bundle.dir })),
+    modelActivation: (_, __, { platform }) => {
+      const activation = platform.switcher.activation();
+      return activation ? present(activation) : null;
+    },
+  },
+  Mutation: {
+    activateModel: async (_, { version }, { platform }) => present(await platform.switcher.activate(version)),
+    rollbackModel: async (_, __, { platform }) => present(await platform.switcher.rollback()),
+  },
+};

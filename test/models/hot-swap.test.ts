@@ -1,0 +1,123 @@
+/**
+ * Hot-swap over HTTP: requests keep flowing while the catalogue is re-embedded for a new version, the switch is
+ * atomic, invalid bundles are refused while the current version serves on, rollback and restarts keep the choice.
+ */
+import assert from 'node:assert/strict';
+import { cp, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { cutDataset, tinyBundle } from '../support/fixtures.js';
+import { TestPlatform, errorCode } from '../support/http-platform.js';
+
+/** A copy of the tiny bundle published in the registry under another model version. */
+async function publish(registry: string, version: string, corrupt = false): Promise<string> {
+  const dir = path.join(registry, version);
+  await cp(tinyBundle(), dir, { recursive: true });
+  const manifestFile = path.join(dir, 'manifest.json');
+  const manifest = JSON.parse(await readFile(manifestFile, 'utf8'));
+  manifest.model_version = version;
+  await writeFile(manifestFile, JSON.stringify(manifest, null, 2));
+  if (corrupt) {
+    const graph = path.join(dir, 'sequence_model.onnx');
+    const bytes = await readFile(graph);
+    bytes[100] ^= 0xff;
+    await writeFile(graph, bytes);
+  }
+  return dir;
+}
+
+const RECOMMEND = 'query($h: [ID!]) { recommendations(history: $h, first: 5) { modelVersion items { item { id } } } }';
+const ACTIVATE = 'mutation($v: String!) { activateModel(version: $v) { version state } }';
+const PROGRESS = '{ modelActivation { version state done total error } activeModel { version } }';
+
+describe('model hot-swap', () => {
+  let api: TestPlatform;
+  let registry: string;
+  let history: string[];
+
+  before(async () => {
+    registry = await mkdtemp(path.join(os.tmpdir(), 'llm2rec-registry-'));
+    const first = await publish(registry, 'tiny-a');
+    await publish(registry, 'tiny-b');
+    await publish(registry, 'tiny-broken', true);
+    api = await TestPlatform.start({ bundleDir: first, modelRegistryDir: registry });
+    const dataset = await cutDataset('amazon-games', 80);
+    await api.load(dataset);
+    const lines = (await readFile(path.join(dataset, 'interactions.csv'), 'utf8')).trim().split('\n').slice(1, 6);
+    history = lines.map((line) => `amazon-games:${line.split(',')[1]}`);
+  });
+
+  after(async () => { await api.destroy(); });
+
+  it('lists the registry', async () => {
+    const result = await api.query('{ registeredModels { version } }');
+    assert.deepEqual(result.data.registeredModels.map((m: any) => m.version), ['tiny-a', 'tiny-b', 'tiny-broken']);
+  });
+
+  it('switches versions while requests flow, without a failed request', async () => {
+    let running = true;
+    let failed = 0;
+    const versions: string[] = [];
+    const client = async () => {
+      while (running) {
+        const result = await api.query(RECOMMEND, { h: history });
+        if (result.errors || result.data.recommendations.items.length !== 5) failed++;
+        else versions.push(result.data.recommendations.modelVersion);
+      }
+    };
+    const clients = [client(), client(), client()];
+
+    const started = await api.mutate(ACTIVATE, { v: 'tiny-b' });
+    assert.deepEqual(started.data.activateModel, { version: 'tiny-b', state: 'embedding' });
+    const during = await api.mutate('mutation { upsertItems(items: [{ id: "late", domain: "video_games", title: "Added during the switch" }]) { count } }');
+    assert.equal(during.errors, undefined);
+    let progress: any;
+    do {
+      progress = (await api.query(PROGRESS)).data;
+      assert.notEqual(progress.modelActivation.state, 'failed', progress.modelActivation.error);
+    } while (progress.modelActivation.state !== 'active');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    running = false;
+    await Promise.all(clients);
+
+    assert.equal(failed, 0);
+    assert.equal(progress.activeModel.version, 'tiny-b');
+    assert.ok(progress.modelActivation.total > 0 && progress.modelActivation.done === progress.modelActivation.total);
+    assert.equal(versions[0], 'tiny-a');
+    assert.equal(versions.at(-1), 'tiny-b');
+    // Once a response names the new version, no later one names the old.
+    assert.ok(versions.indexOf('tiny-b') > versions.lastIndexOf('tiny-a'));
+    // The item written during the switch is in the new version's collection.
+    assert.ok((await api.platform.collection.retrieve(['late'], 'semantic')).has('late'));
+    assert.equal(await api.platform.collection.count(), await api.platform.db.prisma.item.count());
+    const models = await api.query('{ modelVersions { version status } }');
+    assert.deepEqual(models.data.modelVersions.map((m: any) => [m.version, m.status]).sort(),
+      [['tiny-a', 'retired'], ['tiny-b', 'active']]);
+  });
+
+  it('refuses an invalid bundle and an unknown version; the current version serves on', async () => {
+    const broken = await api.mutate(ACTIVATE, { v: 'tiny-broken' });
+    assert.equal(errorCode(broken), 'INVALID_BUNDLE');
+    assert.match(broken.errors![0].message, /sequence_model\.onnx has sha256/);
+    assert.equal(errorCode(await api.mutate(ACTIVATE, { v: 'nope' })), 'UNKNOWN_MODEL_VERSION');
+    assert.equal(errorCode(await api.mutate(ACTIVATE, { v: 'tiny-b' })), 'BAD_USER_INPUT');
+    assert.equal(errorCode(await api.query(ACTIVATE, { v: 'tiny-a' })), 'UNAUTHENTICATED');
+    const result = await api.query(RECOMMEND, { h: history });
+    assert.equal(result.data.recommendations.modelVersion, 'tiny-b');
+  });
+
+  it('keeps the activated version across a restart, and rolls back', async () => {
+    await api.close();
+    await api.open();
+    assert.equal((await api.query(RECOMMEND, { h: history })).data.recommendations.modelVersion, 'tiny-b');
+
+    await api.mutate(ACTIVATE, { v: 'tiny-a' });
+    await api.platform.switcher.settled();
+    assert.equal((await api.query(RECOMMEND, { h: history })).data.recommendations.modelVersion, 'tiny-a');
+    const rolledBack = await api.mutate('mutation { rollbackModel { version state } }');
+    assert.equal(rolledBack.data.rollbackModel.version, 'tiny-b');
+    await api.platform.switcher.settled();
+    assert.equal((await api.query(RECOMMEND, { h: history })).data.recommendations.modelVersion, 'tiny-b');
+  });
+});
