@@ -19,6 +19,7 @@ import { typeDefs } from '../schema/index.js';
 import { jsonErrorHandler, notFound } from './http-errors.js';
 import { createMetrics, observeOperations } from './observability.js';
 import { complexityLimit, depthLimitRule, requestError } from './query-limits.js';
+import { exportRoutes } from './export-routes.js';
 import { checkReadiness } from './readiness.js';
 
 export interface RunningServer {
@@ -103,6 +104,7 @@ export async function startHttpServer(platform: Platform, options: { host: strin
   app.get('/metrics', async (_req, res) => {
     res.set('content-type', metrics.registry.contentType).send(await metrics.registry.metrics());
   });
+  app.use('/export', exportRoutes(platform));
   app.use('/graphql',
     express.json({ limit: settings.maxBodySize }),
     expressMiddleware(apollo, {
