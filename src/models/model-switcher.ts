@@ -5,7 +5,11 @@
  * serving), its collection is brought in step with the catalogue in the background (catalogue writes go to both
  * versions meanwhile), then one assignment makes it the serving version. Requests already running finish on the
  * version they started with. The version before stays loaded for rollback().
+ *
+ * splitTraffic(version, share): a second version, prepared the same way, answers that share of users, chosen
+ * deterministically by user id; everything else stays on the serving version.
  */
+import { createHash } from 'node:crypto';
 import { PlatformError } from '../errors.js';
 import type { Catalog, EmbeddingTarget } from '../catalog/catalog.js';
 import type { Logger } from '../logger.js';
@@ -35,6 +39,7 @@ export class ModelSwitcher {
   private serving: ServingModel;
   private previous?: ServingModel;
   private pending?: ServingModel;
+  private split?: { model: ServingModel; share: number };
   private latest?: Activation;
   private completion: Promise<void> = Promise.resolve();
 
@@ -55,9 +60,20 @@ export class ModelSwitcher {
     return this.serving;
   }
 
+  /** The version that answers a user: the split version for its share of users, else the serving one. */
+  forUser(userId?: string): ServingModel {
+    if (!this.split || userId === undefined) return this.serving;
+    return userBucket(userId) < this.split.share ? this.split.model : this.serving;
+  }
+
+  /** The traffic split in force, if any. */
+  trafficSplit(): { version: string; share: number } | undefined {
+    return this.split && { version: this.split.model.version, share: this.split.share };
+  }
+
   /** Every version whose collection must follow catalogue writes. */
   targets(): EmbeddingTarget[] {
-    return this.pending ? [this.serving, this.pending] : [this.serving];
+    return [this.serving, this.pending, this.split?.model].filter((model): model is ServingModel => model !== undefined);
   }
 
   /** The most recent activation, if any. */
@@ -72,6 +88,22 @@ export class ModelSwitcher {
 
   /** Starts switching to a version of the registry; returns once the bundle is loaded and checked. */
   async activate(version: string): Promise<Activation> {
+    return this.start(version, (next) => {
+      const displaced = this.previous;
+      this.previous = this.serving;
+      this.serving = next;
+      if (this.split?.model === next) this.split = undefined;
+      if (displaced && displaced !== next && displaced !== this.previous && displaced !== this.split?.model) {
+        this.releaseLater(displaced);
+      }
+    });
+  }
+
+  /**
+   * Loads and checks a version, then (in the background) brings its collection in step with the catalogue and
+   * calls `install` with it, which puts it in place with plain assignments.
+   */
+  private async start(version: string, install: (next: ServingModel) => void): Promise<Activation> {
     if (this.pending || this.latest?.state === 'loading') {
       throw new PlatformError('ACTIVATION_IN_PROGRESS', `version ${this.latest?.version} is being activated`);
     }
@@ -82,15 +114,39 @@ export class ModelSwitcher {
     this.latest = activation;
     let next: ServingModel;
     try {
-      next = this.previous?.version === version ? this.previous : await this.load(version);
+      next = [this.previous, this.split?.model].find((model) => model?.version === version) ?? await this.load(version);
     } catch (error) {
       this.fail(activation, error);
       throw error;
     }
     this.pending = next;
     activation.state = 'embedding';
-    this.completion = this.complete(next, activation);
+    this.completion = this.complete(next, activation, install);
     return activation;
+  }
+
+  /**
+   * Sends `share` (0 < share < 1) of users to another version once its collection is ready; the activation
+   * record shows the progress. A later activate() of that version promotes it to serve everyone.
+   */
+  async splitTraffic(version: string, share: number): Promise<Activation> {
+    if (!(share > 0 && share < 1)) throw new PlatformError('BAD_USER_INPUT', `share must be between 0 and 1 (exclusive), got ${share}`);
+    if (this.split?.model.version === version) {
+      this.split.share = share;
+      return this.latest!;
+    }
+    return this.start(version, (next) => {
+      const displaced = this.split?.model;
+      this.split = { model: next, share };
+      if (displaced && displaced !== this.previous) this.releaseLater(displaced);
+    });
+  }
+
+  /** Ends a traffic split: everyone is answered by the serving version again. */
+  clearTrafficSplit(): void {
+    const model = this.split?.model;
+    this.split = undefined;
+    if (model && model !== this.previous) this.releaseLater(model);
   }
 
   /** Switches back to the version that served before the last switch. */
@@ -101,8 +157,8 @@ export class ModelSwitcher {
 
   async close(): Promise<void> {
     await this.completion;
-    await this.serving.release();
-    if (this.previous) await this.previous.release();
+    const loaded = new Set([this.serving, this.previous, this.split?.model]);
+    for (const model of loaded) if (model) await model.release();
   }
 
   private async load(version: string): Promise<ServingModel> {
@@ -115,29 +171,31 @@ export class ModelSwitcher {
     }
   }
 
-  private async complete(next: ServingModel, activation: Activation): Promise<void> {
+  private async complete(next: ServingModel, activation: Activation, install: (next: ServingModel) => void): Promise<void> {
     try {
       const progress = (done: number, total: number) => { activation.done = done; activation.total = total; };
       await this.catalog().syncIndex(next, progress);
       // A second pass catches what changed in the catalogue during the first; it is short.
       await this.catalog().syncIndex(next);
-      const displaced = this.previous;
-      this.previous = this.serving === next ? this.previous : this.serving;
-      this.serving = next;
+      install(next);
       this.pending = undefined;
-      await this.vectors.setActiveCollection(next.collection.name);
-      await this.versions.activate(next.model);
+      if (this.serving === next) {
+        await this.vectors.setActiveCollection(next.collection.name);
+        await this.versions.activate(next.model);
+      }
       activation.state = 'active';
       activation.finishedAt = new Date();
-      this.logger.info({ version: next.version, seconds: (+activation.finishedAt - +activation.startedAt) / 1000 }, 'model version activated');
-      if (displaced && displaced !== next && displaced !== this.previous) {
-        setTimeout(() => { displaced.release().catch(() => undefined); }, RELEASE_GRACE_MS).unref();
-      }
+      this.logger.info({ version: next.version, seconds: (+activation.finishedAt - +activation.startedAt) / 1000 }, 'model version ready');
     } catch (error) {
       this.pending = undefined;
       this.fail(activation, error);
-      if (next !== this.previous) await next.release().catch(() => undefined);
+      if (next !== this.previous && next !== this.split?.model) await next.release().catch(() => undefined);
     }
+  }
+
+  /** Releases a displaced version once the requests that started on it have had time to finish. */
+  private releaseLater(model: ServingModel): void {
+    setTimeout(() => { model.release().catch(() => undefined); }, RELEASE_GRACE_MS).unref();
   }
 
   private fail(activation: Activation, error: unknown): void {
@@ -146,4 +204,9 @@ export class ModelSwitcher {
     activation.error = (error as Error).message;
     this.logger.error({ version: activation.version, err: error }, 'model activation failed; the serving version is unchanged');
   }
+}
+
+/** A user's fixed place in [0, 1): the same user always lands on the same side of a split. */
+export function userBucket(userId: string): number {
+  return createHash('sha256').update(userId).digest().readUInt32BE(0) / 2 ** 32;
 }

@@ -12,8 +12,8 @@ function present(activation: Activation) {
 }
 
 export const modelResolvers: {
-  Query: Pick<QueryResolvers, 'activeModel' | 'modelVersions' | 'registeredModels' | 'modelActivation'>;
-  Mutation: Pick<MutationResolvers, 'activateModel' | 'rollbackModel'>;
+  Query: Pick<QueryResolvers, 'activeModel' | 'modelVersions' | 'registeredModels' | 'modelActivation' | 'trafficSplit'>;
+  Mutation: Pick<MutationResolvers, 'activateModel' | 'rollbackModel' | 'splitTraffic' | 'clearTrafficSplit'>;
 } = {
   Query: {
     activeModel: (_, __, { platform }) => platform.models.active(),
@@ -24,9 +24,16 @@ export const modelResolvers: {
       const activation = platform.switcher.activation();
       return activation ? present(activation) : null;
     },
+    trafficSplit: (_, __, { platform }) => platform.switcher.trafficSplit() ?? null,
   },
   Mutation: {
     activateModel: async (_, { version }, { platform }) => present(await platform.switcher.activate(version)),
     rollbackModel: async (_, __, { platform }) => present(await platform.switcher.rollback()),
+    splitTraffic: async (_, { version, share }, { platform }) => present(await platform.switcher.splitTraffic(version, share)),
+    clearTrafficSplit: (_, __, { platform }) => {
+      const had = platform.switcher.trafficSplit() !== undefined;
+      platform.switcher.clearTrafficSplit();
+      return had;
+    },
   },
 };

@@ -56,7 +56,7 @@ export const recommendationResolvers: {
   Query: {
     async recommendations(_, args, context) {
       // One request, one model version: a switch while it runs does not mix versions.
-      const { recommender } = context.platform;
+      const { recommender } = context.platform.switcher.forUser(args.userId ?? undefined);
       const list = await recommender.recommend(subjectOf(args), {
         domain: args.domain ?? undefined, first: args.first, filter: filterOf(args.filter),
       });
@@ -64,7 +64,7 @@ export const recommendationResolvers: {
     },
 
     async crossDomainRecommendations(_, args, context) {
-      const { recommender } = context.platform;
+      const { recommender } = context.platform.switcher.forUser(args.userId ?? undefined);
       const lists = await recommender.recommendAcrossDomains(subjectOf(args), {
         domains: args.domains, first: args.first, filter: filterOf(args.filter),
       });

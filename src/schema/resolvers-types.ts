@@ -117,12 +117,20 @@ export type Mutation = {
    * the background (progress: modelActivation), then the new version serves. Returns once the bundle is checked.
    */
   activateModel: ModelActivation;
+  /** Ends the traffic split; returns whether there was one. */
+  clearTrafficSplit: Scalars['Boolean']['output'];
   /** Deletes items and their interactions. Unknown ids reject the whole batch. */
   deleteItems: DeleteItemsPayload;
   /** Records interactions in order; they count in the user's very next recommendation. */
   recordInteractions: RecordInteractionsPayload;
   /** Switches back to the version that served before the last switch, the same way. */
   rollbackModel: ModelActivation;
+  /**
+   * Answers a share of users (0 < share < 1, chosen deterministically by user id) with another version of the
+   * registry, prepared like activateModel; requests without a userId stay on the serving version. Each response names
+   * its modelVersion. activateModel of the split version promotes it to everyone.
+   */
+  splitTraffic: ModelActivation;
   /** Inserts or replaces items; each title is embedded by the active model. A rejected batch stores nothing. */
   upsertItems: UpsertItemsPayload;
 };
@@ -140,6 +148,12 @@ export type MutationDeleteItemsArgs = {
 
 export type MutationRecordInteractionsArgs = {
   interactions: Array<InteractionInput>;
+};
+
+
+export type MutationSplitTrafficArgs = {
+  share: Scalars['Float']['input'];
+  version: Scalars['String']['input'];
 };
 
 
@@ -183,6 +197,8 @@ export type Query = {
   registeredModels: Array<RegisteredModel>;
   /** Items whose title embeddings are closest (cosine) to an item's, in its own domain or in `domain`. */
   similarItems: SimilarItemList;
+  /** The traffic split in force, or null. */
+  trafficSplit?: Maybe<TrafficSplit>;
   /** A user and their recorded history, or null when the id is unknown. */
   user?: Maybe<User>;
 };
@@ -293,6 +309,13 @@ export type SimilarItemList = {
   domain: Scalars['String']['output'];
   items: Array<SimilarItem>;
   modelVersion: Scalars['String']['output'];
+};
+
+export type TrafficSplit = {
+  __typename?: 'TrafficSplit';
+  /** Share of users answered by this version. */
+  share: Scalars['Float']['output'];
+  version: Scalars['String']['output'];
 };
 
 export type UpsertItemsPayload = {
@@ -413,6 +436,7 @@ export type ResolversTypes = {
   SimilarItem: ResolverTypeWrapper<Omit<SimilarItem, 'item'> & { item: ResolversTypes['Item'] }>;
   SimilarItemList: ResolverTypeWrapper<Omit<SimilarItemList, 'items'> & { items: Array<ResolversTypes['SimilarItem']> }>;
   String: ResolverTypeWrapper<Scalars['String']['output']>;
+  TrafficSplit: ResolverTypeWrapper<TrafficSplit>;
   UpsertItemsPayload: ResolverTypeWrapper<UpsertItemsPayload>;
   User: ResolverTypeWrapper<UserParent>;
 };
@@ -447,6 +471,7 @@ export type ResolversParentTypes = {
   SimilarItem: Omit<SimilarItem, 'item'> & { item: ResolversParentTypes['Item'] };
   SimilarItemList: Omit<SimilarItemList, 'items'> & { items: Array<ResolversParentTypes['SimilarItem']> };
   String: Scalars['String']['output'];
+  TrafficSplit: TrafficSplit;
   UpsertItemsPayload: UpsertItemsPayload;
   User: UserParent;
 };
@@ -513,9 +538,11 @@ export type ModelVersionResolvers<ContextType = RequestContext, ParentType exten
 
 export type MutationResolvers<ContextType = RequestContext, ParentType extends ResolversParentTypes['Mutation'] = ResolversParentTypes['Mutation']> = {
   activateModel?: Resolver<ResolversTypes['ModelActivation'], ParentType, ContextType, RequireFields<MutationActivateModelArgs, 'version'>>;
+  clearTrafficSplit?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
   deleteItems?: Resolver<ResolversTypes['DeleteItemsPayload'], ParentType, ContextType, RequireFields<MutationDeleteItemsArgs, 'ids'>>;
   recordInteractions?: Resolver<ResolversTypes['RecordInteractionsPayload'], ParentType, ContextType, RequireFields<MutationRecordInteractionsArgs, 'interactions'>>;
   rollbackModel?: Resolver<ResolversTypes['ModelActivation'], ParentType, ContextType>;
+  splitTraffic?: Resolver<ResolversTypes['ModelActivation'], ParentType, ContextType, RequireFields<MutationSplitTrafficArgs, 'share' | 'version'>>;
   upsertItems?: Resolver<ResolversTypes['UpsertItemsPayload'], ParentType, ContextType, RequireFields<MutationUpsertItemsArgs, 'items'>>;
 };
 
@@ -536,6 +563,7 @@ export type QueryResolvers<ContextType = RequestContext, ParentType extends Reso
   recommendations?: Resolver<ResolversTypes['RecommendationList'], ParentType, ContextType, RequireFields<QueryRecommendationsArgs, 'first'>>;
   registeredModels?: Resolver<Array<ResolversTypes['RegisteredModel']>, ParentType, ContextType>;
   similarItems?: Resolver<ResolversTypes['SimilarItemList'], ParentType, ContextType, RequireFields<QuerySimilarItemsArgs, 'first' | 'id'>>;
+  trafficSplit?: Resolver<Maybe<ResolversTypes['TrafficSplit']>, ParentType, ContextType>;
   user?: Resolver<Maybe<ResolversTypes['User']>, ParentType, ContextType, RequireFields<QueryUserArgs, 'id'>>;
 };
 
@@ -571,6 +599,11 @@ export type SimilarItemListResolvers<ContextType = RequestContext, ParentType ex
   modelVersion?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
 };
 
+export type TrafficSplitResolvers<ContextType = RequestContext, ParentType extends ResolversParentTypes['TrafficSplit'] = ResolversParentTypes['TrafficSplit']> = {
+  share?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+  version?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+};
+
 export type UpsertItemsPayloadResolvers<ContextType = RequestContext, ParentType extends ResolversParentTypes['UpsertItemsPayload'] = ResolversParentTypes['UpsertItemsPayload']> = {
   count?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
 };
@@ -600,6 +633,7 @@ export type Resolvers<ContextType = RequestContext> = {
   RegisteredModel?: RegisteredModelResolvers<ContextType>;
   SimilarItem?: SimilarItemResolvers<ContextType>;
   SimilarItemList?: SimilarItemListResolvers<ContextType>;
+  TrafficSplit?: TrafficSplitResolvers<ContextType>;
   UpsertItemsPayload?: UpsertItemsPayloadResolvers<ContextType>;
   User?: UserResolvers<ContextType>;
 };

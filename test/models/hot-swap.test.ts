@@ -9,6 +9,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { cutDataset, tinyBundle } from '../support/fixtures.js';
 import { TestPlatform, errorCode } from '../support/http-platform.js';
+import { userBucket } from '../../src/models/model-switcher.js';
 
 /** A copy of the tiny bundle published in the registry under another model version. */
 async function publish(registry: string, version: string, corrupt = false): Promise<string> {
@@ -119,5 +120,32 @@ describe('model hot-swap', () => {
     assert.equal(rolledBack.data.rollbackModel.version, 'tiny-b');
     await api.platform.switcher.settled();
     assert.equal((await api.query(RECOMMEND, { h: history })).data.recommendations.modelVersion, 'tiny-b');
+  });
+
+  it('splits traffic between two versions by user id, deterministically', async () => {
+    const USER = 'query($u: ID) { recommendations(userId: $u, first: 3) { modelVersion } }';
+    const split = await api.mutate('mutation { splitTraffic(version: "tiny-a", share: 0.5) { version state } }');
+    assert.equal(split.errors, undefined);
+    await api.platform.switcher.settled();
+    assert.deepEqual((await api.query('{ trafficSplit { version share } }')).data.trafficSplit, { version: 'tiny-a', share: 0.5 });
+
+    const users = (await api.platform.db.prisma.user.findMany({ select: { id: true } })).map((user) => user.id);
+    const seen = new Map<string, string>();
+    for (const userId of users) {
+      const version = (await api.query(USER, { u: userId })).data.recommendations.modelVersion;
+      assert.equal(version, userBucket(userId) < 0.5 ? 'tiny-a' : 'tiny-b', userId);
+      seen.set(userId, version);
+    }
+    assert.ok(new Set(seen.values()).size === 2, 'both versions answer some users');
+    for (const userId of users.slice(0, 10)) {
+      assert.equal((await api.query(USER, { u: userId })).data.recommendations.modelVersion, seen.get(userId));
+    }
+    assert.equal((await api.query(RECOMMEND, { h: history })).data.recommendations.modelVersion, 'tiny-b');
+    assert.equal(errorCode(await api.mutate('mutation { splitTraffic(version: "tiny-a", share: 1.5) { state } }')), 'BAD_USER_INPUT');
+
+    assert.deepEqual((await api.mutate('mutation { clearTrafficSplit }')).data, { clearTrafficSplit: true });
+    for (const userId of users.slice(0, 10)) {
+      assert.equal((await api.query(USER, { u: userId })).data.recommendations.modelVersion, 'tiny-b');
+    }
   });
 });
