@@ -22,6 +22,8 @@ const Settings = z.object({
   qdrantApiKey: z.string().optional(),
   /** onnxruntime execution provider: 'cpu', or 'cuda' when onnxruntime-node finds CUDA. */
   executionProvider: z.enum(['cpu', 'cuda']).default('cpu'),
+  /** Item encoder graph: 'fp32', or 'int8' (the bundle's encoder.int8.onnx from training.llm2rec.quantize). */
+  encoderVariant: z.enum(['fp32', 'int8']).default('fp32'),
   /** When set, GraphQL mutations need this value in the x-api-key header. */
   apiKey: z.string().optional(),
   host: z.string().default('127.0.0.1'),
@@ -62,6 +64,7 @@ export const ENVIRONMENT_NAMES: Record<keyof Settings, string> = {
   qdrantUrl: 'QDRANT_URL',
   qdrantApiKey: 'QDRANT_API_KEY',
   executionProvider: 'LLM2REC_EXECUTION_PROVIDER',
+  encoderVariant: 'LLM2REC_ENCODER_VARIANT',
   apiKey: 'LLM2REC_API_KEY',
   host: 'HOST',
   port: 'PORT',

@@ -11,7 +11,7 @@ const program = new Command('recommend')
   .parse();
 
 const options = program.opts<{ url: string; domain?: string; first: string }>();
-const QUERY = `query Recommend($history: [ID!], $domain: String, $first: Int!) {
+const QUERY = `query Recommend($history: [ID!]!, $domain: String, $first: Int!) {
   items(ids: $history) { id title }
   recommendations(history: $history, domain: $domain, first: $first) {
     modelVersion domain items { score item { id title } }

@@ -63,6 +63,7 @@ class EmbeddedCollection implements VectorCollection {
   private readonly matrices: Record<VectorName, GrowableMatrix>;
   private readonly graphs = new Map<string, Record<VectorName, Index>>();
   private dirty = false;
+  private flushing: Promise<void> = Promise.resolve();
 
   constructor(readonly name: string, readonly dimensions: CollectionDimensions, private readonly dir: string) {
     this.matrices = {
@@ -221,20 +222,35 @@ class EmbeddedCollection implements VectorCollection {
     return [...this.graphs].filter(([, graphs]) => graphs.semantic.size() > 0).map(([domain]) => domain).sort();
   }
 
-  async flush(): Promise<void> {
+  /** Flushes run one after another, each writing the snapshot taken when it starts. */
+  flush(): Promise<void> {
+    this.flushing = this.flushing.catch(() => undefined).then(() => this.writeSnapshot());
+    return this.flushing;
+  }
+
+  private async writeSnapshot(): Promise<void> {
     if (!this.dirty) return;
-    await mkdir(this.dir, { recursive: true });
+    // Everything written is copied before the first await, so writes arriving meanwhile wait for the next flush.
     const live = [...this.slotOf.values()].sort((a, b) => a - b);
-    for (const vectorName of VECTOR_NAMES) {
+    const rows = VECTOR_NAMES.map((vectorName) => {
       const dim = this.dimensions[vectorName];
-      const rows = new Float32Array(live.length * dim);
-      live.forEach((slot, i) => rows.set(this.matrices[vectorName].row(slot), i * dim));
-      await writeAtomically(path.join(this.dir, `${vectorName}.f32`), Buffer.from(rows.buffer));
-    }
-    // collection.json goes last: it names the rows of the vector files written before it.
+      const matrix = new Float32Array(live.length * dim);
+      live.forEach((slot, i) => matrix.set(this.matrices[vectorName].row(slot), i * dim));
+      return [vectorName, matrix] as const;
+    });
     const file: CollectionFile = { dimensions: this.dimensions, points: live.map((slot) => [this.ids[slot]!, this.domains[slot]]) };
-    await writeAtomically(path.join(this.dir, 'collection.json'), JSON.stringify(file));
     this.dirty = false;
+    try {
+      await mkdir(this.dir, { recursive: true });
+      for (const [vectorName, matrix] of rows) {
+        await writeAtomically(path.join(this.dir, `${vectorName}.f32`), Buffer.from(matrix.buffer));
+      }
+      // collection.json goes last: it names the rows of the vector files written before it.
+      await writeAtomically(path.join(this.dir, 'collection.json'), JSON.stringify(file));
+    } catch (error) {
+      this.dirty = true;
+      throw error;
+    }
   }
 }
 

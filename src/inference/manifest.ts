@@ -45,6 +45,8 @@ export const Manifest = z.object({
     encoder: Graph,
     adapter: Graph,
     sequence_model: Graph,
+    /** Optional int8 variant of the encoder (training.llm2rec.quantize): same inputs and outputs as `encoder`. */
+    encoder_int8: Graph.optional(),
   }),
   files: z.record(z.string(), z.object({ sha256: z.string().regex(/^[0-9a-f]{64}$/), bytes: z.number().int().nonnegative() })),
   training_data: z.array(z.object({ name: z.string() }).passthrough()),
@@ -54,6 +56,17 @@ export const Manifest = z.object({
     input_ids: z.array(z.number().int()),
     item_embedding_head: z.array(z.number()),
   })),
+  /** What quantize measured about each variant; the server needs the int8 encoder's sample heads. */
+  variants: z.object({
+    encoder_int8: z.object({
+      file: z.string(),
+      bytes: z.number().int().positive(),
+      speedup: z.number(),
+      min_cosine: z.number(),
+      top10_overlap: z.number(),
+      item_embedding_heads: z.array(z.array(z.number())),
+    }).passthrough().optional(),
+  }).passthrough().optional(),
 }).passthrough();
 
 export type Manifest = z.infer<typeof Manifest>;
@@ -74,6 +87,13 @@ export async function sha256OfFile(file: string): Promise<string> {
 
 /** Reads manifest.json, checks it against the schema and checks every listed file's size and sha256. */
 export async function readManifest(bundleDir: string): Promise<Manifest> {
+  const manifest = await parseManifest(bundleDir);
+  await checkFiles(bundleDir, manifest);
+  return manifest;
+}
+
+/** Reads manifest.json and checks it against the schema. */
+export async function parseManifest(bundleDir: string): Promise<Manifest> {
   let json: unknown;
   try {
     json = JSON.parse(await readFile(path.join(bundleDir, 'manifest.json'), 'utf8'));
@@ -84,12 +104,17 @@ export async function readManifest(bundleDir: string): Promise<Manifest> {
   if (!parsed.success) {
     throw new InvalidBundleError(bundleDir, `manifest.json does not match format 1: ${z.prettifyError(parsed.error)}`);
   }
-  const manifest = parsed.data;
+  return parsed.data;
+}
+
+/** Checks that the manifest lists the tokenizer and every graph, and that every listed file has its size and sha256. */
+export async function checkFiles(bundleDir: string, manifest: Manifest): Promise<void> {
   const needed = [
     manifest.tokenizer.file,
     manifest.graphs.encoder.file,
     manifest.graphs.adapter.file,
     manifest.graphs.sequence_model.file,
+    ...(manifest.graphs.encoder_int8 ? [manifest.graphs.encoder_int8.file] : []),
   ];
   for (const file of needed) {
     if (!manifest.files[file]) throw new InvalidBundleError(bundleDir, `manifest.files does not list ${file}`);
@@ -106,5 +131,4 @@ export async function readManifest(bundleDir: string): Promise<Manifest> {
       throw new InvalidBundleError(bundleDir, `${file} has sha256 ${actual}, the manifest says ${expected.sha256}`);
     }
   }
-  return manifest;
 }

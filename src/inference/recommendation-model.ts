@@ -5,10 +5,21 @@
  *           -> adapter   -> recommendation vectors
  *   history of recommendation vectors -> sequence model -> user vector
  */
-import path from 'node:path';
-import { InvalidBundleError, readManifest, type Manifest } from './manifest.js';
-import { checkGraphNames, createSession, ort, type ExecutionProvider } from './onnx-runtime.js';
-import { TitleTokenizer } from './tokenizer.js';
+import { splitRows, validateBundle, type BundleCheck, type EncoderVariant } from './bundle-validator.js';
+import type { Manifest } from './manifest.js';
+import { ort, type ExecutionProvider } from './onnx-runtime.js';
+import type { TitleTokenizer } from './tokenizer.js';
+
+export type { EncoderVariant } from './bundle-validator.js';
+
+export interface LoadOptions {
+  /** onnxruntime execution provider (default cpu). */
+  provider?: ExecutionProvider;
+  /** Which encoder graph serves: the fp32 one (default) or the bundle's int8 variant. */
+  encoder?: EncoderVariant;
+  /** Called after each passed bundle check. */
+  onCheck?: (check: BundleCheck) => void;
+}
 
 export interface ItemVectors {
   /** LLM2Rec item embedding: used for item-to-item similarity. */
@@ -17,14 +28,13 @@ export interface ItemVectors {
   recommendation: Float32Array;
 }
 
-/** Largest absolute difference allowed between the server's encoder and the PyTorch values in the manifest. */
-const SAMPLE_TOLERANCE = 1e-3;
-
 export class RecommendationModel {
   private constructor(
     readonly bundleDir: string,
     readonly manifest: Manifest,
     readonly tokenizer: TitleTokenizer,
+    /** The encoder graph in use: 'fp32' (graphs.encoder) or 'int8' (graphs.encoder_int8). */
+    readonly encoderVariant: EncoderVariant,
     private readonly encoder: ort.InferenceSession,
     private readonly adapter: ort.InferenceSession,
     private readonly sequenceModel: ort.InferenceSession,
@@ -42,51 +52,16 @@ export class RecommendationModel {
     return this.manifest.sequence_model.max_history;
   }
 
-  /** Loads a bundle and refuses it unless its files, graphs and sample embeddings are what the manifest says. */
-  static async load(bundleDir: string, provider: ExecutionProvider = 'cpu'): Promise<RecommendationModel> {
-    const manifest = await readManifest(bundleDir);
-    const tokenizer = await TitleTokenizer.fromFile(path.join(bundleDir, manifest.tokenizer.file), {
-      maxLength: manifest.tokenizer.max_length,
-      padTokenId: manifest.tokenizer.pad_token_id,
-      addSpecialTokens: manifest.tokenizer.add_special_tokens,
-    });
-    const sessions: ort.InferenceSession[] = [];
-    for (const name of ['encoder', 'adapter', 'sequence_model'] as const) {
-      const graph = manifest.graphs[name];
-      let session: ort.InferenceSession;
-      try {
-        session = await createSession(path.join(bundleDir, graph.file), provider);
-      } catch (error) {
-        throw new InvalidBundleError(bundleDir, `${graph.file} does not load in onnxruntime (${(error as Error).message})`);
-      }
-      const mismatch = checkGraphNames(session, graph);
-      if (mismatch) throw new InvalidBundleError(bundleDir, `${graph.file}: ${mismatch}`);
-      sessions.push(session);
-    }
-    const model = new RecommendationModel(bundleDir, manifest, tokenizer, sessions[0], sessions[1], sessions[2]);
-    await model.checkSamples();
-    return model;
-  }
-
-  /** The manifest's sample titles must tokenize and embed here as they did in training. */
-  private async checkSamples(): Promise<void> {
-    const { samples } = this.manifest;
-    if (samples.length === 0) return;
-    for (const sample of samples) {
-      const ids = this.tokenizer.ids(sample.title);
-      if (ids.join(',') !== sample.input_ids.join(',')) {
-        throw new InvalidBundleError(this.bundleDir, `tokenizer gives [${ids}] for ${JSON.stringify(sample.title)}, training gave [${sample.input_ids}]`);
-      }
-    }
-    const embeddings = await this.encode(samples.map((sample) => sample.title));
-    samples.forEach((sample, i) => {
-      sample.item_embedding_head.forEach((expected, j) => {
-        const actual = embeddings[i][j];
-        if (!(Math.abs(actual - expected) <= SAMPLE_TOLERANCE)) {
-          throw new InvalidBundleError(this.bundleDir, `encoder gives ${actual} at [${i}, ${j}] for ${JSON.stringify(sample.title)}, training gave ${expected}`);
-        }
-      });
-    });
+  /**
+   * Loads a bundle and refuses it (InvalidBundleError) unless it passes every check of validateBundle: manifest, files
+   * and sha256, graph names, types and shapes, dynamic axes, and the sample titles' token ids and embeddings.
+   * The second argument may be just the execution provider.
+   */
+  static async load(bundleDir: string, options: ExecutionProvider | LoadOptions = {}): Promise<RecommendationModel> {
+    const { provider = 'cpu', encoder = 'fp32', onCheck } = typeof options === 'string' ? { provider: options } : options;
+    const bundle = await validateBundle(bundleDir, { provider, encoder, onCheck });
+    return new RecommendationModel(bundleDir, bundle.manifest, bundle.tokenizer, encoder, bundle.encoder, bundle.adapter,
+      bundle.sequenceModel);
   }
 
   /** Item embeddings (semantic vectors) of titles. */
@@ -152,10 +127,4 @@ export class RecommendationModel {
   async release(): Promise<void> {
     await Promise.all([this.encoder.release(), this.adapter.release(), this.sequenceModel.release()]);
   }
-}
-
-function splitRows(tensor: ort.Tensor, rows: number): Float32Array[] {
-  const data = tensor.data as Float32Array;
-  const dim = data.length / rows;
-  return Array.from({ length: rows }, (_, i) => data.slice(i * dim, (i + 1) * dim));
 }

@@ -218,4 +218,17 @@ export function vectorStoreContract(setUp: () => Promise<ContractBackend>): void
     await store.setActiveCollection(name('v2'));
     assert.equal(await openStore().activeCollection(), name('v2'));
   });
+
+  it('keeps every write when flushes overlap each other and further writes', async () => {
+    const store = openStore();
+    const collection = await store.collection(name('overlap'), dims);
+    const flushes: Promise<void>[] = [];
+    for (let i = 0; i < 20; i++) {
+      await collection.upsert([point(i, i % 2 ? 'games' : 'movies')]);
+      flushes.push(collection.flush());
+    }
+    await Promise.all(flushes);
+    const reopened = await openStore().collection(name('overlap'), dims);
+    assert.equal(await reopened.count(), 20);
+  });
 }

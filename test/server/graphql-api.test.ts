@@ -126,6 +126,16 @@ for (const database of TEST_DATABASES) {
       }
     });
 
+    it('prints recommendations with the recommend command', async () => {
+      const history = [...histories.values()][1].slice(0, 3);
+      const { stdout } = await run(process.execPath, ['--import', 'tsx', 'src/cli/recommend.ts', ...history,
+        '--url', server.url, '--first', '4'], { cwd: REPO });
+      const lines = stdout.trim().split('\n');
+      assert.equal(lines[0], 'history:');
+      assert.equal(lines.filter((line) => /^\s+-?\d+\.\d{4}\s+amazon-games:/.test(line)).length, 4, stdout);
+      assert.match(stdout, /recommended in video_games by model/);
+    });
+
     it('answers an unknown item id in a history with UNKNOWN_ITEM', async () => {
       const history = [[...histories.values()][0][0], 'no-such-item'];
       const result = await query(server.url, RECOMMEND, { history, first: 10 });

@@ -1,0 +1,60 @@
+/**
+ * `npm run validate -- <bundle> [--encoder fp32|int8] [--provider cpu|cuda]`: runs every check the server runs before
+ * it accepts a bundle (src/inference/bundle-validator.ts), prints each one, and exits 1 with the reason on the first
+ * that fails. Without --encoder it checks every encoder variant the bundle has.
+ */
+import { realpathSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
+import { Command, Option } from 'commander';
+import { validateBundle, type EncoderVariant } from '../inference/bundle-validator.js';
+import { InvalidBundleError } from '../inference/manifest.js';
+import type { ExecutionProvider } from '../inference/onnx-runtime.js';
+
+export interface ValidateCommandOptions {
+  provider?: ExecutionProvider;
+  encoder?: EncoderVariant;
+}
+
+/** Validates a bundle, printing each check through `print`; returns the exit status (0 valid, 1 refused). */
+export async function validateCommand(
+  bundleDir: string,
+  options: ValidateCommandOptions = {},
+  print: (line: string) => void = console.log,
+): Promise<number> {
+  try {
+    const bundle = await validateBundle(bundleDir, {
+      provider: options.provider ?? 'cpu',
+      encoder: options.encoder ?? 'fp32',
+      allVariants: options.encoder === undefined,
+      onCheck: (check) => print(`ok    ${check.name.padEnd(20)} ${check.detail}`),
+    });
+    await Promise.all([bundle.encoder.release(), bundle.adapter.release(), bundle.sequenceModel.release()]);
+    print(`valid: ${bundleDir} (model ${bundle.manifest.model_version}, ${bundle.checks.length} checks passed)`);
+    return 0;
+  } catch (error) {
+    if (!(error instanceof InvalidBundleError)) throw error;
+    print(`FAIL  ${error.message}`);
+    print(`refused: ${bundleDir} cannot be served`);
+    return 1;
+  }
+}
+
+function isMain(): boolean {
+  if (!process.argv[1]) return false;
+  try {
+    return import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href;
+  } catch {
+    return false;
+  }
+}
+
+if (isMain()) {
+  const program = new Command('validate')
+    .description('Check a model bundle as the server does before accepting it')
+    .argument('<bundle>', 'bundle directory')
+    .addOption(new Option('--encoder <variant>', 'check only the encoder the server would use').choices(['fp32', 'int8']))
+    .addOption(new Option('--provider <provider>', 'onnxruntime execution provider').choices(['cpu', 'cuda']).default('cpu'))
+    .parse();
+  const options = program.opts<{ encoder?: EncoderVariant; provider: ExecutionProvider }>();
+  process.exitCode = await validateCommand(program.args[0], options);
+}
