@@ -23,7 +23,7 @@ if [ ! -f "$LLM2REC_BUNDLE/manifest.json" ]; then
 fi
 
 echo "== starting the server on $URL"
-npx tsx src/cli/serve.ts &
+node --import tsx src/cli/serve.ts &
 server=$!
 trap 'kill $server 2>/dev/null || true' EXIT
 until curl -sf "http://127.0.0.1:${PORT}/healthz" > /dev/null; do
@@ -35,11 +35,11 @@ loaded=$(curl -s "$URL" -H 'content-type: application/json' \
   -d '{"query":"{ item(id: \"amazon-games:0\") { id } }"}')
 if echo "$loaded" | grep -q '"item":null'; then
   echo "== loading amazon-games"
-  npx tsx src/cli/load-dataset.ts "$SHARED_DATA/amazon-games" --url "$URL"
+  node --import tsx src/cli/load-dataset.ts "$SHARED_DATA/amazon-games" --url "$URL"
 fi
 
 echo "== ten recommendations after five games"
-npx tsx src/cli/recommend.ts amazon-games:0 amazon-games:1 amazon-games:2 amazon-games:3 amazon-games:4 --url "$URL"
+node --import tsx src/cli/recommend.ts amazon-games:0 amazon-games:1 amazon-games:2 amazon-games:3 amazon-games:4 --url "$URL"
 echo "== ready in $(( $(date +%s) - started )) s: GraphQL API at $URL"
 
 if [ "${QUICKSTART_EXIT:-0}" = "1" ]; then exit 0; fi
