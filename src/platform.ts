@@ -52,6 +52,7 @@ export async function openPlatform(settings: Settings, logger: Logger): Promise<
     attributes: new AttributeMatcher(db),
     limits: settings,
     provider: settings.executionProvider,
+    encoder: settings.encoderVariant,
   };
 
   // A version activated at run time keeps serving after a restart, as long as its bundle is still there.

@@ -6,6 +6,8 @@
  *   tokenizer     tokenizer.json loads
  *   <graph>       each graph loads in onnxruntime, with the contract's input and output names, element types and
  *                 shapes (batch, token and length axes dynamic; feature axes = the manifest's dimensions)
+ *   execution provider  cpu, or cuda; when cuda is asked for and this onnxruntime-node cannot load its CUDA provider,
+ *                 the sessions run on the CPU and this check says why
  *   dynamic axes  each graph runs on batch and length sizes other than the export examples and gives the right shapes
  *   samples       the manifest's sample titles tokenize to the recorded ids and the encoder reproduces the recorded
  *                 embedding heads; adapter and sequence model turn them into finite vectors
@@ -39,6 +41,8 @@ export interface ValidateOptions {
 /** A bundle that passed every check, with its sessions open. */
 export interface ValidatedBundle {
   manifest: Manifest;
+  /** The provider the sessions run on: 'cpu' when 'cuda' was asked for but onnxruntime-node cannot load it. */
+  provider: ExecutionProvider;
   tokenizer: TitleTokenizer;
   encoder: ort.InferenceSession;
   adapter: ort.InferenceSession;
@@ -137,7 +141,7 @@ export async function validateBundle(bundleDir: string, options: ValidateOptions
     throw new InvalidBundleError(bundleDir, reason);
   };
 
-  // manifest + files (readManifest throws InvalidBundleError itself)
+  // manifest and files (parseManifest and checkFiles throw InvalidBundleError themselves)
   const manifest = await parseManifest(bundleDir);
   passed('manifest', `format 1, model ${manifest.model_version}, preset ${manifest.preset}, `
     + `${manifest.backbone.name} (${manifest.backbone.layers} layers, ${manifest.backbone.attention})`);
@@ -171,6 +175,8 @@ export async function validateBundle(bundleDir: string, options: ValidateOptions
   wanted.push({ key: 'adapter', contract: contract.adapter }, { key: 'sequence_model', contract: contract.sequence_model });
   const sessions = new Map<string, ort.InferenceSession>();
   const files = new Map<string, string>();
+  let effectiveProvider: ExecutionProvider = provider;
+  let cudaUnavailable: string | undefined;
   for (const { key, contract: graphContract } of wanted) {
     const graph = key === 'encoder_int8' ? int8Graph! : manifest.graphs[key];
     const expectedInputs = Object.keys(graphContract.inputs);
@@ -178,9 +184,20 @@ export async function validateBundle(bundleDir: string, options: ValidateOptions
     if (!manifest.files[graph.file]) return fail(`manifest.files does not list ${graph.file}`);
     let session: ort.InferenceSession;
     try {
-      session = await createSession(path.join(bundleDir, graph.file), provider);
+      session = await createSession(path.join(bundleDir, graph.file), effectiveProvider);
     } catch (error) {
-      return fail(`${graph.file} does not load in onnxruntime (${(error as Error).message})`);
+      const message = (error as Error).message;
+      if (effectiveProvider !== 'cuda' || !/cuda|provider|shared library/i.test(message)) {
+        return fail(`${graph.file} does not load in onnxruntime (${message})`);
+      }
+      // Not the bundle's fault: this onnxruntime-node has no usable CUDA execution provider. Serve on the CPU.
+      cudaUnavailable = message;
+      effectiveProvider = 'cpu';
+      try {
+        session = await createSession(path.join(bundleDir, graph.file), effectiveProvider);
+      } catch (cpuError) {
+        return fail(`${graph.file} does not load in onnxruntime (${(cpuError as Error).message})`);
+      }
     }
     opened.push(session);
     const mismatch = checkGraphNames(session, graph);
@@ -198,86 +215,95 @@ export async function validateBundle(bundleDir: string, options: ValidateOptions
     passed(`graph ${key}`, `${graph.file}: ${describeSignature(session)}`);
   }
 
-  const encoders = [...sessions.entries()].filter(([key]) => key.startsWith('encoder')) as [('encoder' | 'encoder_int8'), ort.InferenceSession][];
-  const adapter = sessions.get('adapter')!;
-  const sequenceModel = sessions.get('sequence_model')!;
-  const itemDim = manifest.dimensions.item_embedding;
-  const recDim = manifest.dimensions.recommendation;
-  const maxHistory = manifest.sequence_model.max_history;
+  passed('execution provider', cudaUnavailable
+    ? `cpu: cuda was asked for but onnxruntime-node cannot use it here (${cudaUnavailable})`
+    : effectiveProvider);
 
-  // dynamic axes: shapes the export examples did not have
   try {
-    const probeTitles = ['Tetris', 'The Legend of Zelda: Breath of the Wild - Nintendo Switch', 'Halo 3'];
-    for (const [key, encoder] of encoders) {
-      for (const titles of [probeTitles.slice(0, 1), probeTitles]) {
-        const rows = await runEncoder(encoder, tokenizer, titles);
-        expectShape(files.get(key)!, rows, titles.length, itemDim);
+    const encoders = [...sessions.entries()].filter(([key]) => key.startsWith('encoder')) as [('encoder' | 'encoder_int8'), ort.InferenceSession][];
+    const adapter = sessions.get('adapter')!;
+    const sequenceModel = sessions.get('sequence_model')!;
+    const itemDim = manifest.dimensions.item_embedding;
+    const recDim = manifest.dimensions.recommendation;
+    const maxHistory = manifest.sequence_model.max_history;
+
+    // dynamic axes: shapes the export examples did not have
+    try {
+      const probeTitles = ['Tetris', 'The Legend of Zelda: Breath of the Wild - Nintendo Switch', 'Halo 3'];
+      for (const [key, encoder] of encoders) {
+        for (const titles of [probeTitles.slice(0, 1), probeTitles]) {
+          const rows = await runEncoder(encoder, tokenizer, titles);
+          expectShape(files.get(key)!, rows, titles.length, itemDim);
+        }
       }
+      for (const batch of [1, 3]) {
+        const out = await adapter.run({ item_embedding: new ort.Tensor('float32', new Float32Array(batch * itemDim).fill(0.1), [batch, itemDim]) });
+        expectShape(manifest.graphs.adapter.file, out.recommendation_vector, batch, recDim);
+      }
+      for (const [batch, length] of [[1, 1], [2, maxHistory], [3, maxHistory + 3]]) {
+        const mask = new BigInt64Array(batch * length).fill(1n);
+        const out = await sequenceModel.run({
+          history: new ort.Tensor('float32', new Float32Array(batch * length * recDim).fill(0.1), [batch, length, recDim]),
+          history_mask: new ort.Tensor('int64', mask, [batch, length]),
+        });
+        expectShape(manifest.graphs.sequence_model.file, out.user_vector, batch, recDim);
+      }
+    } catch (error) {
+      return fail((error as Error).message);
     }
-    for (const batch of [1, 3]) {
-      const out = await adapter.run({ item_embedding: new ort.Tensor('float32', new Float32Array(batch * itemDim).fill(0.1), [batch, itemDim]) });
-      expectShape(manifest.graphs.adapter.file, out.recommendation_vector, batch, recDim);
-    }
-    for (const [batch, length] of [[1, 1], [2, maxHistory], [3, maxHistory + 3]]) {
-      const mask = new BigInt64Array(batch * length).fill(1n);
-      const out = await sequenceModel.run({
-        history: new ort.Tensor('float32', new Float32Array(batch * length * recDim).fill(0.1), [batch, length, recDim]),
-        history_mask: new ort.Tensor('int64', mask, [batch, length]),
-      });
-      expectShape(manifest.graphs.sequence_model.file, out.user_vector, batch, recDim);
+    passed('dynamic axes', `encoder batches of 1 and 3 titles, adapter batches 1 and 3, sequence model [1, 1], [2, ${maxHistory}], [3, ${maxHistory + 3}]`);
+
+    // samples: tokenizer ids, encoder heads, finite vectors downstream
+    const { samples } = manifest;
+    if (samples.length === 0) {
+      passed('samples', 'the manifest carries no samples: nothing to compare');
+    } else {
+      for (const sample of samples) {
+        const ids = tokenizer.ids(sample.title);
+        if (ids.join(',') !== sample.input_ids.join(',')) {
+          return fail(`tokenizer gives [${ids}] for ${JSON.stringify(sample.title)}, training gave [${sample.input_ids}]`);
+        }
+      }
+      const titles = samples.map((sample) => sample.title);
+      for (const [key, encoder] of encoders) {
+        const int8 = key === 'encoder_int8';
+        const heads = int8 ? int8Variant!.item_embedding_heads : samples.map((sample) => sample.item_embedding_head);
+        if (heads.length !== samples.length) return fail(`variants.encoder_int8.item_embedding_heads has ${heads.length} rows for ${samples.length} samples`);
+        const tolerance = int8 ? INT8_SAMPLE_TOLERANCE : SAMPLE_TOLERANCE;
+        const embeddings = splitRows(await runEncoder(encoder, tokenizer, titles), titles.length);
+        let worst = 0;
+        for (let i = 0; i < samples.length; i++) {
+          for (let j = 0; j < heads[i].length; j++) {
+            const actual = embeddings[i][j];
+            const expected = heads[i][j];
+            const difference = Math.abs(actual - expected);
+            if (!(difference <= tolerance)) {
+              const who = int8 ? 'int8 encoder' : 'encoder';
+              const reference = int8 ? 'quantization gave' : 'training gave';
+              return fail(`${who} gives ${actual} at [${i}, ${j}] for ${JSON.stringify(samples[i].title)}, ${reference} ${expected}`);
+            }
+            worst = Math.max(worst, difference);
+          }
+        }
+        if (key === 'encoder' || variant === 'int8') {
+          const input = new Float32Array(samples.length * itemDim);
+          embeddings.forEach((row, i) => input.set(row, i * itemDim));
+          const vectors = (await adapter.run({ item_embedding: new ort.Tensor('float32', input, [samples.length, itemDim]) })).recommendation_vector.data as Float32Array;
+          const mask = new BigInt64Array(samples.length).fill(1n);
+          const user = (await sequenceModel.run({
+            history: new ort.Tensor('float32', vectors, [1, samples.length, recDim]),
+            history_mask: new ort.Tensor('int64', mask, [1, samples.length]),
+          })).user_vector.data as Float32Array;
+          if (!vectors.every(Number.isFinite) || !user.every(Number.isFinite)) {
+            return fail(`${manifest.graphs.adapter.file} or ${manifest.graphs.sequence_model.file} gives non-finite values on the samples`);
+          }
+        }
+        passed(int8 ? 'samples int8' : 'samples', `${samples.length} titles tokenize as in training; ${int8 ? 'int8 ' : ''}embedding heads within ${worst.toExponential(1)} (tolerance ${tolerance})`);
+      }
     }
   } catch (error) {
-    return fail((error as Error).message);
-  }
-  passed('dynamic axes', `encoder batches of 1 and 3 titles, adapter batches 1 and 3, sequence model [1, 1], [2, ${maxHistory}], [3, ${maxHistory + 3}]`);
-
-  // samples: tokenizer ids, encoder heads, finite vectors downstream
-  const { samples } = manifest;
-  if (samples.length === 0) {
-    passed('samples', 'the manifest carries no samples: nothing to compare');
-  } else {
-    for (const sample of samples) {
-      const ids = tokenizer.ids(sample.title);
-      if (ids.join(',') !== sample.input_ids.join(',')) {
-        return fail(`tokenizer gives [${ids}] for ${JSON.stringify(sample.title)}, training gave [${sample.input_ids}]`);
-      }
-    }
-    const titles = samples.map((sample) => sample.title);
-    for (const [key, encoder] of encoders) {
-      const int8 = key === 'encoder_int8';
-      const heads = int8 ? int8Variant!.item_embedding_heads : samples.map((sample) => sample.item_embedding_head);
-      if (heads.length !== samples.length) return fail(`variants.encoder_int8.item_embedding_heads has ${heads.length} rows for ${samples.length} samples`);
-      const tolerance = int8 ? INT8_SAMPLE_TOLERANCE : SAMPLE_TOLERANCE;
-      const embeddings = splitRows(await runEncoder(encoder, tokenizer, titles), titles.length);
-      let worst = 0;
-      for (let i = 0; i < samples.length; i++) {
-        for (let j = 0; j < heads[i].length; j++) {
-          const actual = embeddings[i][j];
-          const expected = heads[i][j];
-          const difference = Math.abs(actual - expected);
-          if (!(difference <= tolerance)) {
-            const who = int8 ? 'int8 encoder' : 'encoder';
-            const reference = int8 ? 'quantization gave' : 'training gave';
-            return fail(`${who} gives ${actual} at [${i}, ${j}] for ${JSON.stringify(samples[i].title)}, ${reference} ${expected}`);
-          }
-          worst = Math.max(worst, difference);
-        }
-      }
-      if (key === 'encoder' || variant === 'int8') {
-        const input = new Float32Array(samples.length * itemDim);
-        embeddings.forEach((row, i) => input.set(row, i * itemDim));
-        const vectors = (await adapter.run({ item_embedding: new ort.Tensor('float32', input, [samples.length, itemDim]) })).recommendation_vector.data as Float32Array;
-        const mask = new BigInt64Array(samples.length).fill(1n);
-        const user = (await sequenceModel.run({
-          history: new ort.Tensor('float32', vectors, [1, samples.length, recDim]),
-          history_mask: new ort.Tensor('int64', mask, [1, samples.length]),
-        })).user_vector.data as Float32Array;
-        if (!vectors.every(Number.isFinite) || !user.every(Number.isFinite)) {
-          return fail(`${manifest.graphs.adapter.file} or ${manifest.graphs.sequence_model.file} gives non-finite values on the samples`);
-        }
-      }
-      passed(int8 ? 'samples int8' : 'samples', `${samples.length} titles tokenize as in training; ${int8 ? 'int8 ' : ''}embedding heads within ${worst.toExponential(1)} (tolerance ${tolerance})`);
-    }
+    if (error instanceof InvalidBundleError) throw error;
+    return fail(`the bundle's graphs fail on the checks' inputs (${(error as Error).message})`);
   }
 
   // keep the sessions the caller serves with, release the others
@@ -285,7 +311,7 @@ export async function validateBundle(bundleDir: string, options: ValidateOptions
   for (const [key, session] of sessions) {
     if (session !== encoder && key.startsWith('encoder')) await session.release();
   }
-  return { manifest, tokenizer, encoder, adapter, sequenceModel, checks };
+  return { manifest, provider: effectiveProvider, tokenizer, encoder, adapter: sessions.get('adapter')!, sequenceModel: sessions.get('sequence_model')!, checks };
 }
 
 async function runEncoder(encoder: ort.InferenceSession, tokenizer: TitleTokenizer, titles: readonly string[]): Promise<ort.Tensor> {

@@ -35,6 +35,8 @@ export class RecommendationModel {
     readonly tokenizer: TitleTokenizer,
     /** The encoder graph in use: 'fp32' (graphs.encoder) or 'int8' (graphs.encoder_int8). */
     readonly encoderVariant: EncoderVariant,
+    /** Where the sessions run: the configured provider, or 'cpu' when CUDA was asked for but is unavailable. */
+    readonly executionProvider: ExecutionProvider,
     private readonly encoder: ort.InferenceSession,
     private readonly adapter: ort.InferenceSession,
     private readonly sequenceModel: ort.InferenceSession,
@@ -57,11 +59,11 @@ export class RecommendationModel {
    * and sha256, graph names, types and shapes, dynamic axes, and the sample titles' token ids and embeddings.
    * The second argument may be just the execution provider.
    */
-  static async load(bundleDir: string, options: ExecutionProvider | LoadOptions = {}): Promise<RecommendationModel> {
-    const { provider = 'cpu', encoder = 'fp32', onCheck } = typeof options === 'string' ? { provider: options } : options;
+  static async load(bundleDir: string, options: LoadOptions = {}): Promise<RecommendationModel> {
+    const { provider = 'cpu', encoder = 'fp32', onCheck } = options;
     const bundle = await validateBundle(bundleDir, { provider, encoder, onCheck });
-    return new RecommendationModel(bundleDir, bundle.manifest, bundle.tokenizer, encoder, bundle.encoder, bundle.adapter,
-      bundle.sequenceModel);
+    return new RecommendationModel(bundleDir, bundle.manifest, bundle.tokenizer, encoder, bundle.provider, bundle.encoder,
+      bundle.adapter, bundle.sequenceModel);
   }
 
   /** Item embeddings (semantic vectors) of titles. */

@@ -1,7 +1,7 @@
 /** One model version ready to serve: its ONNX sessions, its vector collection and the recommender over both. */
 import type { Interactions } from '../events/interactions.js';
 import type { ExecutionProvider } from '../inference/onnx-runtime.js';
-import { RecommendationModel } from '../inference/recommendation-model.js';
+import { RecommendationModel, type EncoderVariant } from '../inference/recommendation-model.js';
 import { collectionName, type VectorCollection, type VectorStore } from '../index/vector-index.js';
 import type { AttributeMatcher } from '../recommend/attribute-filter.js';
 import { Recommender, type RecommendationLimits } from '../recommend/recommender.js';
@@ -12,6 +12,7 @@ export interface ServingDependencies {
   attributes: AttributeMatcher;
   limits: RecommendationLimits;
   provider: ExecutionProvider;
+  encoder: EncoderVariant;
 }
 
 export class ServingModel {
@@ -23,8 +24,10 @@ export class ServingModel {
 
   /** Loads and checks a bundle (an invalid one throws InvalidBundleError) and opens its version's collection. */
   static async open(bundleDir: string, dependencies: ServingDependencies): Promise<ServingModel> {
-    const model = await RecommendationModel.load(bundleDir, dependencies.provider);
-    const collection = await dependencies.vectors.collection(collectionName(model.version), model.dimensions);
+    const model = await RecommendationModel.load(bundleDir, { provider: dependencies.provider, encoder: dependencies.encoder });
+    // The int8 encoder's vectors differ slightly from fp32's: they get a collection of their own.
+    const variant = model.encoderVariant === 'fp32' ? model.version : `${model.version}+${model.encoderVariant}`;
+    const collection = await dependencies.vectors.collection(collectionName(variant), model.dimensions);
     const recommender = new Recommender(model, collection, dependencies.interactions, dependencies.limits, dependencies.attributes);
     return new ServingModel(model, collection, recommender);
   }

@@ -49,11 +49,12 @@ describe('validate', () => {
   it('accepts the tiny bundle and prints every check', async () => {
     const { status, output } = await validate(tinyBundle());
     assert.equal(status, 0, output);
-    for (const check of ['manifest', 'files', 'tokenizer', 'graph encoder', 'graph adapter', 'graph sequence_model', 'dynamic axes', 'samples']) {
+    for (const check of ['manifest', 'files', 'tokenizer', 'graph encoder', 'graph adapter', 'graph sequence_model', 'execution provider', 'dynamic axes', 'samples']) {
       assert.match(output, new RegExp(`^ok    ${check} `, 'm'));
     }
     assert.match(output, /graph encoder +encoder\.onnx: input_ids int64 \[batch, tokens\], attention_mask int64 \[batch, tokens\] -> item_embedding float32 \[batch, 64\]/);
-    assert.match(output, /^valid: .* 8 checks passed\)$/m);
+    assert.match(output, /^ok    execution provider +cpu$/m);
+    assert.match(output, /^valid: .* 9 checks passed\)$/m);
   });
 
   it('refuses a changed byte', async () => {
@@ -104,6 +105,12 @@ describe('validate', () => {
 
   it('refuses to serve an int8 encoder the bundle does not have', async () => {
     await assertRefused(tinyBundle(), /the int8 encoder was asked for .* but the bundle has none/, { encoder: 'int8' });
+  });
+
+  it('runs on the CPU when CUDA is asked for but onnxruntime-node cannot load it', async () => {
+    const { status, output } = await validate(tinyBundle(), { provider: 'cuda' });
+    assert.equal(status, 0, output);
+    assert.match(output, /^ok    execution provider +(cuda|cpu: cuda was asked for but onnxruntime-node cannot use it here \(.+\))$/m);
   });
 
   it('exits 1 from the command line with the reason', async () => {
