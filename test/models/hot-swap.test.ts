@@ -104,6 +104,12 @@ describe('model hot-swap', () => {
     assert.equal(errorCode(await api.mutate(ACTIVATE, { v: 'nope' })), 'UNKNOWN_MODEL_VERSION');
     assert.equal(errorCode(await api.mutate(ACTIVATE, { v: 'tiny-b' })), 'BAD_USER_INPUT');
     assert.equal(errorCode(await api.query(ACTIVATE, { v: 'tiny-a' })), 'UNAUTHENTICATED');
+    // Two activations at once: the second is refused while the first runs.
+    const both = await Promise.all([api.mutate(ACTIVATE, { v: 'tiny-a' }), api.mutate(ACTIVATE, { v: 'tiny-a' })]);
+    assert.deepEqual(both.map((result) => errorCode(result)).sort(), [undefined, 'ACTIVATION_IN_PROGRESS'].sort());
+    await api.platform.switcher.settled();
+    await api.mutate('mutation { rollbackModel { state } }');
+    await api.platform.switcher.settled();
     const result = await api.query(RECOMMEND, { h: history });
     assert.equal(result.data.recommendations.modelVersion, 'tiny-b');
   });
