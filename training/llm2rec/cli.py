@@ -1,15 +1,21 @@
-"""Command line: build a model bundle from a preset, or check that the backbone generates sensible text.
+"""Command line: train the LLM2Rec item encoder, build a model bundle from a preset (with the raw backbone or a
+trained encoder), or check that the backbone generates sensible text.
 
+    python -m training.llm2rec.cli train --preset cpu \
+        --datasets ../shared/data/amazon-games ../shared/data/movielens-small
+    python -m training.llm2rec.cli bundle --preset quick --encoder runs/cpu \
+        --datasets ../shared/data/amazon-games --out bundles/llm2rec-cpu
     python -m training.llm2rec.cli bundle --preset quick --datasets ../shared/data/amazon-games --out bundles/quick
     python -m training.llm2rec.cli generate --prompt "What is the capital of France?"
 """
 
 import argparse
 import hashlib
+import json
 import random
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -23,6 +29,8 @@ from .export import GRAPHS, export_graph, verify_graph, write_manifest
 from .presets import PRESETS, Preset
 from .sasrec import SASRec, Adapter
 from .tokens import TitleTokenizer, bundle_tokenizer
+from .train_config import PRESETS as TRAIN_PRESETS, resolve
+from .train_encoder import dry_run, train as train_encoder
 from .train_sequence import TrainingPart, evaluate, left_pad, popularity, train
 
 SAMPLES = 10
@@ -152,19 +160,29 @@ def manifest_for(preset: Preset, backbone: backbones.Backbone, tokenizer: TitleT
     }
 
 
-def build_bundle(preset: Preset, dataset_paths: list[str], out: Path, use_cache: bool = True) -> BuiltBundle:
+def build_bundle(preset: Preset, dataset_paths: list[str], out: Path, use_cache: bool = True,
+                 encoder_run: Path | None = None) -> BuiltBundle:
+    """The whole pipeline. With `encoder_run` (a finished `train` run directory) the item encoder is that run's
+    trained model (its layers, bidirectional attention, its title length) instead of the preset's raw backbone;
+    the adapter + SASRec are trained over its embeddings with the preset's sequence settings."""
     timer = Timer()
     seed_everything(preset.seed)
 
     started = time.time()
-    datasets = load_training_data(preset, dataset_paths)
-    timer("load data", started)
+    if encoder_run is not None:
+        backbone, record = backbones.load_trained(encoder_run)
+        preset = replace(preset, name=f"{preset.name}+llm2rec-{record['preset']}", backbone="trained",
+                         layers=record["backbone"]["layers"], attention=record["backbone"]["attention"],
+                         max_tokens=record["config"]["title_max_tokens"])
+    else:
+        backbone = backbones.load_backbone(preset.backbone, preset.seed)
+    tokenizer = TitleTokenizer(bundle_tokenizer(backbone.tokenizer), preset.max_tokens, backbone.tokenizer.pad_token_id)
+    encoder = ItemEncoder(backbone.model.get_decoder(), preset.layers, preset.attention).eval()
+    timer("load backbone", started)
 
     started = time.time()
-    backbone = backbones.load_backbone(preset.backbone, preset.seed)
-    tokenizer = TitleTokenizer(bundle_tokenizer(backbone.tokenizer), preset.max_tokens, backbone.tokenizer.pad_token_id)
-    encoder = ItemEncoder(backbone.model.model, preset.layers, preset.attention).eval()
-    timer("load backbone", started)
+    datasets = load_training_data(preset, dataset_paths)
+    timer("load data", started)
 
     started = time.time()
     embeddings = [embed_catalogue(encoder, tokenizer, d.titles, preset.encode_batch_size,
@@ -220,8 +238,21 @@ def build_bundle(preset: Preset, dataset_paths: list[str], out: Path, use_cache:
         shutil.rmtree(out)
     staging.rename(out)
     print(f"bundle written to {out}")
+    if encoder_run is not None:
+        record_downstream(Path(encoder_run), out, manifest)
     print("timings: " + ", ".join(f"{k} {v:.1f}s" for k, v in timer.steps.items()))
     return BuiltBundle(out, manifest, tokenizer, encoder, adapter, sasrec)
+
+
+def record_downstream(run_dir: Path, bundle: Path, manifest: dict) -> None:
+    """Keep, next to the training run, how a bundle built on its encoder did downstream (runs/<preset>/downstream.json,
+    one entry per bundle built)."""
+    file = run_dir / "downstream.json"
+    entries = json.loads(file.read_text()) if file.exists() else []
+    entries.append({"bundle": str(bundle), "model_version": manifest["model_version"], "preset": manifest["preset"],
+                    "created_at": manifest["created_at"], "weights_sha256": manifest["backbone"]["weights_sha256"],
+                    "metrics": manifest["metrics"]})
+    file.write_text(json.dumps(entries, indent=2) + "\n")
 
 
 def generate(prompt: str, max_new_tokens: int) -> str:
@@ -243,13 +274,40 @@ def main(argv: list[str] | None = None) -> None:
     bundle.add_argument("--datasets", nargs="+", required=True, help="dataset directories in the shared layout")
     bundle.add_argument("--out", type=Path, required=True, help="bundle directory (replaced if it exists)")
     bundle.add_argument("--no-cache", action="store_true", help="do not read or write cached catalogue embeddings")
+    bundle.add_argument("--encoder", type=Path, help="use the item encoder trained by `train` in this run directory "
+                                                     "(e.g. runs/cpu) instead of the preset's raw backbone")
+    training = commands.add_parser("train", help="LLM2Rec embedding training: CSFT, MNTP, SimCSE (resumable)",
+                                   description="Runs the stages in order into OUT/<stage>/, skipping finished "
+                                               "stages and resuming an interrupted one from its checkpoint.")
+    training.add_argument("--preset", choices=sorted(TRAIN_PRESETS), required=True)
+    training.add_argument("--datasets", nargs="+", required=True, help="dataset directories in the shared layout")
+    training.add_argument("--out", type=Path, help="run directory (default runs/<preset>)")
+    training.add_argument("--config", type=Path, help="JSON or TOML file overriding preset fields")
+    training.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
+                          help="override one field, e.g. --set csft.steps=200 (repeatable)")
+    training.add_argument("--max-minutes", type=float, help="stop with a checkpoint after this long (resume later)")
+    training.add_argument("--report-dir", type=Path, help="also copy the run record and loss plots here")
+    training.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice, one per core); on a "
+                                                      "busy shared machine 1 thread is steadier and often faster")
+    training.add_argument("--dry-run", action="store_true", help="check config, data and one batch per stage on a "
+                                                                 "tiny model of the preset's architecture; no training")
     chat = commands.add_parser("generate", help="let the full SmolLM2 answer a prompt (backbone smoke test)")
     chat.add_argument("--prompt", default="What is the capital of France?")
     chat.add_argument("--max-new-tokens", type=int, default=40)
     args = parser.parse_args(argv)
 
     if args.command == "bundle":
-        build_bundle(PRESETS[args.preset], args.datasets, args.out, use_cache=not args.no_cache)
+        build_bundle(PRESETS[args.preset], args.datasets, args.out, use_cache=not args.no_cache,
+                     encoder_run=args.encoder)
+    elif args.command == "train":
+        config = resolve(args.preset, args.config, args.set)
+        if args.threads:
+            torch.set_num_threads(args.threads)
+        if args.dry_run:
+            dry_run(config, args.datasets)
+        else:
+            train_encoder(config, args.datasets, args.out or Path("runs") / config.name, args.max_minutes,
+                          args.report_dir)
     else:
         print(generate(args.prompt, args.max_new_tokens))
 

@@ -1,4 +1,8 @@
-"""ItemEncoder: a Llama backbone cut to its first decoder layers, mean-pooled into one vector per item title."""
+"""ItemEncoder: a Llama backbone cut to its first decoder layers, mean-pooled into one vector per item title.
+
+Also used by the LLM2Rec training stages (training/llm2rec/stages/) with the decoder of any Llama-shaped
+Hugging Face model: Llama/SmolLM, Qwen2 and Gemma (which scales its input embeddings by sqrt(hidden size)).
+"""
 
 from pathlib import Path
 
@@ -29,6 +33,8 @@ class ItemEncoder(nn.Module):
         self.layers = nn.ModuleList(backbone.layers[:layers])
         self.norm = backbone.norm
         self.item_dim = backbone.config.hidden_size
+        # Gemma multiplies the token embeddings by sqrt(hidden_size) (rounded to the model dtype) before layer 0.
+        self.embed_scale = self.item_dim**0.5 if backbone.config.model_type == "gemma" else None
 
     def attention_bias(self, attention_mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
         """Additive mask, 0 where a query token may attend to a key token and a huge negative number elsewhere.
@@ -47,6 +53,8 @@ class ItemEncoder(nn.Module):
     def hidden_states(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """Per-token output of the truncated stack, after the backbone's final norm: [batch, tokens, item_dim]."""
         hidden = self.embed_tokens(input_ids)
+        if self.embed_scale is not None:
+            hidden = hidden * torch.tensor(self.embed_scale, dtype=hidden.dtype)
         position_ids = torch.arange(input_ids.shape[1], device=input_ids.device)[None, :]
         position_embeddings = self.rotary_emb(hidden, position_ids)
         bias = self.attention_bias(attention_mask, hidden.dtype)
