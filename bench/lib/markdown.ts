@@ -1,0 +1,93 @@
+/** The result sections of docs/BENCHMARKS.md, generated from the JSON reports. */
+import { readFile, writeFile } from 'node:fs/promises';
+import type { HotSwapReport } from '../hot-swap.js';
+import type { LoadSnapshot } from './machine.js';
+import type { ScenarioResult, ServingReport } from '../serving.js';
+
+function machineLine(report: { machine: ServingReport['machine']; date: string; git: ServingReport['git'] }): string {
+  const m = report.machine;
+  const changes = report.git.src_changes.length ? ` plus uncommitted changes to ${report.git.src_changes.length} files of src/` : '';
+  return `${m.nproc} cores (nproc), ${m.cpu_model}, ${m.memory_gib} GiB memory, Node ${m.node}, Linux ${m.kernel}; ${report.date}; commit ${report.git.commit}${changes}`;
+}
+
+function loadLines(load: { note: string; start: LoadSnapshot; end: LoadSnapshot }, otherCoresMean?: number): string[] {
+  const lines = [`- Machine load: ${load.note}. Load average (1, 5, 15 min) ${load.start.loadavg.join(', ')} at the start, ${load.end.loadavg.join(', ')} at the end` +
+    (otherCoresMean !== undefined ? `; other processes used ${otherCoresMean} of the cores on average while measuring.` : '.')];
+  for (const process of load.start.busy_processes) lines.push(`  - busy at the start: \`${process.replace(/`/g, "'")}\``);
+  return lines;
+}
+
+const fmt = (value: number | undefined, digits = 2) => (value === undefined || !Number.isFinite(value) ? 'n/a' : value.toFixed(digits));
+
+export function servingMarkdown(report: ServingReport): string {
+  const lines: string[] = [
+    `Command: \`${report.command}\` → \`reports/serving-bench.json\` (${report.duration_seconds} s).`,
+    '',
+    `- Machine: ${machineLine(report)}.`,
+    ...loadLines(report.machine_load, report.machine_load.other_cores_mean),
+    `- Bundle: \`${report.bundle.version}\`. Each run: ${report.settings.warmup_seconds} s warm-up, then ${report.settings.duration_seconds} s measured (at most ${report.settings.max_requests} requests); first: ${report.settings.first}; server log level ${report.settings.server_log_level}.`,
+    '',
+  ];
+  for (const catalogue of report.catalogues) {
+    const size = catalogue.items as number;
+    lines.push(`### ${catalogue.name}: ${size} items`, '');
+    lines.push(`Domains: ${Object.entries(catalogue.by_domain as Record<string, number>).map(([d, n]) => `${d} ${n}`).join(', ')}.` +
+      (catalogue.made_up_items ? ` ${catalogue.made_up_items} made-up items (vectors ${catalogue.made_up_vectors}).` : '') +
+      ` Server start-up ${catalogue.server_startup_seconds} s.`, '');
+    lines.push('| scenario | c | HTTP p50 ms | HTTP p99 ms | HTTP req/s | HTTP CPU ms/req | failed | raw p50 ms | raw p99 ms | raw req/s | raw CPU ms/req | floor p50 ms | floor p99 ms | floor req/s | floor CPU ms/req | other load (cores) |');
+    lines.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+    for (const served of report.scenarios.filter((s) => s.catalogue === size)) {
+      const raw = report.raw.find((r) => r.catalogue === size && r.name === served.name && r.concurrency === served.concurrency);
+      const floor = report.floor.find((f) => f.name === served.name && f.concurrency === served.concurrency);
+      const row = (r: ScenarioResult | undefined) => [fmt(r?.p50_ms), fmt(r?.p99_ms), fmt(r?.rps, 0), fmt(r?.cpu_ms_per_request, 3)];
+      const [p50, p99, rps, cpu] = row(served);
+      lines.push(`| ${served.name} | ${served.concurrency} | ${p50} | ${p99} | ${rps} | ${cpu} | ${served.failed} | ${row(raw).join(' | ')} | ${row(floor).join(' | ')} | ${fmt(served.cpu?.other_cores)} |`);
+    }
+    lines.push('');
+  }
+  const floorCatalogue = report.floor[0]?.catalogue;
+  if (floorCatalogue) lines.push(`The floor answers the ${floorCatalogue}-item catalogue's responses (same bytes: ${[...new Set(report.floor.map((f) => `${f.name} ${f.response_bytes} B`))].join(', ')}).`, '');
+  const ing = report.ingestion;
+  if (Number.isFinite(ing.items_per_s)) {
+    lines.push('### Ingestion', '');
+    lines.push(`| path | items/s |`, '| --- | ---: |');
+    lines.push(`| \`upsertItems\` over HTTP (GraphQL), ${ing.upsert_batch} items per call, ${ing.items} items | ${ing.items_per_s} |`);
+    lines.push(`| \`model.embedItems\` in process, same batches, ${ing.encode_batch} titles per call (mean of ${(ing.encoder_passes_items_per_s as number[]).join(' and ')}) | ${ing.encoder_items_per_s} |`);
+    lines.push('', `Ratio: ${fmt(100 * (ing.ratio as number), 1)}%.`, '');
+  }
+  lines.push('### Targets', '', '| target | this run | met |', '| --- | --- | --- |');
+  for (const target of report.targets) lines.push(`| ${target.target} | ${target.value} | ${target.met ? 'yes' : '**no**'} |`);
+  return lines.join('\n');
+}
+
+export function hotSwapMarkdown(report: HotSwapReport): string {
+  const row = (name: string, p: HotSwapReport['phases']['before']) =>
+    `| ${name} | ${p.requests} | ${p.failed} | ${fmt(p.p50_ms)} | ${fmt(p.p99_ms)} | ${fmt(p.max_ms)} | ${fmt(p.p50_ms_from_send)} | ${fmt(p.p99_ms_from_send)} | ${fmt(p.rps, 0)} | ${fmt(p.answered_per_s, 0)} |`;
+  return [
+    `Command: \`${report.command}\` → \`reports/hot-swap.json\`.`,
+    '',
+    `- Machine: ${machineLine(report)}.`,
+    ...loadLines(report.machine_load),
+    `- ${report.catalogue.items} items (${report.catalogue.datasets.join(', ')}); ${report.load.request} at a steady ${report.load.rate_per_s} requests/s (open loop, at most ${report.load.max_in_flight} in flight; latency counted from when each request was due).`,
+    `- Switch \`${report.from_version}\` → \`${report.to_version}\`: ${report.swap_seconds} s from \`activateModel\` to \`state: active\` (server: ${report.server_swap_seconds ?? 'n/a'} s); serving after: \`${report.active_version_after}\`. CPU during the switch: ${report.cpu_during.measured_cores} cores for the server and the load generator, ${report.cpu_during.other_cores} for other processes.`,
+    '',
+    '| phase (requests by when they were due) | requests | failed | p50 ms | p99 ms | max ms | p50 ms from send | p99 ms from send | offered req/s | answered/s |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    row('before the switch', report.phases.before),
+    row('during the switch', report.phases.during),
+    row('after the switch', report.phases.after),
+    '',
+    `Total: ${report.requests} requests, **${report.failed} failed**${report.failed ? ` (${Object.entries(report.failures).map(([kind, n]) => `${kind}: ${n}`).join(', ')})` : ''}. Responses by version: ${Object.entries(report.responses_by_version).map(([v, n]) => `\`${v}\` ${n}`).join(', ')}; requests due after the first answer of the new version yet answered by the old one: ${report.old_version_answers_after_first_new}.`,
+  ].join('\n');
+}
+
+/** Replaces the text between `<!-- name:begin -->` and `<!-- name:end -->` in a Markdown file. */
+export async function replaceSection(file: string, name: string, content: string): Promise<void> {
+  const text = await readFile(file, 'utf8');
+  const begin = `<!-- ${name}:begin -->`;
+  const end = `<!-- ${name}:end -->`;
+  const from = text.indexOf(begin);
+  const to = text.indexOf(end);
+  if (from < 0 || to < from) throw new Error(`${file} has no ${begin} ... ${end} section`);
+  await writeFile(file, `${text.slice(0, from + begin.length)}\n${content}\n${text.slice(to)}`);
+}

@@ -1,0 +1,105 @@
+/**
+ * An open-loop load at a steady rate, for the hot-swap test: request i is due at start + i / rate whatever happened
+ * to the ones before (no coordinated omission: its latency counts from when it was due, so time spent waiting for
+ * a free connection is counted too). At most `maxInFlight` connections (keep-alive). autocannon's own rate limit
+ * sends each connection's quota for a second back to back at the start of that second, which measures bursts
+ * rather than a steady flow.
+ */
+import http from 'node:http';
+
+export interface PacedSample {
+  /** When the request was due and when its response ended (performance.now()). */
+  due: number;
+  /** When the request got a connection and was written (later than `due` when all connections were busy). */
+  sent: number;
+  end: number;
+  ok: boolean;
+  status: number;
+  /** Set by `inspect` for successful bodies (e.g. the model version that answered). */
+  label?: string;
+  error?: string;
+}
+
+export interface PacedRun {
+  done: Promise<PacedSample[]>;
+  stop(): void;
+  /** Responses so far. */
+  count(): number;
+}
+
+export function pacedLoad(options: {
+  url: string;
+  bodies: readonly string[];
+  rate: number;
+  maxInFlight: number;
+  /** Hard limit: the run stops by itself after this. */
+  maxSeconds: number;
+  timeoutMs?: number;
+  headers?: Record<string, string>;
+  /** null: the body is a failure; otherwise a label kept with the sample. */
+  inspect: (body: string) => string | null;
+}): PacedRun {
+  const url = new URL(options.url);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: options.maxInFlight });
+  const samples: PacedSample[] = [];
+  const pending = new Set<Promise<void>>();
+  let stopped = false;
+  let wake: (() => void) | undefined;
+
+  const send = (body: string, due: number) => new Promise<void>((resolve) => {
+    let sent = NaN;
+    const finish = (sample: Omit<PacedSample, 'due' | 'sent' | 'end'>) => {
+      const end = performance.now();
+      samples.push({ due, sent: Number.isNaN(sent) ? end : sent, end, ...sample });
+      resolve();
+    };
+    const request = http.request({
+      agent, host: url.hostname, port: url.port, path: url.pathname, method: 'POST',
+      headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...options.headers },
+    }, (response) => {
+      const chunks: Buffer[] = [];
+      response.on('data', (chunk: Buffer) => chunks.push(chunk));
+      response.on('end', () => {
+        const status = response.statusCode ?? 0;
+        const text = Buffer.concat(chunks).toString('utf8');
+        const label = status >= 200 && status < 300 ? options.inspect(text) : null;
+        finish(label === null ? { ok: false, status, error: text.slice(0, 300) } : { ok: true, status, label });
+      });
+      response.on('error', (error) => finish({ ok: false, status: 0, error: error.message }));
+    });
+    request.on('socket', () => { sent = performance.now(); });
+    request.setTimeout(options.timeoutMs ?? 60_000, () => request.destroy(new Error('timed out')));
+    request.on('error', (error) => finish({ ok: false, status: 0, error: error.message }));
+    request.end(body);
+  });
+
+  const done = (async () => {
+    const start = performance.now();
+    const interval = 1000 / options.rate;
+    for (let i = 0; !stopped; i++) {
+      const due = start + i * interval;
+      if (due - start > options.maxSeconds * 1000) break;
+      const wait = due - performance.now();
+      if (wait > 0) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, wait);
+          wake = () => { clearTimeout(timer); resolve(); };
+        });
+        wake = undefined;
+        if (stopped) break;
+      }
+      const sending = send(options.bodies[i % options.bodies.length], due);
+      pending.add(sending);
+      void sending.then(() => pending.delete(sending));
+    }
+    await Promise.all(pending);
+    agent.destroy();
+    return samples.sort((a, b) => a.due - b.due);
+  })();
+
+  return {
+    done,
+    stop: () => { stopped = true; wake?.(); },
+    count: () => samples.length,
+  };
+}

@@ -1,0 +1,78 @@
+/**
+ * The benchmarks run end to end: the serving benchmark (raw, HTTP, floor, ingestion) and the hot-swap load test
+ * on a few hundred items with the tiny bundle and runs of a fraction of a second. The numbers mean nothing here;
+ * the shape of the reports and the absence of failed requests do.
+ */
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile, readFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { runHotSwap } from '../../bench/hot-swap.js';
+import { hotSwapMarkdown, replaceSection, servingMarkdown } from '../../bench/lib/markdown.js';
+import { runServingBench, SCENARIOS } from '../../bench/serving.js';
+import { tinyBundle } from '../support/fixtures.js';
+
+describe('benchmarks (smoke)', () => {
+  let workDir: string;
+  const log = () => undefined;
+
+  before(async () => {
+    workDir = await mkdtemp(path.join(os.tmpdir(), 'llm2rec-bench-'));
+  });
+  after(async () => {
+    await rm(workDir, { recursive: true, force: true });
+  });
+
+  it('serving benchmark: HTTP, floor and raw for every scenario, and ingestion', async () => {
+    const report = await runServingBench({
+      bundleDir: tinyBundle(), catalogues: [400], limitPerDir: 60, concurrency: [2],
+      durationSeconds: 0.4, warmupSeconds: 0.1, maxRequests: 2000, samples: 20, historyLength: 3, first: 5,
+      ingestItems: 48, ingestBatch: 16, syntheticVectors: 'derived', workDir, serverLogLevel: 'warn',
+      command: 'test', log,
+    });
+    // 300 real items (60 of each dataset) grown to 400.
+    assert.deepEqual(report.catalogues.map((c) => [c.items, c.real_items, c.made_up_items]), [[400, 300, 100]]);
+    for (const list of [report.scenarios, report.raw]) {
+      assert.equal(list.length, SCENARIOS.length);
+    }
+    assert.equal(report.floor.length, SCENARIOS.length);
+    for (const result of [...report.scenarios, ...report.raw, ...report.floor]) {
+      assert.equal(result.failed, 0, `${result.name} c=${result.concurrency} failed`);
+      assert.ok(result.requests > 0 && result.rps > 0 && result.p50_ms > 0 && result.p99_ms >= result.p50_ms, JSON.stringify(result));
+      assert.ok(['catalogue', 'concurrency', 'name', 'p50_ms', 'p99_ms', 'rps'].every((key) => key in result));
+    }
+    // The floor answers with the platform's own response bytes.
+    for (const floor of report.floor) {
+      const served = report.scenarios.find((s) => s.name === floor.name && s.catalogue === floor.catalogue)!;
+      assert.ok(Math.abs(floor.response_bytes! - served.response_bytes!) < 0.2 * served.response_bytes!, `${floor.name}: ${floor.response_bytes} vs ${served.response_bytes}`);
+    }
+    assert.ok(report.ingestion.items_per_s > 0 && report.ingestion.encoder_items_per_s > 0);
+    assert.ok(report.targets.length > 0);
+
+    const docs = path.join(workDir, 'BENCHMARKS.md');
+    await writeFile(docs, 'intro\n<!-- serving-bench:begin -->\nold\n<!-- serving-bench:end -->\noutro\n');
+    await replaceSection(docs, 'serving-bench', servingMarkdown(report));
+    const text = await readFile(docs, 'utf8');
+    assert.match(text, /\| recommendations \| 2 \|/);
+    assert.match(text, /^intro\n[\s\S]*\noutro\n$/);
+  });
+
+  it('hot-swap load test: no failed request across the switch', async () => {
+    const report = await runHotSwap({
+      bundleDir: tinyBundle(), datasets: ['amazon-games'], limitPerDir: 300, concurrency: 4, rate: 40,
+      warmupSeconds: 0.3, beforeSeconds: 1, afterSeconds: 0.5, swapTimeoutSeconds: 120, samples: 20,
+      historyLength: 3, first: 5, workDir, serverLogLevel: 'warn', command: 'test', log,
+    });
+    assert.equal(report.failed, 0, JSON.stringify(report.first_failures));
+    assert.ok(report.requests > 0);
+    for (const key of ['requests', 'failed', 'p99_ms_before', 'p99_ms_during', 'swap_seconds'] as const) {
+      assert.equal(typeof report[key], 'number', key);
+    }
+    assert.ok(report.phases.before.requests > 0 && report.phases.after.requests > 0);
+    assert.equal(report.active_version_after, report.to_version);
+    assert.equal(report.old_version_answers_after_first_new, 0);
+    assert.ok(report.responses_by_version[report.from_version] > 0 && report.responses_by_version[report.to_version] > 0);
+    assert.match(hotSwapMarkdown(report), /during the switch/);
+  });
+});
