@@ -14,12 +14,11 @@
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { realpathSync } from 'node:fs';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { Command, Option } from 'commander';
 import type { ExecutionProvider } from '../inference/onnx-runtime.js';
 import { RecommendationModel } from '../inference/recommendation-model.js';
+import { isMain } from './is-main.js';
 
 interface ParityCase {
   bundle: string;
@@ -182,16 +181,7 @@ function onnxruntimeNodeVersion(): string {
   return (require('onnxruntime-node/package.json') as { version: string }).version;
 }
 
-function isMain(): boolean {
-  if (!process.argv[1]) return false;
-  try {
-    return import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href;
-  } catch {
-    return false;
-  }
-}
-
-if (isMain()) {
+if (isMain(import.meta.url)) {
   const program = new Command('parity')
     .description('Node side of the parity report: run the server model on the inputs Python prepared')
     .requiredOption('--bundle <dir>', 'bundle directory')

@@ -3,12 +3,11 @@
  * it accepts a bundle (src/inference/bundle-validator.ts), prints each one, and exits 1 with the reason on the first
  * that fails. Without --encoder it checks every encoder variant the bundle has.
  */
-import { realpathSync } from 'node:fs';
-import { pathToFileURL } from 'node:url';
 import { Command, Option } from 'commander';
 import { validateBundle, type EncoderVariant } from '../inference/bundle-validator.js';
 import { InvalidBundleError } from '../inference/manifest.js';
 import type { ExecutionProvider } from '../inference/onnx-runtime.js';
+import { isMain } from './is-main.js';
 
 export interface ValidateCommandOptions {
   provider?: ExecutionProvider;
@@ -39,16 +38,7 @@ export async function validateCommand(
   }
 }
 
-function isMain(): boolean {
-  if (!process.argv[1]) return false;
-  try {
-    return import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href;
-  } catch {
-    return false;
-  }
-}
-
-if (isMain()) {
+if (isMain(import.meta.url)) {
   const program = new Command('validate')
     .description('Check a model bundle as the server does before accepting it')
     .argument('<bundle>', 'bundle directory')

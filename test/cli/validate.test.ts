@@ -2,28 +2,18 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { validateCommand } from '../../src/cli/validate.js';
-import { REPO, tinyBundle } from '../support/fixtures.js';
+import { REPO, copyOfTinyBundle, editManifest, tinyBundle } from '../support/fixtures.js';
 
 const copies: string[] = [];
 
 async function copyOfBundle(): Promise<string> {
-  const root = await mkdtemp(path.join(os.tmpdir(), 'llm2rec-validate-'));
-  copies.push(root);
-  const dir = path.join(root, 'bundle');
-  await cp(tinyBundle(), dir, { recursive: true });
+  const dir = await copyOfTinyBundle();
+  copies.push(path.dirname(dir));
   return dir;
-}
-
-async function editManifest(dir: string, edit: (manifest: any) => void): Promise<void> {
-  const file = path.join(dir, 'manifest.json');
-  const manifest = JSON.parse(await readFile(file, 'utf8'));
-  edit(manifest);
-  await writeFile(file, JSON.stringify(manifest, null, 2));
 }
 
 /** Runs validate in-process; returns its exit status and printed lines. */

@@ -1,25 +1,11 @@
 /** Loading a model bundle: a good one serves, a corrupt or mismatched one is refused with a clear reason. */
 import assert from 'node:assert/strict';
-import { cp, mkdtemp, readFile, writeFile, rm } from 'node:fs/promises';
-import os from 'node:os';
+import { readFile, writeFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { InvalidBundleError } from '../../src/inference/manifest.js';
 import { RecommendationModel } from '../../src/inference/recommendation-model.js';
-import { tinyBundle } from '../support/fixtures.js';
-
-async function copyOfBundle(): Promise<string> {
-  const dir = path.join(await mkdtemp(path.join(os.tmpdir(), 'llm2rec-bundle-')), 'bundle');
-  await cp(tinyBundle(), dir, { recursive: true });
-  return dir;
-}
-
-async function editManifest(dir: string, edit: (manifest: any) => void): Promise<void> {
-  const file = path.join(dir, 'manifest.json');
-  const manifest = JSON.parse(await readFile(file, 'utf8'));
-  edit(manifest);
-  await writeFile(file, JSON.stringify(manifest));
-}
+import { copyOfTinyBundle as copyOfBundle, editManifest, tinyBundle } from '../support/fixtures.js';
 
 describe('RecommendationModel.load', () => {
   it('loads the tiny bundle and computes vectors of the manifest dimensions', async () => {

@@ -4,7 +4,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -48,4 +48,19 @@ export async function cutDataset(name: string, users: number): Promise<string> {
   await writeFile(path.join(dir, 'items.jsonl'), items.join('\n') + '\n');
   await writeFile(path.join(dir, 'interactions.csv'), [lines[0], ...kept].join('\n') + '\n');
   return dir;
+}
+
+/** A private copy of the tiny bundle under a new temporary directory (for tests that damage it). */
+export async function copyOfTinyBundle(): Promise<string> {
+  const dir = path.join(await mkdtemp(path.join(os.tmpdir(), 'llm2rec-bundle-')), 'bundle');
+  await cp(tinyBundle(), dir, { recursive: true });
+  return dir;
+}
+
+/** Rewrites a bundle's manifest.json through `edit`. */
+export async function editManifest(dir: string, edit: (manifest: any) => void): Promise<void> {
+  const file = path.join(dir, 'manifest.json');
+  const manifest = JSON.parse(await readFile(file, 'utf8'));
+  edit(manifest);
+  await writeFile(file, JSON.stringify(manifest, null, 2));
 }
