@@ -80,6 +80,8 @@ export async function startPlatformServer(options: {
   logFile: string;
   readyTimeoutMs?: number;
   env?: Record<string, string>;
+  /** Modules the server process preloads (node --import), for experiments. */
+  nodeImports?: string[];
 }): Promise<ServerProcess> {
   const port = await freePort();
   const started = performance.now();
@@ -93,7 +95,8 @@ export async function startPlatformServer(options: {
     ...(options.apiKey && { LLM2REC_API_KEY: options.apiKey }),
     ...options.env,
   });
-  const child = spawnLogged(['--import', 'tsx', 'src/cli/serve.ts'], env, options.logFile);
+  const imports = (options.nodeImports ?? []).flatMap((file) => ['--import', file]);
+  const child = spawnLogged([...imports, '--import', 'tsx', 'src/cli/serve.ts'], env, options.logFile);
   const origin = `http://127.0.0.1:${port}`;
   try {
     await waitUntil(child, `${origin}/readyz`, options.readyTimeoutMs ?? 15 * 60_000, options.logFile);
