@@ -82,6 +82,8 @@ export async function startPlatformServer(options: {
   env?: Record<string, string>;
   /** Modules the server process preloads (node --import), for experiments. */
   nodeImports?: string[];
+  /** More node options for the server process (e.g. --cpu-prof), for experiments. */
+  nodeArgs?: string[];
 }): Promise<ServerProcess> {
   const port = await freePort();
   const started = performance.now();
@@ -96,7 +98,7 @@ export async function startPlatformServer(options: {
     ...options.env,
   });
   const imports = (options.nodeImports ?? []).flatMap((file) => ['--import', file]);
-  const child = spawnLogged([...imports, '--import', 'tsx', 'src/cli/serve.ts'], env, options.logFile);
+  const child = spawnLogged([...(options.nodeArgs ?? []), ...imports, '--import', 'tsx', 'src/cli/serve.ts'], env, options.logFile);
   const origin = `http://127.0.0.1:${port}`;
   try {
     await waitUntil(child, `${origin}/readyz`, options.readyTimeoutMs ?? 15 * 60_000, options.logFile);
