@@ -79,15 +79,15 @@ export function pacedLoad(options: {
     for (let i = 0; !stopped; i++) {
       const due = start + i * interval;
       if (due - start > options.maxSeconds * 1000) break;
-      const wait = due - performance.now();
-      if (wait > 0) {
+      // Timers may fire up to a millisecond early: wait again until the request is really due.
+      while (!stopped && performance.now() < due) {
         await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, wait);
+          const timer = setTimeout(resolve, Math.max(1, Math.ceil(due - performance.now())));
           wake = () => { clearTimeout(timer); resolve(); };
         });
         wake = undefined;
-        if (stopped) break;
       }
+      if (stopped) break;
       const sending = send(options.bodies[i % options.bodies.length], due);
       pending.add(sending);
       void sending.then(() => pending.delete(sending));
