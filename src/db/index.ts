@@ -19,11 +19,10 @@ export {
 } from './migrate.js';
 export type { LocalMigration, MigrateOptions, MigrateResult, SqlSession } from './migrate.js';
 export { insertInteractions } from './interactions.js';
+export { upsertItems } from './items.js';
+export type { ItemRow } from './items.js';
 export type { InsertInteractionsOptions, InteractionInput, RawExecutor } from './interactions.js';
 
 export { Prisma, PrismaClient } from '../generated/prisma/client.js';
 export type { Interaction, Item, ModelVersion, User } from '../generated/prisma/client.js';
 
-/** Values of ModelVersion.status. */
-export const MODEL_VERSION_STATUSES = ['registered', 'active', 'retired'] as const;
-export type ModelVersionStatus = (typeof MODEL_VERSION_STATUSES)[number];

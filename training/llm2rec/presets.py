@@ -3,28 +3,29 @@
 from dataclasses import dataclass
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Preset:
+    """The fields with defaults are shared by every preset below; a preset names only what it changes."""
     name: str
     # item encoder
     backbone: str  # "smollm2" (the real SmolLM2-135M-Instruct) or "tiny" (random, same family and tokenizer)
     layers: int  # keep only the first `layers` decoder layers of the backbone
     attention: str  # "causal" or "bidirectional"
-    max_tokens: int  # titles are truncated to this many tokens
-    encode_batch_size: int
+    max_tokens: int = 32  # titles are truncated to this many tokens
+    encode_batch_size: int = 64
     # data
     max_users: int | None  # None = every user; otherwise keep the first users of each dataset (and only their items)
     # adapter + sequence model
-    rec_dim: int
-    max_history: int  # longest history the sequence model sees (the server pads/cuts to this)
-    sasrec_layers: int
-    sasrec_heads: int
-    dropout: float
+    rec_dim: int = 128
+    max_history: int = 10  # longest history the sequence model sees (the server pads/cuts to this)
+    sasrec_layers: int = 2
+    sasrec_heads: int = 2
+    dropout: float = 0.2
     # sequence training
     epochs: int
     batch_size: int  # users per step
-    learning_rate: float
-    weight_decay: float
+    learning_rate: float = 1e-3
+    weight_decay: float = 1e-4
     seed: int = 42
 
 
@@ -35,18 +36,9 @@ PRESETS = {
         backbone="tiny",
         layers=2,
         attention="causal",
-        max_tokens=32,
-        encode_batch_size=64,
         max_users=60,
-        rec_dim=128,
-        max_history=10,
-        sasrec_layers=2,
-        sasrec_heads=2,
-        dropout=0.2,
         epochs=2,
         batch_size=64,
-        learning_rate=1e-3,
-        weight_decay=1e-4,
     ),
     # Raw (not fine-tuned) SmolLM2 cut to its first 6 of 30 layers; SASRec trained on the full datasets.
     # 6 layers encoded the best items of those tried (2, 6, 12, 30) and take ~50 s for amazon-games; the whole run
@@ -56,17 +48,8 @@ PRESETS = {
         backbone="smollm2",
         layers=6,
         attention="causal",
-        max_tokens=32,
-        encode_batch_size=64,
         max_users=None,
-        rec_dim=128,
-        max_history=10,
-        sasrec_layers=2,
-        sasrec_heads=2,
-        dropout=0.2,
         epochs=6,
         batch_size=256,
-        learning_rate=1e-3,
-        weight_decay=1e-4,
     ),
 }
