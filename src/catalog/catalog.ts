@@ -3,7 +3,7 @@
  * every model version being served or prepared (derived: text -> encoder -> adapter -> vectors). Writes validate and
  * embed first, then store, so a rejected batch changes nothing.
  */
-import type { Database } from '../db/index.js';
+import { upsertItems as upsertItemRows, type Database } from '../db/index.js';
 import { PlatformError, listSome } from '../errors.js';
 import type { RecommendationModel } from '../inference/recommendation-model.js';
 import type { VectorCollection, VectorPoint } from '../index/vector-index.js';
@@ -55,10 +55,7 @@ export class Catalog {
     this.validate(items);
     const targets = this.targets();
     const points = await Promise.all(targets.map((target) => embed(target.model, items, this.limits.encodeBatchSize)));
-    await this.db.prisma.$transaction(items.map((item) => {
-      const data = { domain: item.domain, title: item.title, attributes: (item.attributes ?? {}) as object };
-      return this.db.prisma.item.upsert({ where: { id: item.id }, create: { id: item.id, ...data }, update: data });
-    }));
+    await upsertItemRows(this.db.prisma, items.map((item) => ({ ...item, attributes: item.attributes ?? {} })));
     await Promise.all(targets.map((target, i) => target.collection.upsert(points[i])));
     return items.length;
   }

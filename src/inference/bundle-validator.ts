@@ -182,9 +182,10 @@ export async function validateBundle(bundleDir: string, options: ValidateOptions
     const expectedInputs = Object.keys(graphContract.inputs);
     const expectedOutputs = Object.keys(graphContract.outputs);
     if (!manifest.files[graph.file]) return fail(`manifest.files does not list ${graph.file}`);
+    const size = key === 'adapter' || key === 'sequence_model' ? 'small' : 'large';
     let session: ort.InferenceSession;
     try {
-      session = await createSession(path.join(bundleDir, graph.file), effectiveProvider);
+      session = await createSession(path.join(bundleDir, graph.file), effectiveProvider, size);
     } catch (error) {
       const message = (error as Error).message;
       if (effectiveProvider !== 'cuda' || !/cuda|provider|shared library/i.test(message)) {
@@ -194,7 +195,7 @@ export async function validateBundle(bundleDir: string, options: ValidateOptions
       cudaUnavailable = message;
       effectiveProvider = 'cpu';
       try {
-        session = await createSession(path.join(bundleDir, graph.file), effectiveProvider);
+        session = await createSession(path.join(bundleDir, graph.file), effectiveProvider, size);
       } catch (cpuError) {
         return fail(`${graph.file} does not load in onnxruntime (${(cpuError as Error).message})`);
       }

@@ -5,9 +5,17 @@ export type ExecutionProvider = 'cpu' | 'cuda';
 
 export { ort };
 
-export async function createSession(file: string, provider: ExecutionProvider): Promise<ort.InferenceSession> {
+/**
+ * How a graph is run. `small` graphs (the adapter and the sequence model: one small matrix product per request) run
+ * on the calling thread: onnxruntime's intra-op pool costs more than they do and takes CPU from the event loop
+ * (measured in docs/BENCHMARKS.md with bench/experiments/onnx-threads.ts). The encoder keeps the pool.
+ */
+export type GraphSize = 'large' | 'small';
+
+export async function createSession(file: string, provider: ExecutionProvider, size: GraphSize = 'large'): Promise<ort.InferenceSession> {
   const executionProviders = provider === 'cuda' ? ['cuda', 'cpu'] : ['cpu'];
-  return ort.InferenceSession.create(file, { executionProviders, graphOptimizationLevel: 'all' });
+  const threads = size === 'small' ? { intraOpNumThreads: 1, interOpNumThreads: 1 } : {};
+  return ort.InferenceSession.create(file, { executionProviders, graphOptimizationLevel: 'all', ...threads });
 }
 
 /** Checks that a session has exactly the input and output names the manifest promises. */

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { insertInteractions, Prisma, type Database } from '../../src/db/index.js';
+import { insertInteractions, Prisma, upsertItems, type Database } from '../../src/db/index.js';
 import { backends, type TestTarget } from './backends.js';
 
 const ATTRIBUTES = {
@@ -50,6 +50,24 @@ for (const backend of backends) {
       // JSON path filter works on both databases.
       const switchGames = await prisma.item.findMany({ where: { attributes: { path: ['nested', 'platform'], equals: 'Switch' } } });
       assert.deepEqual(switchGames.map((item) => item.id), ['games:1']);
+    });
+
+    test('upsertItems: inserts and replaces a batch in one statement, as Prisma would store it', async () => {
+      const { prisma } = db;
+      const before = Date.now();
+      assert.equal(await upsertItems(prisma, [
+        { id: 'bulk:1', domain: 'games', title: 'Tetris', attributes: ATTRIBUTES },
+        { id: 'bulk:2', domain: 'games', title: 'Doom', attributes: {} },
+      ]), 2);
+      const first = await prisma.item.findUniqueOrThrow({ where: { id: 'bulk:1' } });
+      assert.deepEqual(first.attributes, ATTRIBUTES);
+      assert.ok(Math.abs(first.updatedAt.getTime() - before) < 60_000, `updatedAt ${first.updatedAt.toISOString()} is UTC now`);
+      await upsertItems(prisma, [{ id: 'bulk:1', domain: 'puzzles', title: 'Tetris Effect', attributes: { brand: 'Enhance' } }]);
+      const replaced = await prisma.item.findUniqueOrThrow({ where: { id: 'bulk:1' } });
+      assert.deepEqual([replaced.domain, replaced.title, replaced.attributes], ['puzzles', 'Tetris Effect', { brand: 'Enhance' }]);
+      assert.equal(replaced.createdAt.getTime(), first.createdAt.getTime());
+      assert.equal((await prisma.item.findUniqueOrThrow({ where: { id: 'bulk:2' } })).title, 'Doom');
+      await prisma.item.deleteMany({ where: { id: { startsWith: 'bulk:' } } });
     });
 
     test('users and interactions: order by id is insertion order, BigInt timestamps are exact', async () => {
