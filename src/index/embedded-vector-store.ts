@@ -6,6 +6,9 @@
  * Each domain has its own HNSW graph per named vector (the domain filter is a choice of graphs), keyed by slot.
  * Slots are never reused while the collection is open: replacing a point gives it a new slot and retires the old
  * one, and saving writes the live points only, so a re-opened collection is compact.
+ *
+ * Like Qdrant, which scans small segments instead of using their HNSW graph, a domain with few points is searched
+ * exactly: there the scan costs about as much as the graph walk, and it never misses a neighbour.
  */
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -27,6 +30,9 @@ import type {
   VectorStore,
 } from './vector-index.js';
 import { VECTOR_NAMES, checkDimensions } from './vector-index.js';
+
+/** Domains with at most this many points are searched exactly (a full scan) instead of through their graph. */
+export const EXACT_SEARCH_MAX_POINTS = 2048;
 
 /** Cosine for item-to-item similarity, inner product for user-to-item scores. */
 const METRIC: Record<VectorName, MetricKind> = { semantic: MetricKind.Cos, recommendation: MetricKind.IP };
@@ -60,6 +66,8 @@ class EmbeddedCollection implements VectorCollection {
   private readonly ids: (string | null)[] = [];
   private readonly domains: string[] = [];
   private readonly slotOf = new Map<string, number>();
+  /** The live slots of each domain. */
+  private readonly domainSlots = new Map<string, Set<number>>();
   private readonly matrices: Record<VectorName, GrowableMatrix>;
   private readonly graphs = new Map<string, Record<VectorName, Index>>();
   private dirty = false;
@@ -112,6 +120,7 @@ class EmbeddedCollection implements VectorCollection {
       this.ids.push(point.id);
       this.domains.push(point.domain);
       this.slotOf.set(point.id, slot);
+      this.slotsOf(point.domain).add(slot);
       for (const vectorName of VECTOR_NAMES) this.matrices[vectorName].set(slot, point.vectors[vectorName]);
       const slots = byDomain.get(point.domain) ?? [];
       slots.push(slot);
@@ -128,6 +137,15 @@ class EmbeddedCollection implements VectorCollection {
       }
     }
     if (points.length > 0) this.dirty = true;
+  }
+
+  private slotsOf(domain: string): Set<number> {
+    let slots = this.domainSlots.get(domain);
+    if (!slots) {
+      slots = new Set();
+      this.domainSlots.set(domain, slots);
+    }
+    return slots;
   }
 
   private graphsOf(domain: string): Record<VectorName, Index> {
@@ -157,6 +175,7 @@ class EmbeddedCollection implements VectorCollection {
       for (const vectorName of VECTOR_NAMES) graphs[vectorName].remove(BigInt(slot));
       this.ids[slot] = null;
       this.slotOf.delete(id);
+      this.domainSlots.get(this.domains[slot])?.delete(slot);
       this.dirty = true;
     }
   }
@@ -176,18 +195,19 @@ class EmbeddedCollection implements VectorCollection {
     const hits: SearchHit[] = [];
     for (const domain of domains) {
       const graph = this.graphs.get(domain)?.[request.using];
-      if (!graph || graph.size() === 0) continue;
+      const size = this.domainSlots.get(domain)?.size ?? 0;
+      if (!graph || size === 0) continue;
       const accept = (slot: number) => {
         const id = this.ids[slot];
         return id === null || excluded.has(id) ? null : { id, domain, score: 0 };
       };
-      hits.push(...(searchGraph(graph, request.query, request.limit, accept)
-        ?? this.scan(domain, request.using, request.query, request.limit, accept)));
+      const approximate = size > EXACT_SEARCH_MAX_POINTS ? searchGraph(graph, request.query, request.limit, accept) : null;
+      hits.push(...(approximate ?? this.scan(domain, request.using, request.query, request.limit, accept)));
     }
     return hits.sort((a, b) => b.score - a.score).slice(0, request.limit);
   }
 
-  /** Exact search over every point of a domain: the fallback when the approximate graph returns too few. */
+  /** Exact search over every point of a domain: for small domains, and when the approximate graph returns too few. */
   private scan(
     domain: string,
     using: VectorName,
@@ -195,22 +215,21 @@ class EmbeddedCollection implements VectorCollection {
     limit: number,
     accept: (slot: number) => SearchHit | null,
   ): SearchHit[] {
-    const queryNorm = Math.hypot(...query);
+    const cosine = METRIC[using] === MetricKind.Cos;
+    const queryNorm = Math.sqrt(dotProduct(query, query));
     const hits: SearchHit[] = [];
-    for (const slot of this.slotOf.values()) {
-      if (this.domains[slot] !== domain) continue;
+    for (const slot of this.domainSlots.get(domain) ?? []) {
       const hit = accept(slot);
       if (!hit) continue;
       const vector = this.matrices[using].row(slot);
-      let dot = 0;
-      for (let i = 0; i < vector.length; i++) dot += vector[i] * query[i];
-      hits.push({ ...hit, score: METRIC[using] === MetricKind.Cos ? dot / (Math.hypot(...vector) * queryNorm) : dot });
+      const dot = dotProduct(vector, query);
+      hits.push({ ...hit, score: cosine ? dot / (Math.sqrt(dotProduct(vector, vector)) * queryNorm) : dot });
     }
     return hits.sort((a, b) => b.score - a.score).slice(0, limit);
   }
 
   async count(domain?: string): Promise<number> {
-    if (domain !== undefined) return this.graphs.get(domain)?.semantic.size() ?? 0;
+    if (domain !== undefined) return this.domainSlots.get(domain)?.size ?? 0;
     return this.slotOf.size;
   }
 
@@ -219,7 +238,7 @@ class EmbeddedCollection implements VectorCollection {
   }
 
   async listDomains(): Promise<string[]> {
-    return [...this.graphs].filter(([, graphs]) => graphs.semantic.size() > 0).map(([domain]) => domain).sort();
+    return [...this.domainSlots].filter(([, slots]) => slots.size > 0).map(([domain]) => domain).sort();
   }
 
   /** Flushes run one after another, each writing the snapshot taken when it starts. */
@@ -278,6 +297,12 @@ function searchGraph(
     if (hits.length >= limit) return hits.slice(0, limit);
     if (wanted >= size) return null;
   }
+}
+
+function dotProduct(a: Float32Array, b: Float32Array): number {
+  let sum = 0;
+  for (let i = 0; i < a.length; i++) sum += a[i] * b[i];
+  return sum;
 }
 
 async function readVectors(file: string): Promise<Float32Array> {
