@@ -4,21 +4,34 @@
  *
  * A collection keeps every point in a slot; the vectors of slot s sit at row s of one matrix per named vector.
  * Each domain has its own HNSW graph per named vector (the domain filter is a choice of graphs), keyed by slot.
- * Slots are never reused while the collection is open: replacing a point gives it a new slot and retires the old
- * one, and saving writes the live points only, so a re-opened collection is compact.
+ * Slots are never reused: replacing a point gives it a new slot and retires the old one. Slot numbers are saved
+ * with the collection, so that saved graphs keep meaning the same points; a re-opened collection whose live points
+ * fill less than half of its slot numbers is renumbered compactly instead, and its graphs are rebuilt.
+ *
+ * A snapshot (flush) writes the vectors of the live points and the graphs that changed enough since they were last
+ * saved, then collection.json, which names those files; collection.json is replaced last and atomically, so it only
+ * ever names complete files of one snapshot. Opening a collection loads each domain's saved graphs, adds the points
+ * stored after they were saved and removes those deleted since; a graph file that is missing or not the one
+ * collection.json names is rebuilt from the vectors instead.
  *
  * Like Qdrant, which scans small segments instead of using their HNSW graph, a domain with few points is searched
  * exactly: there the scan costs about as much as the graph walk, and it never misses a neighbour.
  */
+import { randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { createRequire } from 'node:module';
-import type * as Usearch from 'usearch';
-
-// usearch's ESM entry cannot find its native build (it walks up from a file: URL); its CommonJS entry can.
-const { Index, MetricKind, ScalarKind } = createRequire(import.meta.url)('usearch') as typeof Usearch;
-type Index = Usearch.Index;
-type MetricKind = Usearch.MetricKind;
+import {
+  addToGraph,
+  createGraph,
+  loadGraph,
+  ranksByCosine,
+  saveGraph,
+  searchGraph,
+  sha256OfFile,
+  type Graph,
+  type GraphFile,
+} from './hnsw-graph.js';
 import type {
   CollectionDimensions,
   SearchHit,
@@ -34,13 +47,44 @@ import { VECTOR_NAMES, checkDimensions } from './vector-index.js';
 /** Domains with at most this many points are searched exactly (a full scan) instead of through their graph. */
 export const EXACT_SEARCH_MAX_POINTS = 2048;
 
-/** Cosine for item-to-item similarity, inner product for user-to-item scores. */
-const METRIC: Record<VectorName, MetricKind> = { semantic: MetricKind.Cos, recommendation: MetricKind.IP };
+/**
+ * A flush saves a domain's graphs again once the points added to or removed from it since they were last saved
+ * reach this share of its points. Until then the saved graphs stay, and opening the collection brings them up to
+ * date (cheap for a small share); closing the store saves every changed graph.
+ */
+export const GRAPH_RESAVE_SHARE = 0.1;
 
+/** collection.json: what a snapshot holds. */
 interface CollectionFile {
   dimensions: CollectionDimensions;
   /** [id, domain] of each saved point, in the row order of the vector files. */
   points: [string, string][];
+  /** The vector files, one row per point; absent in snapshots written before graphs were saved (`<name>.f32`). */
+  vectors?: Record<VectorName, string>;
+  /** The slot of each point, row by row; absent in snapshots written before graphs were saved. */
+  slots?: number[];
+  /** The first slot number never used: slots are not reused, so a saved graph's keys keep their meaning. */
+  nextSlot?: number;
+  /** The saved graphs of each domain. */
+  graphs?: SavedGraphs[];
+}
+
+/** A domain's graphs as saved by some snapshot (the same one or an earlier one). */
+interface SavedGraphs {
+  domain: string;
+  /** nextSlot when the graphs were saved: a key below it that is not a live slot now was removed since. */
+  nextSlot: number;
+  files: Record<VectorName, GraphFile>;
+}
+
+/** How each domain's graphs came back when the collection was opened. */
+export interface GraphsOnOpen {
+  /** Domains whose saved graphs were loaded as they were. */
+  loaded: string[];
+  /** Domains whose saved graphs were loaded and brought up to date with the points stored or deleted since. */
+  updated: string[];
+  /** Domains whose graphs were built anew from the vectors (no saved graphs, or unusable ones). */
+  rebuilt: string[];
 }
 
 /** A float32 matrix that grows by doubling. */
@@ -60,18 +104,33 @@ class GrowableMatrix {
   row(row: number): Float32Array {
     return this.data.slice(row * this.dim, (row + 1) * this.dim);
   }
+  /** The given rows, one after another, in a new matrix. */
+  rows(rows: readonly number[]): Float32Array {
+    const matrix = new Float32Array(rows.length * this.dim);
+    rows.forEach((row, i) => matrix.set(this.data.subarray(row * this.dim, (row + 1) * this.dim), i * this.dim));
+    return matrix;
+  }
 }
 
-class EmbeddedCollection implements VectorCollection {
+type DomainGraphs = Record<VectorName, Graph>;
+
+export class EmbeddedCollection implements VectorCollection {
+  /** The id in each slot; null for a retired slot. Its length is the next slot number. */
   private readonly ids: (string | null)[] = [];
   private readonly domains: string[] = [];
   private readonly slotOf = new Map<string, number>();
   /** The live slots of each domain. */
   private readonly domainSlots = new Map<string, Set<number>>();
   private readonly matrices: Record<VectorName, GrowableMatrix>;
-  private readonly graphs = new Map<string, Record<VectorName, Index>>();
+  private readonly graphs = new Map<string, DomainGraphs>();
+  /** Points added to or removed from each domain's graphs since they were last saved. */
+  private readonly graphChanges = new Map<string, number>();
+  /** Each domain's graph files as collection.json names them now. */
+  private savedGraphs = new Map<string, SavedGraphs>();
   private dirty = false;
   private flushing: Promise<void> = Promise.resolve();
+  /** How the graphs came back when the collection was opened (all empty for a new collection). */
+  graphsOnOpen: GraphsOnOpen = { loaded: [], updated: [], rebuilt: [] };
 
   constructor(readonly name: string, readonly dimensions: CollectionDimensions, private readonly dir: string) {
     this.matrices = {
@@ -83,28 +142,98 @@ class EmbeddedCollection implements VectorCollection {
   static async open(dir: string, name: string, dimensions: CollectionDimensions): Promise<EmbeddedCollection> {
     const collection = new EmbeddedCollection(name, dimensions, dir);
     const saved = await readFile(path.join(dir, 'collection.json'), 'utf8').then(JSON.parse, () => null) as CollectionFile | null;
-    if (saved) {
-      for (const vectorName of VECTOR_NAMES) {
-        if (saved.dimensions[vectorName] !== dimensions[vectorName]) {
-          throw new Error(`collection ${name} stores ${vectorName} vectors of ${saved.dimensions[vectorName]} dimensions, not ${dimensions[vectorName]}`);
-        }
-      }
-      const rows: Record<VectorName, Float32Array> = {
-        semantic: await readVectors(path.join(dir, 'semantic.f32')),
-        recommendation: await readVectors(path.join(dir, 'recommendation.f32')),
-      };
-      const points = saved.points.map(([id, domain], row) => ({
-        id,
-        domain,
-        vectors: {
-          semantic: rows.semantic.subarray(row * dimensions.semantic, (row + 1) * dimensions.semantic),
-          recommendation: rows.recommendation.subarray(row * dimensions.recommendation, (row + 1) * dimensions.recommendation),
-        },
-      }));
-      collection.insert(points);
-      collection.dirty = false;
-    }
+    if (saved) await collection.restore(saved);
     return collection;
+  }
+
+  /** Fills a new collection from a snapshot: points in their saved slots, graphs loaded where possible. */
+  private async restore(saved: CollectionFile): Promise<void> {
+    for (const vectorName of VECTOR_NAMES) {
+      if (saved.dimensions[vectorName] !== this.dimensions[vectorName]) {
+        throw new Error(`collection ${this.name} stores ${vectorName} vectors of ${saved.dimensions[vectorName]} dimensions, not ${this.dimensions[vectorName]}`);
+      }
+    }
+    const count = saved.points.length;
+    const rows = {} as Record<VectorName, Float32Array>;
+    for (const vectorName of VECTOR_NAMES) {
+      const file = saved.vectors?.[vectorName] ?? `${vectorName}.f32`;
+      rows[vectorName] = await readVectors(path.join(this.dir, file));
+      if (rows[vectorName].length !== count * this.dimensions[vectorName]) {
+        throw new Error(`collection ${this.name}: ${file} holds ${rows[vectorName].length / this.dimensions[vectorName]} rows, `
+          + `collection.json names ${count} points (remove ${this.dir} to rebuild it from the database)`);
+      }
+    }
+    const { slots, nextSlot } = saved;
+    const keepSlots = slots !== undefined && nextSlot !== undefined && slots.length === count && count * 2 >= nextSlot;
+    this.ids.length = keepSlots ? nextSlot : count;
+    this.ids.fill(null);
+    saved.points.forEach(([id, domain], row) => {
+      const slot = keepSlots ? slots[row] : row;
+      this.place(slot, id, domain, {
+        semantic: rows.semantic.subarray(row * this.dimensions.semantic, (row + 1) * this.dimensions.semantic),
+        recommendation: rows.recommendation.subarray(row * this.dimensions.recommendation, (row + 1) * this.dimensions.recommendation),
+      });
+    });
+
+    // Saved graphs are keyed by the saved slot numbers: renumbered slots make them useless.
+    const savedGraphs = new Map(keepSlots ? (saved.graphs ?? []).map((entry) => [entry.domain, entry]) : []);
+    const retired = this.retiredSlots();
+    for (const [domain, domainSlots] of this.domainSlots) {
+      const entry = savedGraphs.get(domain);
+      const restored = entry && await this.loadGraphs(entry, [...domainSlots], retired);
+      if (restored) {
+        this.graphs.set(domain, restored.graphs);
+        this.savedGraphs.set(domain, entry);
+        this.graphChanges.set(domain, restored.changes);
+        (restored.changes === 0 ? this.graphsOnOpen.loaded : this.graphsOnOpen.updated).push(domain);
+      } else {
+        this.addToGraphs(domain, [...domainSlots]);
+        this.graphsOnOpen.rebuilt.push(domain);
+      }
+    }
+    // Rebuilt graphs and renumbered slots are saved with the next flush.
+    this.dirty = this.graphsOnOpen.rebuilt.length > 0 || !keepSlots;
+  }
+
+  /** The retired slot numbers, ascending. */
+  private retiredSlots(): number[] {
+    const retired: number[] = [];
+    this.ids.forEach((id, slot) => { if (id === null) retired.push(slot); });
+    return retired;
+  }
+
+  /**
+   * A domain's saved graphs, brought up to date with its live slots; null if a file is missing or damaged, or the
+   * graphs cannot be brought to hold exactly the live slots.
+   */
+  private async loadGraphs(
+    entry: SavedGraphs,
+    live: readonly number[],
+    retired: readonly number[],
+  ): Promise<{ graphs: DomainGraphs; changes: number } | null> {
+    const graphs = {} as DomainGraphs;
+    for (const vectorName of VECTOR_NAMES) {
+      const { file, sha256 } = entry.files[vectorName];
+      const graph = await loadGraph(path.join(this.dir, file), sha256, vectorName, this.dimensions[vectorName]);
+      if (!graph) return null;
+      graphs[vectorName] = graph;
+    }
+    // Slots are never reused, so the saved graphs differ from the live slots only by points removed since (retired
+    // slots below the nextSlot of their save) and points added since (live slots the graphs lack).
+    // Both graphs of a domain are saved at the same moment, so they hold the same keys.
+    const removedSince = retired.filter((slot) => slot < entry.nextSlot);
+    let removed = 0;
+    if (removedSince.length > 0) {
+      for (const vectorName of VECTOR_NAMES) {
+        const counts = graphs[vectorName].remove(BigUint64Array.from(removedSince, (slot) => BigInt(slot))) as number[];
+        if (vectorName === 'semantic') removed = counts.reduce((sum, n) => sum + n, 0);
+      }
+    }
+    const present = live.length === 0 ? [] : graphs.semantic.contains(BigUint64Array.from(live, (slot) => BigInt(slot))) as boolean[];
+    const missing = live.filter((_, i) => !present[i]);
+    for (const vectorName of VECTOR_NAMES) addToGraph(graphs[vectorName], missing, this.matrices[vectorName].rows(missing));
+    const complete = VECTOR_NAMES.every((vectorName) => graphs[vectorName].size() === live.length);
+    return complete ? { graphs, changes: removed + missing.length } : null;
   }
 
   async upsert(points: readonly VectorPoint[]): Promise<void> {
@@ -117,26 +246,29 @@ class EmbeddedCollection implements VectorCollection {
     const byDomain = new Map<string, number[]>();
     for (const point of points) {
       const slot = this.ids.length;
-      this.ids.push(point.id);
-      this.domains.push(point.domain);
-      this.slotOf.set(point.id, slot);
-      this.slotsOf(point.domain).add(slot);
-      for (const vectorName of VECTOR_NAMES) this.matrices[vectorName].set(slot, point.vectors[vectorName]);
+      this.place(slot, point.id, point.domain, point.vectors);
       const slots = byDomain.get(point.domain) ?? [];
       slots.push(slot);
       byDomain.set(point.domain, slots);
     }
-    for (const [domain, slots] of byDomain) {
-      const graphs = this.graphsOf(domain);
-      const keys = BigUint64Array.from(slots, (slot) => BigInt(slot));
-      for (const vectorName of VECTOR_NAMES) {
-        const dim = this.dimensions[vectorName];
-        const matrix = new Float32Array(slots.length * dim);
-        slots.forEach((slot, i) => matrix.set(this.matrices[vectorName].row(slot), i * dim));
-        graphs[vectorName].add(keys, matrix, 0);
-      }
-    }
+    for (const [domain, slots] of byDomain) this.addToGraphs(domain, slots);
     if (points.length > 0) this.dirty = true;
+  }
+
+  /** Puts a point into a slot (not into the graphs). */
+  private place(slot: number, id: string, domain: string, vectors: Record<VectorName, Float32Array>): void {
+    this.ids[slot] = id;
+    this.domains[slot] = domain;
+    this.slotOf.set(id, slot);
+    this.slotsOf(domain).add(slot);
+    for (const vectorName of VECTOR_NAMES) this.matrices[vectorName].set(slot, vectors[vectorName]);
+  }
+
+  /** Adds placed slots of one domain to its graphs. */
+  private addToGraphs(domain: string, slots: readonly number[]): void {
+    const graphs = this.graphsOf(domain);
+    for (const vectorName of VECTOR_NAMES) addToGraph(graphs[vectorName], slots, this.matrices[vectorName].rows(slots));
+    this.graphChanges.set(domain, (this.graphChanges.get(domain) ?? 0) + slots.length);
   }
 
   private slotsOf(domain: string): Set<number> {
@@ -148,20 +280,13 @@ class EmbeddedCollection implements VectorCollection {
     return slots;
   }
 
-  private graphsOf(domain: string): Record<VectorName, Index> {
+  private graphsOf(domain: string): DomainGraphs {
     let graphs = this.graphs.get(domain);
     if (!graphs) {
-      const make = (vectorName: VectorName) =>
-        new Index({
-          metric: METRIC[vectorName],
-          dimensions: this.dimensions[vectorName],
-          quantization: ScalarKind.F32,
-          connectivity: 16,
-          expansion_add: 128,
-          expansion_search: 64,
-          multi: false,
-        });
-      graphs = { semantic: make('semantic'), recommendation: make('recommendation') };
+      graphs = {
+        semantic: createGraph('semantic', this.dimensions.semantic),
+        recommendation: createGraph('recommendation', this.dimensions.recommendation),
+      };
       this.graphs.set(domain, graphs);
     }
     return graphs;
@@ -171,11 +296,13 @@ class EmbeddedCollection implements VectorCollection {
     for (const id of ids) {
       const slot = this.slotOf.get(id);
       if (slot === undefined) continue;
-      const graphs = this.graphsOf(this.domains[slot]);
+      const domain = this.domains[slot];
+      const graphs = this.graphsOf(domain);
       for (const vectorName of VECTOR_NAMES) graphs[vectorName].remove(BigInt(slot));
+      this.graphChanges.set(domain, (this.graphChanges.get(domain) ?? 0) + 1);
       this.ids[slot] = null;
       this.slotOf.delete(id);
-      this.domainSlots.get(this.domains[slot])?.delete(slot);
+      this.domainSlots.get(domain)?.delete(slot);
       this.dirty = true;
     }
   }
@@ -215,7 +342,7 @@ class EmbeddedCollection implements VectorCollection {
     limit: number,
     accept: (slot: number) => SearchHit | null,
   ): SearchHit[] {
-    const cosine = METRIC[using] === MetricKind.Cos;
+    const cosine = ranksByCosine(using);
     const queryNorm = Math.sqrt(dotProduct(query, query));
     const hits: SearchHit[] = [];
     for (const slot of this.domainSlots.get(domain) ?? []) {
@@ -243,59 +370,77 @@ class EmbeddedCollection implements VectorCollection {
 
   /** Flushes run one after another, each writing the snapshot taken when it starts. */
   flush(): Promise<void> {
-    this.flushing = this.flushing.catch(() => undefined).then(() => this.writeSnapshot());
+    return this.snapshot(false);
+  }
+
+  /** A last flush that also saves every graph that changed, so the next open loads them as they are. */
+  close(): Promise<void> {
+    return this.snapshot(true);
+  }
+
+  private snapshot(everyChangedGraph: boolean): Promise<void> {
+    this.flushing = this.flushing.catch(() => undefined).then(() => this.writeSnapshot(everyChangedGraph));
     return this.flushing;
   }
 
-  private async writeSnapshot(): Promise<void> {
-    if (!this.dirty) return;
-    // Everything written is copied before the first await, so writes arriving meanwhile wait for the next flush.
+  /** Whether a domain's graphs are saved with this snapshot. */
+  private graphsDue(domain: string, everyChangedGraph: boolean): boolean {
+    const live = this.domainSlots.get(domain)?.size ?? 0;
+    const changes = this.graphChanges.get(domain) ?? 0;
+    return live > 0 && changes > 0 && (everyChangedGraph || changes >= GRAPH_RESAVE_SHARE * live);
+  }
+
+  private async writeSnapshot(everyChangedGraph: boolean): Promise<void> {
+    const due = [...this.graphs.keys()].filter((domain) => this.graphsDue(domain, everyChangedGraph));
+    if (!this.dirty && due.length === 0) return;
+    // Everything written is taken before the first await, so writes arriving meanwhile wait for the next flush.
+    const snapshot = `${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
     const live = [...this.slotOf.values()].sort((a, b) => a - b);
-    const rows = VECTOR_NAMES.map((vectorName) => {
-      const dim = this.dimensions[vectorName];
-      const matrix = new Float32Array(live.length * dim);
-      live.forEach((slot, i) => matrix.set(this.matrices[vectorName].row(slot), i * dim));
-      return [vectorName, matrix] as const;
-    });
-    const file: CollectionFile = { dimensions: this.dimensions, points: live.map((slot) => [this.ids[slot]!, this.domains[slot]]) };
+    const nextSlot = this.ids.length;
+    const rows = VECTOR_NAMES.map((vectorName) => [vectorName, this.matrices[vectorName].rows(live)] as const);
+    const file: CollectionFile = {
+      dimensions: this.dimensions,
+      points: live.map((slot) => [this.ids[slot]!, this.domains[slot]]),
+      vectors: { semantic: `semantic.${snapshot}.f32`, recommendation: `recommendation.${snapshot}.f32` },
+      slots: live,
+      nextSlot,
+      graphs: [],
+    };
+    const saving = due.map((domain, n) => ({
+      domain,
+      changes: this.graphChanges.get(domain)!,
+      names: Object.fromEntries(VECTOR_NAMES.map((vectorName) => [vectorName, `graph.${snapshot}.${n}.${vectorName}.usearch`])) as Record<VectorName, string>,
+    }));
+    const kept = [...this.savedGraphs.values()].filter((entry) => !due.includes(entry.domain) && (this.domainSlots.get(entry.domain)?.size ?? 0) > 0);
     this.dirty = false;
+    for (const { domain } of saving) this.graphChanges.set(domain, 0);
     try {
-      await mkdir(this.dir, { recursive: true });
-      for (const [vectorName, matrix] of rows) {
-        await writeAtomically(path.join(this.dir, `${vectorName}.f32`), Buffer.from(matrix.buffer));
+      mkdirSync(this.dir, { recursive: true });
+      for (const { domain, names } of saving) {
+        for (const vectorName of VECTOR_NAMES) saveGraph(this.graphs.get(domain)![vectorName], path.join(this.dir, names[vectorName]));
       }
-      // collection.json goes last: it names the rows of the vector files written before it.
+      for (const [vectorName, matrix] of rows) {
+        await writeAtomically(path.join(this.dir, file.vectors![vectorName]), Buffer.from(matrix.buffer));
+      }
+      const saved: SavedGraphs[] = [];
+      for (const { domain, names } of saving) {
+        const files = {} as Record<VectorName, GraphFile>;
+        for (const vectorName of VECTOR_NAMES) {
+          files[vectorName] = { file: names[vectorName], sha256: await sha256OfFile(path.join(this.dir, names[vectorName])) };
+        }
+        saved.push({ domain, nextSlot, files });
+      }
+      file.graphs = [...kept, ...saved];
+      // collection.json goes last: it names the files written before it.
       await writeAtomically(path.join(this.dir, 'collection.json'), JSON.stringify(file));
+      this.savedGraphs = new Map(file.graphs.map((entry) => [entry.domain, entry]));
     } catch (error) {
       this.dirty = true;
+      for (const { domain, changes } of saving) this.graphChanges.set(domain, (this.graphChanges.get(domain) ?? 0) + changes);
       throw error;
     }
-  }
-}
-
-/**
- * The best `limit` hits of one graph, skipping the slots `accept` turns down. Asks the graph for more candidates
- * until enough are accepted; null when even the whole graph's answer falls short (HNSW is approximate, and
- * removed points can leave parts of a graph unreachable), so the caller can scan exactly.
- */
-function searchGraph(
-  graph: Index,
-  query: Float32Array,
-  limit: number,
-  accept: (slot: number) => SearchHit | null,
-): SearchHit[] | null {
-  const size = graph.size();
-  // usearch reads the query from the start of its buffer, ignoring byteOffset: pass a copy.
-  const ownQuery = query.slice();
-  for (let wanted = Math.min(size, limit * 2 + 16); ; wanted = Math.min(size, wanted * 4)) {
-    const matches = graph.search(ownQuery, wanted, 0);
-    const hits: SearchHit[] = [];
-    for (let i = 0; i < matches.keys.length; i++) {
-      const hit = accept(Number(matches.keys[i]));
-      if (hit) hits.push({ ...hit, score: 1 - matches.distances[i] });
-    }
-    if (hits.length >= limit) return hits.slice(0, limit);
-    if (wanted >= size) return null;
+    // Left-over files only take space: failing to remove them does not fail the flush.
+    await removeUnnamedFiles(this.dir, file).catch(() => undefined);
   }
 }
 
@@ -316,6 +461,14 @@ async function writeAtomically(file: string, content: string | Buffer): Promise<
   await rename(temporary, file);
 }
 
+/** Removes the vector and graph files of earlier snapshots (and leftovers of interrupted ones). */
+async function removeUnnamedFiles(dir: string, file: CollectionFile): Promise<void> {
+  const named = new Set([...Object.values(file.vectors ?? {}), ...(file.graphs ?? []).flatMap((entry) => VECTOR_NAMES.map((name) => entry.files[name].file))]);
+  for (const entry of await readdir(dir)) {
+    if (/\.(f32|usearch|tmp)$/.test(entry) && !named.has(entry)) await rm(path.join(dir, entry), { force: true });
+  }
+}
+
 /** The file under the store's root naming the active collection. */
 const ACTIVE_FILE = 'ACTIVE';
 
@@ -325,7 +478,7 @@ export class EmbeddedVectorStore implements VectorStore {
 
   constructor(private readonly root: string) {}
 
-  async collection(name: string, dimensions: CollectionDimensions): Promise<VectorCollection> {
+  async collection(name: string, dimensions: CollectionDimensions): Promise<EmbeddedCollection> {
     let collection = this.open.get(name);
     if (!collection) {
       collection = await EmbeddedCollection.open(path.join(this.root, name), name, dimensions);
@@ -356,7 +509,7 @@ export class EmbeddedVectorStore implements VectorStore {
   }
 
   async close(): Promise<void> {
-    for (const collection of this.open.values()) await collection.flush();
+    for (const collection of this.open.values()) await collection.close();
     this.open.clear();
   }
 }

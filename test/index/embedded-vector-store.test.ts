@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { EXACT_SEARCH_MAX_POINTS, EmbeddedVectorStore } from '../../src/index/embedded-vector-store.js';
+import type { VectorCollection, VectorPoint } from '../../src/index/vector-index.js';
 import { dims, point, randomVector, vectorStoreContract } from './vector-store-contract.js';
 
 describe('EmbeddedVectorStore', () => {
@@ -45,5 +46,157 @@ describe('EmbeddedVectorStore on a domain too large for an exact scan', () => {
     }
     assert.ok(found / wanted >= 0.95, `recall@10 of the graph search is ${found / wanted}`);
     await store.close();
+  });
+});
+
+describe('EmbeddedVectorStore graph files', () => {
+  const roots: string[] = [];
+  after(async () => { for (const root of roots) await rm(root, { recursive: true, force: true }); });
+
+  const LARGE = EXACT_SEARCH_MAX_POINTS + 500;
+  const QUERIES = Array.from({ length: 10 }, (_, q) => q);
+
+  /** A store over a fresh directory holding a large domain (searched through its graphs) and a small one. */
+  async function filledStore() {
+    const root = await mkdtemp(path.join(os.tmpdir(), 'llm2rec-graphs-'));
+    roots.push(root);
+    const store = new EmbeddedVectorStore(root);
+    const collection = await store.collection('items', dims);
+    const points = [
+      ...Array.from({ length: LARGE }, (_, i) => point(i, 'games')),
+      ...Array.from({ length: 100 }, (_, i) => point(LARGE + i, 'movies')),
+    ];
+    await collection.upsert(points);
+    return { root, store, collection, points };
+  }
+
+  /** What a collection answers to fixed queries: both named vectors, both domains. */
+  async function answers(collection: VectorCollection) {
+    const result: string[][] = [];
+    for (const q of QUERIES) {
+      for (const domain of ['games', 'movies']) {
+        result.push((await collection.search({ using: 'semantic', query: randomVector(70_000 + q, 8), limit: 10, domains: [domain] })).map((hit) => hit.id));
+        result.push((await collection.search({ using: 'recommendation', query: randomVector(80_000 + q, 4), limit: 10, domains: [domain] })).map((hit) => hit.id));
+      }
+    }
+    return result;
+  }
+
+  /** Share of the true top 10 (dot product over the live points of a domain) that the collection finds. */
+  async function recall(collection: VectorCollection, live: readonly VectorPoint[], domain: string): Promise<number> {
+    let found = 0;
+    let wanted = 0;
+    for (const q of QUERIES) {
+      const query = randomVector(90_000 + q, 4);
+      const exact = live.filter((p) => p.domain === domain)
+        .map((p) => ({ id: p.id, score: p.vectors.recommendation.reduce((sum, x, i) => sum + x * query[i], 0) }))
+        .sort((a, b) => b.score - a.score).slice(0, 10);
+      const ids = new Set((await collection.search({ using: 'recommendation', query, limit: 10, domains: [domain] })).map((hit) => hit.id));
+      found += exact.filter((e) => ids.has(e.id)).length;
+      wanted += exact.length;
+    }
+    return found / wanted;
+  }
+
+  const snapshotOf = async (root: string) => JSON.parse(await readFile(path.join(root, 'items', 'collection.json'), 'utf8'));
+
+  it('saves the graphs with the collection: reopened, it loads them and answers exactly as before', async () => {
+    const { root, store, collection } = await filledStore();
+    await collection.delete(['item-5', 'item-6']);
+    await collection.upsert([point(7, 'games'), { ...point(8, 'movies') }]);
+    const before = await answers(collection);
+    await store.close();
+
+    const reopened = await new EmbeddedVectorStore(root).collection('items', dims);
+    assert.deepEqual(reopened.graphsOnOpen, { loaded: ['games', 'movies'], updated: [], rebuilt: [] });
+    assert.deepEqual(await answers(reopened), before);
+    assert.equal(await reopened.count(), LARGE + 100 - 2);
+    // Only the files of the last snapshot are left: collection.json, two vector files, two graphs per domain.
+    const files = (await readdir(path.join(root, 'items'))).sort();
+    assert.equal(files.length, 7, files.join(', '));
+    assert.equal(files.filter((file) => file.endsWith('.usearch')).length, 4);
+  });
+
+  it('brings graphs saved by an earlier flush up to date with the points written and deleted after it', async () => {
+    const { root, collection, points } = await filledStore();
+    await collection.flush();
+    const firstGraphs = (await snapshotOf(root)).graphs;
+    // Fewer changes than GRAPH_RESAVE_SHARE of the domain: the next flush keeps the saved graphs.
+    const added = Array.from({ length: 40 }, (_, i) => point(200_000 + i, 'games'));
+    const deleted = points.slice(0, 30).map((p) => p.id);
+    await collection.upsert(added);
+    await collection.delete(deleted);
+    await collection.flush();
+    assert.deepEqual((await snapshotOf(root)).graphs, firstGraphs);
+
+    // Opened again without closing the first store (as after a crash).
+    const reopened = await new EmbeddedVectorStore(root).collection('items', dims);
+    assert.deepEqual(reopened.graphsOnOpen, { loaded: ['movies'], updated: ['games'], rebuilt: [] });
+    const live = [...points.slice(30), ...added];
+    assert.equal(await reopened.count('games'), LARGE - 30 + 40);
+    for (const p of added.slice(0, 5)) {
+      const [top] = await reopened.search({ using: 'semantic', query: p.vectors.semantic, limit: 1, domains: ['games'] });
+      assert.equal(top.id, p.id);
+    }
+    const hits = await reopened.search({ using: 'recommendation', query: randomVector(1, 4), limit: 200, domains: ['games'] });
+    assert.ok(hits.every((hit) => !deleted.includes(hit.id)));
+    assert.ok(await recall(reopened, live, 'games') >= 0.95);
+  });
+
+  it('rebuilds the graphs of a domain whose graph file is missing or damaged', async () => {
+    const { root, store, collection, points } = await filledStore();
+    await store.close();
+    const saved = await snapshotOf(root);
+    const graphsOf = (domain: string) => saved.graphs.find((entry: any) => entry.domain === domain).files;
+    // A file usearch itself would abort the process on: it must never be handed to usearch.
+    await writeFile(path.join(root, 'items', graphsOf('games').semantic.file), 'garbage'.repeat(100));
+    await rm(path.join(root, 'items', graphsOf('movies').recommendation.file));
+
+    const reopened = await new EmbeddedVectorStore(root).collection('items', dims);
+    assert.deepEqual(reopened.graphsOnOpen, { loaded: [], updated: [], rebuilt: ['games', 'movies'] });
+    assert.ok(await recall(reopened, points, 'games') >= 0.95);
+    assert.equal(await recall(reopened, points, 'movies'), 1);
+    // The rebuilt graphs are saved by the next flush, and load from then on.
+    await reopened.flush();
+    const again = await new EmbeddedVectorStore(root).collection('items', dims);
+    assert.deepEqual(again.graphsOnOpen, { loaded: ['games', 'movies'], updated: [], rebuilt: [] });
+    assert.deepEqual(await answers(again), await answers(reopened));
+  });
+
+  it('renumbers a collection whose slots are mostly retired, and rebuilds its graphs', async () => {
+    const { root, store, collection, points } = await filledStore();
+    const movies = points.filter((p) => p.domain === 'movies');
+    for (let round = 0; round < 60; round++) await collection.upsert(movies);
+    await store.close();
+    assert.ok((await snapshotOf(root)).nextSlot > 2 * points.length);
+
+    const reopened = await new EmbeddedVectorStore(root).collection('items', dims);
+    assert.deepEqual(reopened.graphsOnOpen, { loaded: [], updated: [], rebuilt: ['games', 'movies'] });
+    assert.equal(await reopened.count(), points.length);
+    assert.ok(await recall(reopened, points, 'games') >= 0.95);
+    await reopened.flush();
+    assert.equal((await snapshotOf(root)).nextSlot, points.length);
+  });
+
+  it('opens a collection saved before graphs were saved, and saves its graphs from then on', async () => {
+    const { root, store, collection, points } = await filledStore();
+    await store.close();
+    // The earlier format: fixed vector file names, no slots, no graphs.
+    const dir = path.join(root, 'items');
+    const saved = await snapshotOf(root);
+    for (const name of ['semantic', 'recommendation']) await rename(path.join(dir, saved.vectors[name]), path.join(dir, `${name}.f32`));
+    await writeFile(path.join(dir, 'collection.json'), JSON.stringify({ dimensions: saved.dimensions, points: saved.points }));
+    const before = await answers(collection);
+
+    const reopened = await new EmbeddedVectorStore(root).collection('items', dims);
+    assert.deepEqual(reopened.graphsOnOpen.rebuilt, ['games', 'movies']);
+    assert.equal(await reopened.count(), points.length);
+    // The small domain is searched exactly: the same answers; the large one through its new graph.
+    const movies = (all: string[][]) => all.filter((_, i) => i % 4 >= 2);
+    assert.deepEqual(movies(await answers(reopened)), movies(before));
+    assert.ok(await recall(reopened, points, 'games') >= 0.95);
+    await reopened.flush();
+    assert.equal((await readdir(dir)).filter((file) => file.endsWith('.f32')).length, 2);
+    assert.ok(!(await readdir(dir)).includes('semantic.f32'));
   });
 });
