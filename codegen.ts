@@ -14,7 +14,7 @@ const config: CodegenConfig = {
         contextType: '../resolvers/context.js#RequestContext',
         scalars: { JSONObject: 'Record<string, unknown>' },
         mappers: {
-          Item: '../catalog/catalog.js#CatalogItem',
+          Item: '../catalog/item.js#CatalogItem',
           Recommendation: '../resolvers/recommendations.js#RecommendationParent',
           ModelVersion: '../models/model-versions.js#ModelVersionView',
           User: '../resolvers/catalog.js#UserParent',

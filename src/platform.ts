@@ -5,6 +5,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { Catalog } from './catalog/catalog.js';
+import { ItemReadModel } from './catalog/item-read-model.js';
 import type { Settings } from './config.js';
 import { openDatabase, type Database } from './db/index.js';
 import { Interactions } from './events/interactions.js';
@@ -42,6 +43,9 @@ const FLUSH_INTERVAL_MS = 10_000;
 export async function openPlatform(settings: Settings, logger: Logger): Promise<Platform> {
   const db = await openDatabase({ databaseUrl: settings.databaseUrl, dataDir: settings.dataDir });
   logger.info({ database: db.kind }, 'database ready');
+  // Serving reads item rows from memory; the catalogue keeps them in step with its writes (one process per database).
+  const items = await ItemReadModel.load(db);
+  logger.info({ items: items.size }, 'item rows loaded');
   const vectors = createVectorStore(settings);
   const models = new ModelVersions(db);
   const registry = new ModelRegistry(settings.modelRegistryDir);
@@ -49,7 +53,7 @@ export async function openPlatform(settings: Settings, logger: Logger): Promise<
   const dependencies: ServingDependencies = {
     vectors,
     interactions,
-    attributes: new AttributeMatcher(db),
+    attributes: new AttributeMatcher(items),
     limits: settings,
     provider: settings.executionProvider,
     encoder: settings.encoderVariant,
@@ -63,7 +67,7 @@ export async function openPlatform(settings: Settings, logger: Logger): Promise<
 
   let catalog: Catalog | undefined;
   const switcher = new ModelSwitcher(initial, registry, () => catalog!, models, vectors, dependencies, logger);
-  catalog = new Catalog(db, () => switcher.targets(), {
+  catalog = new Catalog(db, items, () => switcher.targets(), {
     maxItemsPerBatch: settings.maxItemsPerBatch,
     encodeBatchSize: settings.encodeBatchSize,
   });

@@ -69,6 +69,8 @@ export async function openCatalogue(options: {
       data: batch.map((item) => ({ id: item.id, domain: item.domain, title: item.title, attributes: item.attributes as object })),
     });
   }
+  // The rows went around the catalogue: its in-memory read model reads them now.
+  await platform.catalog.reloadItems();
   log(`${items.length} rows written in ${((performance.now() - started) / 1000).toFixed(1)} s`);
   for (let start = 0; start < items.length; start += 5000) {
     const points: VectorPoint[] = items.slice(start, start + 5000)

@@ -1,12 +1,17 @@
 /**
- * The catalogue: items as rows in the database (the source of truth) and as points in the vector collection of
- * every model version being served or prepared (derived: text -> encoder -> adapter -> vectors). Writes validate and
- * embed first, then store, so a rejected batch changes nothing.
+ * The catalogue: items as rows in the database (the source of truth), as an in-memory read model of those rows
+ * (what serving reads) and as points in the vector collection of every model version being served or prepared
+ * (derived: text -> encoder -> adapter -> vectors). Writes validate and embed first, then store, so a rejected
+ * batch changes nothing. Writes are applied one at a time, and the read model changes only with what the database
+ * took, so it agrees with the database after every write, failed ones included.
  */
+import { Mutex } from 'async-mutex';
 import { upsertItems as upsertItemRows, type Database } from '../db/index.js';
 import { PlatformError, listSome } from '../errors.js';
 import type { RecommendationModel } from '../inference/recommendation-model.js';
 import type { VectorCollection, VectorPoint } from '../index/vector-index.js';
+import { toCatalogItem, type CatalogItem } from './item.js';
+import type { ItemReadModel } from './item-read-model.js';
 
 /** A model version's encoder and the collection that holds its vectors. */
 export interface EmbeddingTarget {
@@ -21,18 +26,6 @@ export interface ItemInput {
   attributes?: Record<string, unknown>;
 }
 
-/** An item as the catalogue stores it. */
-export interface CatalogItem {
-  id: string;
-  domain: string;
-  title: string;
-  attributes: Record<string, unknown>;
-}
-
-export function toCatalogItem(row: { id: string; domain: string; title: string; attributes: unknown }): CatalogItem {
-  return { id: row.id, domain: row.domain, title: row.title, attributes: row.attributes as Record<string, unknown> };
-}
-
 export interface CatalogLimits {
   /** Most items one upsert may carry. */
   maxItemsPerBatch: number;
@@ -43,8 +36,15 @@ export interface CatalogLimits {
 export type Progress = (done: number, total: number) => void;
 
 export class Catalog {
+  /** Catalogue writes run one at a time, so the read model applies them in the order the database did. */
+  private readonly writes = new Mutex();
+  /** Ids whose rows the read model may hold wrongly: a write of them failed, perhaps after reaching the database. */
+  private readonly unsettled = new Set<string>();
+
   constructor(
     private readonly db: Database,
+    /** The item rows in memory, kept in step with the database by this catalogue's writes. */
+    readonly items: ItemReadModel,
     /** The model versions whose collections must follow the catalogue: the serving one and any being prepared. */
     private readonly targets: () => readonly EmbeddingTarget[],
     private readonly limits: CatalogLimits,
@@ -55,8 +55,11 @@ export class Catalog {
     this.validate(items);
     const targets = this.targets();
     const points = await Promise.all(targets.map((target) => embed(target.model, items, this.limits.encodeBatchSize)));
-    await upsertItemRows(this.db.prisma, items.map((item) => ({ ...item, attributes: item.attributes ?? {} })));
-    await Promise.all(targets.map((target, i) => target.collection.upsert(points[i])));
+    const rows = items.map((item) => ({ id: item.id, domain: item.domain, title: item.title, attributes: item.attributes ?? {} }));
+    await this.write(rows.map((row) => row.id), async () => {
+      this.items.put(await upsertItemRows(this.db.prisma, rows));
+      await Promise.all(targets.map((target, i) => target.collection.upsert(points[i])));
+    });
     return items.length;
   }
 
@@ -65,13 +68,52 @@ export class Catalog {
     if (ids.length > this.limits.maxItemsPerBatch) {
       throw new PlatformError('BATCH_TOO_LARGE', `at most ${this.limits.maxItemsPerBatch} items per batch, got ${ids.length}`);
     }
-    const found = await this.db.prisma.item.findMany({ where: { id: { in: [...ids] } }, select: { id: true } });
-    const known = new Set(found.map((row) => row.id));
-    const unknown = ids.filter((id) => !known.has(id));
-    if (unknown.length > 0) throw new PlatformError('UNKNOWN_ITEM', `unknown item ids: ${listSome(unknown)}`, { ids: unknown });
-    const { count } = await this.db.prisma.item.deleteMany({ where: { id: { in: [...ids] } } });
-    await Promise.all(this.targets().map((target) => target.collection.delete(ids)));
-    return count;
+    return this.write(ids, async () => {
+      const found = await this.db.prisma.item.findMany({ where: { id: { in: [...ids] } }, select: { id: true } });
+      const known = new Set(found.map((row) => row.id));
+      const unknown = ids.filter((id) => !known.has(id));
+      if (unknown.length > 0) throw new PlatformError('UNKNOWN_ITEM', `unknown item ids: ${listSome(unknown)}`, { ids: unknown });
+      const { count } = await this.db.prisma.item.deleteMany({ where: { id: { in: [...ids] } } });
+      this.items.remove(ids);
+      await Promise.all(this.targets().map((target) => target.collection.delete(ids)));
+      return count;
+    });
+  }
+
+  /** The read model read anew from the database: after rows were written there other than through this catalogue. */
+  reloadItems(): Promise<void> {
+    return this.writes.runExclusive(async () => {
+      await this.items.reload();
+      this.unsettled.clear();
+    });
+  }
+
+  /**
+   * Runs a write of the rows of `ids` after the writes before it. When it fails other than by refusing the request,
+   * the database may or may not have taken it (a connection lost after the commit): the read model reads those rows
+   * back, at once or, if the database does not answer, before the next write.
+   */
+  private write<T>(ids: readonly string[], work: () => Promise<T>): Promise<T> {
+    return this.writes.runExclusive(async () => {
+      await this.settle();
+      try {
+        return await work();
+      } catch (error) {
+        if (!(error instanceof PlatformError)) {
+          ids.forEach((id) => this.unsettled.add(id));
+          await this.settle().catch(() => undefined);
+        }
+        throw error;
+      }
+    });
+  }
+
+  /** Reads back the rows of failed writes. */
+  private async settle(): Promise<void> {
+    if (this.unsettled.size === 0) return;
+    const ids = [...this.unsettled];
+    await this.items.refresh(ids);
+    ids.forEach((id) => this.unsettled.delete(id));
   }
 
   /** A page of a domain's items ordered by id, after the item with id `afterId`. */
@@ -91,16 +133,15 @@ export class Catalog {
   }
 
   /**
-   * Makes a model version's collection match the database: embeds the items it lacks and drops the points of items
-   * the database no longer has. Run at start-up (writes the index had not flushed) and before a version serves.
+   * Makes a model version's collection match the catalogue: embeds the items it lacks and drops the points of items
+   * the catalogue no longer has. Run at start-up (writes the index had not flushed) and before a version serves.
    */
   async syncIndex(target: EmbeddingTarget, progress?: Progress): Promise<{ embedded: number; dropped: number }> {
     const { collection, model } = target;
-    const rows = await this.db.prisma.item.findMany({ select: { id: true, domain: true, title: true }, orderBy: { id: 'asc' } });
     const indexed = new Set(await collection.listIds());
-    const missing = rows.filter((row) => !indexed.has(row.id));
-    const inDatabase = new Set(rows.map((row) => row.id));
-    const stale = [...indexed].filter((id) => !inDatabase.has(id));
+    // The rows come from the read model: reading the whole table would hold the event loop (PGlite runs in it).
+    const missing = [...this.items.values()].filter((row) => !indexed.has(row.id));
+    const stale = [...indexed].filter((id) => !this.items.has(id));
     await collection.delete(stale);
     const batch = this.limits.encodeBatchSize * 8;
     progress?.(0, missing.length);

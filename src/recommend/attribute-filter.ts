@@ -1,9 +1,9 @@
 /**
  * Attribute filters: `{ brand: "Nintendo", year: 2017 }` keeps the items whose attributes hold every one of these
- * keys with exactly that value. Attributes live in the database (JSON), so the filter is a database query over the
- * candidates the vector index found.
+ * keys with exactly that value (as the database's JSON equality would: `"2017"` is not `2017`). The filter runs over
+ * the candidates the vector index found, on the catalogue's item rows in memory.
  */
-import type { Database } from '../db/index.js';
+import type { CatalogItem } from '../catalog/item.js';
 import { PlatformError } from '../errors.js';
 
 export type AttributeValue = string | number | boolean;
@@ -21,18 +21,14 @@ export function parseAttributeFilter(raw: Record<string, unknown> | null | undef
 }
 
 export class AttributeMatcher {
-  constructor(private readonly db: Database) {}
+  constructor(private readonly items: { get(id: string): CatalogItem | undefined }) {}
 
   /** The ids among `ids` whose attributes match the filter. */
-  async matching(ids: readonly string[], filter: AttributeFilter): Promise<Set<string>> {
-    if (ids.length === 0) return new Set();
-    const rows = await this.db.prisma.item.findMany({
-      where: {
-        id: { in: [...ids] },
-        AND: Object.entries(filter).map(([key, value]) => ({ attributes: { path: [key], equals: value } })),
-      },
-      select: { id: true },
-    });
-    return new Set(rows.map((row) => row.id));
+  matching(ids: readonly string[], filter: AttributeFilter): Set<string> {
+    const entries = Object.entries(filter);
+    return new Set(ids.filter((id) => {
+      const attributes = this.items.get(id)?.attributes;
+      return attributes !== undefined && entries.every(([key, value]) => Object.hasOwn(attributes, key) && attributes[key] === value);
+    }));
   }
 }

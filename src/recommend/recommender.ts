@@ -67,7 +67,7 @@ export class Recommender {
     private readonly collection: VectorCollection,
     private readonly interactions: Interactions,
     private readonly limits: RecommendationLimits,
-    private readonly attributes: { matching(ids: readonly string[], filter: AttributeFilter): Promise<Set<string>> },
+    private readonly attributes: { matching(ids: readonly string[], filter: AttributeFilter): Set<string> },
   ) {}
 
   get modelVersion(): string {
@@ -128,8 +128,8 @@ export class Recommender {
   }
 
   /**
-   * The top `first` hits of a domain that pass the exclusions and the attribute filter. Attributes live in the
-   * database, so with an attribute filter the index is asked for more candidates until enough match.
+   * The top `first` hits of a domain that pass the exclusions and the attribute filter. The index knows no
+   * attributes, so with an attribute filter it is asked for more candidates until enough match.
    */
   private async search(
     using: VectorName,
@@ -144,7 +144,7 @@ export class Recommender {
     const domainSize = await this.collection.count(domain);
     for (let limit = first * 8; ; limit *= 4) {
       const candidates = await hits(Math.min(limit, domainSize));
-      const matching = await this.attributes.matching(candidates.map((hit) => hit.id), attributes);
+      const matching = this.attributes.matching(candidates.map((hit) => hit.id), attributes);
       const kept = candidates.filter((hit) => matching.has(hit.id));
       if (kept.length >= first || candidates.length < Math.min(limit, domainSize) || limit >= domainSize) {
         return kept.slice(0, first);

@@ -35,7 +35,7 @@ export const catalogResolvers: {
   Mutation: MutationResolvers;
 } = {
   Query: {
-    item: (_, { id }, { items }) => items.load(id),
+    item: (_, { id }, context) => loadItems(context, [id])[0],
 
     items(_, { ids }, context) {
       const { maxItemsPerBatch } = context.platform.settings;
@@ -70,7 +70,7 @@ export const catalogResolvers: {
         throw new PlatformError('LIMIT_EXCEEDED', `first must be between 1 and ${platform.settings.maxHistoryInput}, got ${first}`);
       }
       const entries = (await platform.interactions.recent(user.id, first)) ?? [];
-      const rows = await loadItems(context, entries.map((entry) => entry.itemId));
+      const rows = loadItems(context, entries.map((entry) => entry.itemId));
       return entries.flatMap((entry, i) => (rows[i] ? [{ item: rows[i], timestamp: String(entry.timestamp) }] : []));
     },
   },

@@ -35,13 +35,13 @@ function filterOf(arg: FilterArg | null | undefined): CandidateFilter {
 }
 
 /** Looks the ranked ids up; an item deleted between the search and the lookup is left out. */
-async function withItems<T extends { id: string }>(hits: T[], context: RequestContext): Promise<(T & { item: ItemRecord })[]> {
-  const rows = await loadItems(context, hits.map((hit) => hit.id));
+function withItems<T extends { id: string }>(hits: T[], context: RequestContext): (T & { item: ItemRecord })[] {
+  const rows = loadItems(context, hits.map((hit) => hit.id));
   return hits.flatMap((hit, i) => (rows[i] ? [{ ...hit, item: rows[i] }] : []));
 }
 
 async function present(list: RankedList, modelVersion: string, context: RequestContext) {
-  const items = await withItems(list.items, context);
+  const items = withItems(list.items, context);
   return {
     modelVersion,
     domain: list.domain,
@@ -76,7 +76,7 @@ export const recommendationResolvers: {
       const { domain, items } = await recommender.similarItems(args.id, {
         domain: args.domain ?? undefined, first: args.first, filter: filterOf(args.filter),
       });
-      return { modelVersion: recommender.modelVersion, domain, items: await withItems(items, context) };
+      return { modelVersion: recommender.modelVersion, domain, items: withItems(items, context) };
     },
   },
 
@@ -84,7 +84,7 @@ export const recommendationResolvers: {
     async because(parent, { first }, context) {
       if (!Number.isInteger(first) || first < 1) throw new PlatformError('LIMIT_EXCEEDED', `first must be at least 1, got ${first}`);
       const contributions = (await parent.list.contributions(parent.item.id)).slice(0, first);
-      const found = await withItems(contributions, context);
+      const found = withItems(contributions, context);
       return found.map(({ item, weight }) => ({ item, weight }));
     },
   },

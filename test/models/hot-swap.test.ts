@@ -92,6 +92,7 @@ describe('model hot-swap', () => {
     // The item written during the switch is in the new version's collection.
     assert.ok((await api.platform.collection.retrieve(['late'], 'semantic')).has('late'));
     assert.equal(await api.platform.collection.count(), await api.platform.db.prisma.item.count());
+    assert.equal(api.platform.catalog.items.size, await api.platform.db.prisma.item.count());
     const models = await api.query('{ modelVersions { version status } }');
     assert.deepEqual(models.data.modelVersions.map((m: any) => [m.version, m.status]).sort(),
       [['tiny-a', 'retired'], ['tiny-b', 'active']]);

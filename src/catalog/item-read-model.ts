@@ -1,0 +1,83 @@
+/**
+ * The catalogue's item rows in memory: what serving reads (the items of every response, attribute filters, the
+ * rows re-embedded for a new model version) instead of asking the database on every request, which took a third
+ * of the main thread (docs/BENCHMARKS.md, "What costs the time").
+ *
+ * The database stays the source of truth: the read model is loaded from it at start-up and changed only by the
+ * Catalog, with the rows the database returned from a write it took. So it holds what the database held at
+ * start-up plus what this process wrote since: **one server process per database**. Rows that anything else writes
+ * to the same database (a second server, a script with its own connection) are not seen until a restart or reload().
+ */
+import type { Database } from '../db/index.js';
+import { toCatalogItem, type CatalogItem } from './item.js';
+
+/** Rows per query when the whole table is read. */
+const PAGE = 5000;
+
+export class ItemReadModel {
+  private rows = new Map<string, CatalogItem>();
+
+  private constructor(private readonly db: Database) {}
+
+  /** Reads every item row of the database. */
+  static async load(db: Database): Promise<ItemReadModel> {
+    const model = new ItemReadModel(db);
+    await model.reload();
+    return model;
+  }
+
+  /** Reads every row again: for rows written to the database by something other than the Catalog. */
+  async reload(): Promise<void> {
+    const rows = new Map<string, CatalogItem>();
+    let after: string | undefined;
+    for (;;) {
+      const page = await this.db.prisma.item.findMany({
+        where: after === undefined ? {} : { id: { gt: after } },
+        orderBy: { id: 'asc' },
+        take: PAGE,
+        select: { id: true, domain: true, title: true, attributes: true },
+      });
+      for (const row of page) rows.set(row.id, toCatalogItem(row));
+      if (page.length < PAGE) break;
+      after = page[page.length - 1].id;
+    }
+    this.rows = rows;
+  }
+
+  /** Reads the rows of some ids again: those the database has replace, the others go. */
+  async refresh(ids: readonly string[]): Promise<void> {
+    const found = await this.db.prisma.item.findMany({
+      where: { id: { in: [...ids] } },
+      select: { id: true, domain: true, title: true, attributes: true },
+    });
+    this.remove(ids);
+    this.put(found.map(toCatalogItem));
+  }
+
+  get size(): number {
+    return this.rows.size;
+  }
+
+  get(id: string): CatalogItem | undefined {
+    return this.rows.get(id);
+  }
+
+  has(id: string): boolean {
+    return this.rows.has(id);
+  }
+
+  /** Every row, in no particular order. */
+  values(): IterableIterator<CatalogItem> {
+    return this.rows.values();
+  }
+
+  /** Adds or replaces rows the database has taken. */
+  put(items: readonly CatalogItem[]): void {
+    for (const item of items) this.rows.set(item.id, item);
+  }
+
+  /** Forgets rows the database has deleted. */
+  remove(ids: readonly string[]): void {
+    for (const id of ids) this.rows.delete(id);
+  }
+}
