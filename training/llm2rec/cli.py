@@ -1,4 +1,4 @@
-"""Command line: train the LLM2Rec item encoder, build a model bundle from a preset (with the raw backbone or a
+r"""Command line: train the LLM2Rec item encoder, build a model bundle from a preset (with the raw backbone or a
 trained encoder), or check that the backbone generates sensible text.
 
     python -m training.llm2rec.cli train --preset cpu \
@@ -7,6 +7,8 @@ trained encoder), or check that the backbone generates sensible text.
         --datasets ../shared/data/amazon-games --out bundles/llm2rec-cpu
     python -m training.llm2rec.cli bundle --preset quick --datasets ../shared/data/amazon-games --out bundles/quick
     python -m training.llm2rec.cli generate --prompt "What is the capital of France?"
+    python -m training.llm2rec.cli evaluate --out-of-domain my-data --source mine=bundle:bundles/quick \
+        --methods popularity id-sasrec mine-sasrec          (training/llm2rec/evaluate.py has the whole protocol)
 """
 
 import argparse
@@ -14,6 +16,7 @@ import hashlib
 import json
 import random
 import shutil
+import sys
 import time
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
@@ -23,6 +26,7 @@ import numpy as np
 import torch
 
 from . import backbone as backbones
+from . import evaluate as evaluation
 from .data import Dataset, first_users, leave_one_out, load_dataset
 from .encoder import ItemEncoder, embed_catalogue, embed_titles
 from .export import GRAPHS, export_graph, verify_graph, write_manifest
@@ -31,7 +35,7 @@ from .sasrec import SASRec, Adapter
 from .tokens import TitleTokenizer, bundle_tokenizer
 from .train_config import PRESETS as TRAIN_PRESETS, resolve
 from .train_encoder import dry_run, train as train_encoder
-from .train_sequence import TrainingPart, evaluate, left_pad, popularity, train
+from .train_sequence import EmbeddingItemTable, TrainingPart, evaluate, left_pad, popularity, train
 
 SAMPLES = 10
 
@@ -108,17 +112,19 @@ def load_training_data(preset: Preset, dataset_paths: list[str]) -> list[Dataset
     return datasets
 
 
-def evaluate_on_test(adapter: Adapter, sasrec: SASRec, item_embeddings: torch.Tensor, parts: list[TrainingPart],
-                 log: dict, epochs: int) -> dict:
+def evaluate_on_test(table: EmbeddingItemTable, sasrec: SASRec, parts: list[TrainingPart], log: dict,
+                     epochs: int) -> dict:
     """Per dataset: test metrics of the trained model (top level), its validation metrics, and popularity."""
     metrics = {}
+    with torch.no_grad():
+        item_vectors = table()
     for part in parts:
         validation = log["epochs"][log["best_epoch"] - 1]["validation"][part.name]
-        catalogue = item_embeddings[part.offset : part.offset + part.items]
-        test = evaluate(adapter, sasrec, catalogue, part.split.test_histories, part.split.test_targets)
+        test = evaluate(sasrec, item_vectors[part.offset : part.offset + part.items], part.split.test_histories,
+                        part.split.test_targets)
         metrics[part.name] = {
-            "split": "test", "recall@10": test["recall@10"], "ndcg@10": test["ndcg@10"], "users": test["users"],
-            "validation": {"recall@10": validation["recall@10"], "ndcg@10": validation["ndcg@10"]},
+            "split": "test", **test,
+            "validation": {k: v for k, v in validation.items() if k != "users"},
             "popularity": popularity(part.split, part.items),
             "protocol": "leave-one-out, full ranking over the dataset's catalogue, popularity counted on train",
             "best_epoch": log["best_epoch"], "epochs": epochs,
@@ -199,12 +205,13 @@ def build_bundle(preset: Preset, dataset_paths: list[str], out: Path, use_cache:
     offsets = np.cumsum([0] + [len(d.titles) for d in datasets]).tolist()
     parts = [TrainingPart(d.name, offset, len(d.titles), leave_one_out(d.sequences))
              for d, offset in zip(datasets, offsets)]
-    log = train(adapter, sasrec, item_embeddings, parts, preset.epochs, preset.batch_size, preset.learning_rate,
-                preset.weight_decay)
+    table = EmbeddingItemTable(item_embeddings, adapter)
+    log = train(table, sasrec, parts, preset.epochs, preset.batch_size, preset.learning_rate, preset.weight_decay,
+                preset.patience)
     timer("train sequence model", started)
 
     started = time.time()
-    metrics = evaluate_on_test(adapter, sasrec, item_embeddings, parts, log, preset.epochs)
+    metrics = evaluate_on_test(table, sasrec, parts, log, preset.epochs)
     timer("evaluate test", started)
 
     # Build the bundle next to its final place and swap it in at the end: no half-written bundle is ever visible.
@@ -291,6 +298,29 @@ def main(argv: list[str] | None = None) -> None:
                                                       "busy shared machine 1 thread is steadier and often faster")
     training.add_argument("--dry-run", action="store_true", help="check config, data and one batch per stage on a "
                                                                  "tiny model of the preset's architecture; no training")
+    ev = commands.add_parser("evaluate", help="compare methods under the leave-one-out protocol (resumable)",
+                             description=evaluation.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ev.add_argument("--in-domain", nargs="*", default=[], metavar="DIR",
+                    help="datasets the embedding models were trained on")
+    ev.add_argument("--out-of-domain", nargs="*", default=[], metavar="DIR",
+                    help="datasets the embedding models never saw (the sequence model trains on them)")
+    ev.add_argument("--zero-shot", nargs="*", default=[], metavar="DIR",
+                    help="datasets evaluated with a sequence model trained on the --in-domain mix only")
+    ev.add_argument("--source", action="append", default=[], metavar="NAME=SPEC",
+                    help="name an embedding source: run:<dir>[@stage], bundle:<dir>, backbone:<preset>, minilm "
+                         "(built in: raw-backbone=backbone:quick, minilm=minilm)")
+    ev.add_argument("--methods", nargs="+", help="default: popularity, id-sasrec, raw-backbone-sasrec, "
+                                                 "minilm-sasrec and <source>-sasrec for every --source")
+    ev.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 (default 3)")
+    ev.add_argument("--max-users", type=int, help="keep only the first N users of each dataset (and their items)")
+    ev.add_argument("--max-sequence", type=int, help="keep only each user's last N interactions")
+    ev.add_argument("--max-epochs", type=int, default=evaluation.Protocol.max_epochs)
+    ev.add_argument("--patience", type=int, default=evaluation.Protocol.patience)
+    ev.add_argument("--out", type=Path, default=Path("runs/evaluation"), help="cell results (resumable)")
+    ev.add_argument("--report", type=Path, default=Path("runs/evaluation/quality.json"),
+                    help="the report; .md tables and a .png plot are written next to it")
+    ev.add_argument("--threads", type=int, help="torch CPU threads")
+    ev.add_argument("--verbose", action="store_true", help="show a progress bar per training epoch")
     chat = commands.add_parser("generate", help="let the full SmolLM2 answer a prompt (backbone smoke test)")
     chat.add_argument("--prompt", default="What is the capital of France?")
     chat.add_argument("--max-new-tokens", type=int, default=40)
@@ -308,8 +338,33 @@ def main(argv: list[str] | None = None) -> None:
         else:
             train_encoder(config, args.datasets, args.out or Path("runs") / config.name, args.max_minutes,
                           args.report_dir)
+    elif args.command == "evaluate":
+        run_evaluate(args, argv)
     else:
         print(generate(args.prompt, args.max_new_tokens))
+
+
+def run_evaluate(args: argparse.Namespace, argv: list[str] | None) -> dict:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    sources = {}
+    for item in args.source:
+        name, _, spec = item.partition("=")
+        if not name or not spec:
+            raise SystemExit(f"--source {item!r}: write NAME=SPEC, e.g. llm2rec=run:runs/cpu")
+        sources[name] = spec
+    methods = args.methods or (["popularity", "id-sasrec", "raw-backbone-sasrec", "minilm-sasrec"]
+                               + [f"{name}-sasrec" for name in sources])
+    protocol = evaluation.with_seeds(evaluation.Protocol(max_users=args.max_users, max_sequence=args.max_sequence,
+                                                         max_epochs=args.max_epochs,
+                                                         patience=args.patience), args.seeds)
+    plan = evaluation.Evaluation(protocol, args.in_domain, args.out_of_domain, args.zero_shot, methods, sources)
+    if not (plan.in_domain or plan.out_of_domain or plan.zero_shot):
+        raise SystemExit("give at least one dataset: --in-domain, --out-of-domain or --zero-shot")
+    harness = evaluation.Harness(plan, args.out, quiet=not args.verbose)
+    results = harness.run()
+    command = "python -m training.llm2rec.cli " + " ".join(sys.argv[1:] if argv is None else argv)
+    return evaluation.write_report(harness, results, command, args.report)
 
 
 if __name__ == "__main__":

@@ -67,6 +67,12 @@ def first_users(dataset: Dataset, max_users: int) -> Dataset:
     )
 
 
+def recent_items(dataset: Dataset, max_sequence: int) -> Dataset:
+    """Each user's sequence cut to its last `max_sequence` interactions (the catalogue is kept as it is)."""
+    return Dataset(dataset.name, dataset.path, dataset.item_ids, dataset.titles,
+                   [s[-max_sequence:] for s in dataset.sequences])
+
+
 @dataclass
 class Split:
     """Leave-one-out: per user, the last item is the test target, the second-to-last the validation target,

@@ -22,8 +22,9 @@ class Preset:
     sasrec_heads: int = 2
     dropout: float = 0.2
     # sequence training
-    epochs: int
-    batch_size: int  # users per step
+    epochs: int  # at most this many; the weights of the epoch with the best validation Recall@20 are kept
+    patience: int | None = None  # stop after this many epochs without a better validation Recall@20 (None: never)
+    batch_size: int  # windows of max_history items per step
     learning_rate: float = 1e-3
     weight_decay: float = 1e-4
     seed: int = 42

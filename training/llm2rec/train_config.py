@@ -64,6 +64,11 @@ class TrainConfig:
     csft: StageConfig
     mntp: StageConfig
     simcse: StageConfig
+    # The stages to run, in the order of STAGES; fewer for the ablations (e.g. ["mntp", "simcse"] = without CSFT).
+    stages: list[str] = field(default_factory=lambda: list(STAGES))
+    # A finished stage directory of another run (e.g. "runs/cpu/csft") to start the first stage from instead of
+    # the backbone: the "without MNTP" ablation continues the full run's CSFT model with SimCSE.
+    init_from: str = ""
     title_max_tokens: int = 32  # MNTP/SimCSE titles, and the bundle tokenizer's max_length
     seed: int = 42
     checkpoint_minutes: float = 4.0  # write a resumable checkpoint at least this often
@@ -144,6 +149,13 @@ def _parse_value(text: str):
         return text  # a bare string
 
 
+def check_stages(config: TrainConfig) -> None:
+    """The configured stages must be a non-empty selection of STAGES, in STAGES order."""
+    if not config.stages or any(s not in STAGES for s in config.stages) or \
+            list(config.stages) != sorted(config.stages, key=STAGES.index) or len(set(config.stages)) != len(config.stages):
+        raise ValueError(f"stages must be a non-empty, ordered selection of {list(STAGES)}, not {config.stages}")
+
+
 def resolve(preset: str, config_file: Path | None = None, sets: list[str] = ()) -> TrainConfig:
     if preset not in PRESETS:
         raise KeyError(f"unknown preset {preset!r} (known: {', '.join(PRESETS)})")
@@ -161,4 +173,5 @@ def resolve(preset: str, config_file: Path | None = None, sets: list[str] = ()) 
             cursor = cursor.setdefault(part, {})
         cursor[parts[-1]] = _parse_value(value)
         config = _merge(config, nested, "")
+    check_stages(config)
     return config

@@ -155,14 +155,21 @@ def _train(config: TrainConfig, dataset_paths: list[str], run_dir: Path, stop: S
     print(f"run {info['run_id']} in {run_dir}: " + ", ".join(f"{d.name} ({len(d.titles)} items, "
                                                               f"{len(d.sequences)} users)" for d in datasets))
 
-    for index, name in enumerate(STAGES):
+    for position, name in enumerate(config.stages):
         stage_dir = run_dir / name
         if (stage_dir / SUMMARY).exists():
             print(f"[{name}] already finished, skipped")
             continue
         started = time.time()
-        seed_everything(config.seed + index)
-        if index == 0:
+        seed_everything(config.seed + STAGES.index(name))
+        if position == 0 and config.init_from:
+            start_dir = Path(config.init_from)
+            model = backbones.load_causal_lm(start_dir / "model")
+            hf_tokenizer = transformers.AutoTokenizer.from_pretrained(start_dir / "model")
+            info["backbone"] = {**json.loads((start_dir.parent / "run.json").read_text())["backbone"],
+                                "initialized_from": str(start_dir)}
+            (run_dir / "run.json").write_text(json.dumps(info, indent=2) + "\n")
+        elif position == 0:
             bb = config.backbone
             start = backbones.load_for_training(bb.kind, config.seed, bb.name_or_path, bb.architecture, bb.layers)
             info["backbone"] = {"name": start.name, "architecture": start.model.config.model_type,
@@ -171,7 +178,7 @@ def _train(config: TrainConfig, dataset_paths: list[str], run_dir: Path, stop: S
             (run_dir / "run.json").write_text(json.dumps(info, indent=2) + "\n")
             model, hf_tokenizer = start.model, start.tokenizer
         else:
-            previous = run_dir / STAGES[index - 1] / "model"
+            previous = run_dir / config.stages[position - 1] / "model"
             model = backbones.load_causal_lm(previous)
             hf_tokenizer = transformers.AutoTokenizer.from_pretrained(previous)
         stage_config = getattr(config, name)
@@ -196,14 +203,14 @@ def _train(config: TrainConfig, dataset_paths: list[str], run_dir: Path, stop: S
         report_dir = Path(report_dir)
         report_dir.mkdir(parents=True, exist_ok=True)
         (report_dir / "training-run.json").write_text(json.dumps(record, indent=2) + "\n")
-        for name in STAGES:
+        for name in config.stages:
             shutil.copyfile(run_dir / name / "loss.png", report_dir / f"training-loss-{name}.png")
     print(f"all stages done: {run_dir / 'training-run.json'}")
     return record
 
 
 def _record(config: TrainConfig, run_dir: Path, info: dict, datasets: list[Dataset]) -> dict:
-    summaries = {name: json.loads((run_dir / name / SUMMARY).read_text()) for name in STAGES}
+    summaries = {name: json.loads((run_dir / name / SUMMARY).read_text()) for name in config.stages}
     stages = {name: {k: v for k, v in s.items() if k != "losses"} for name, s in summaries.items()}
     finished = now()
     return {
@@ -214,14 +221,14 @@ def _record(config: TrainConfig, run_dir: Path, info: dict, datasets: list[Datas
         "finished_at": finished,
         "date": finished[:10],
         "machine": machine(),
-        "backbone": {**info["backbone"], "attention": "bidirectional",
-                     "trained_weights": f"{run_dir}/simcse/model/model.safetensors (not committed)"},
+        "backbone": {**info["backbone"], "attention": ATTENTION[config.stages[-1]],
+                     "trained_weights": f"{run_dir}/{config.stages[-1]}/model/model.safetensors (not committed)"},
         "datasets": [{"name": d.name, "path": d.path, "items": len(d.titles), "users": len(d.sequences),
                       "interactions": d.interactions,
                       "training_users": len(leave_one_out(d.sequences).train)} for d in datasets],
         "protocol": "CSFT uses only the training part of each user's history (last two items held out for "
                     "validation/test); MNTP and SimCSE see catalogue titles only",
-        "stages": list(STAGES),
+        "stages": list(config.stages),
         "total_seconds": round(sum(s["seconds"] for s in stages.values()), 1),  # training time of the stages
         "wall_seconds": round((datetime.strptime(finished, "%Y-%m-%dT%H:%M:%SZ")
                                - datetime.strptime(info["started_at"], "%Y-%m-%dT%H:%M:%SZ")).total_seconds()),

@@ -1,5 +1,10 @@
-"""Train the adapter + SASRec over frozen item embeddings (next-item prediction at every position, full softmax
-over the whole catalogue), and evaluate Recall@10 / NDCG@10 with full ranking under leave-one-out."""
+"""Train a sequence model (SASRec or GRU4Rec) over an item table by next-item prediction at every position, with a
+full softmax over the whole catalogue, and evaluate it by full ranking under leave-one-out.
+
+An item table gives the vector of every catalogue item: either frozen item embeddings (LLM2Rec, MiniLM, the raw
+backbone) behind a trainable adapter, or learned ID embeddings (the ID baselines). The sequence model only sees
+those vectors.
+"""
 
 import copy
 import math
@@ -7,18 +12,44 @@ import time
 from dataclasses import dataclass
 
 import torch
+from torch import nn
 from torch.nn import functional as F
 from tqdm import tqdm
 
 from .data import Split
-from .sasrec import SASRec, Adapter
+from .metrics import metric_sums, ranking_metrics
+from .sasrec import Adapter
 
-TOP_K = 10
+SELECTION_METRIC = "recall@20"  # early stopping and the best epoch are chosen on this validation metric
+
+
+class EmbeddingItemTable(nn.Module):
+    """Frozen item embeddings [items, item_dim] behind a trainable adapter: only the adapter learns."""
+
+    def __init__(self, embeddings: torch.Tensor, adapter: Adapter):
+        super().__init__()
+        self.register_buffer("embeddings", embeddings, persistent=False)
+        self.adapter = adapter
+
+    def forward(self) -> torch.Tensor:
+        return self.adapter(self.embeddings)
+
+
+class IdItemTable(nn.Module):
+    """One learned vector per item id (LayerNorm-ed like the adapter's output): knows nothing of unseen items."""
+
+    def __init__(self, items: int, dim: int):
+        super().__init__()
+        self.embedding = nn.Embedding(items, dim)
+        self.norm = nn.LayerNorm(dim)
+
+    def forward(self) -> torch.Tensor:
+        return self.norm(self.embedding.weight)
 
 
 @dataclass
 class TrainingPart:
-    """One dataset inside the combined catalogue: its items are rows offset..offset+items of the embedding matrix."""
+    """One dataset inside the combined catalogue: its items are rows offset..offset+items of the item table."""
 
     name: str
     offset: int
@@ -53,34 +84,22 @@ def training_windows(sequences: list[list[int]], max_history: int) -> tuple[torc
     return input_indices, mask, target_indices.masked_fill(mask == 0, -1)
 
 
-def target_ranks(scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """0-based rank of each row's target among all scored items (full ranking, nothing excluded): the number of
-    items scored strictly higher."""
-    return (scores > scores.gather(1, targets[:, None])).sum(dim=1)
-
-
-def hits_and_ndcg(ranks: torch.Tensor) -> tuple[float, float]:
-    """Sums of Recall@10 and NDCG@10 over users with one target each, from the targets' 0-based ranks."""
-    hit = ranks < TOP_K
-    ndcg = torch.where(hit, 1.0 / torch.log2(ranks.double() + 2.0), torch.zeros((), dtype=torch.float64))
-    return hit.sum().item(), ndcg.sum().item()
-
-
 @torch.no_grad()
-def evaluate(adapter: Adapter, sasrec: SASRec, item_embeddings: torch.Tensor, histories: list[list[int]],
-             targets: list[int], batch_size: int = 1024) -> dict:
-    """Metrics of one dataset; item_embeddings are that dataset's catalogue, histories/targets index into it."""
-    adapter.eval()
-    sasrec.eval()
-    item_vectors = adapter(item_embeddings)
-    hits = ndcg = 0.0
+def evaluate(model: nn.Module, item_vectors: torch.Tensor, histories: list[list[int]], targets: list[int],
+             batch_size: int = 1024) -> dict:
+    """Recall and NDCG at 5, 10, 20 of one dataset: item_vectors are that dataset's catalogue (the item table's
+    output), histories/targets index into it."""
+    model.eval()
+    sums: dict[str, float] = {}
     for start in range(0, len(targets), batch_size):
-        indices, mask = left_pad(histories[start : start + batch_size], sasrec.max_history)
-        users = sasrec(item_vectors[indices], mask)
-        ranks = target_ranks(users @ item_vectors.T, torch.tensor(targets[start : start + batch_size]))
-        batch_hits, batch_ndcg = hits_and_ndcg(ranks)
-        hits, ndcg = hits + batch_hits, ndcg + batch_ndcg
-    return {"recall@10": hits / len(targets), "ndcg@10": ndcg / len(targets), "users": len(targets)}
+        indices, mask = left_pad(histories[start : start + batch_size], model.max_history)
+        users = model(item_vectors[indices], mask)
+        scores = users @ item_vectors.T
+        batch_targets = torch.tensor(targets[start : start + batch_size])
+        ranks = (scores > scores.gather(1, batch_targets[:, None])).sum(dim=1)
+        for name, value in metric_sums(ranks).items():
+            sums[name] = sums.get(name, 0.0) + value
+    return {**{name: value / len(targets) for name, value in sums.items()}, "users": len(targets)}
 
 
 def popularity(split: Split, items: int) -> dict:
@@ -88,40 +107,39 @@ def popularity(split: Split, items: int) -> dict:
     first, so tied items are not all ranked above the target)."""
     counts = torch.zeros(items, dtype=torch.int64)
     for sequence in split.train:
-        counts.index_add_(0, torch.tensor(sequence), torch.ones(len(sequence), dtype=torch.int64))
+        if sequence:
+            counts.index_add_(0, torch.tensor(sequence), torch.ones(len(sequence), dtype=torch.int64))
     rank = torch.empty(items, dtype=torch.int64)
     rank[torch.argsort(-counts, stable=True)] = torch.arange(items)
-    metrics = {}
-    for split_name, targets in (("validation", split.valid_targets), ("test", split.test_targets)):
-        hits, ndcg = hits_and_ndcg(rank[torch.tensor(targets)])
-        metrics[split_name] = {"recall@10": hits / len(targets), "ndcg@10": ndcg / len(targets)}
-    return metrics
+    return {split_name: {**ranking_metrics(rank[torch.tensor(targets)]), "users": len(targets)}
+            for split_name, targets in (("validation", split.valid_targets), ("test", split.test_targets))}
 
 
-def train(adapter: Adapter, sasrec: SASRec, item_embeddings: torch.Tensor, parts: list[TrainingPart], epochs: int,
-          batch_size: int, learning_rate: float, weight_decay: float) -> dict:
+def train(items: nn.Module, model: nn.Module, parts: list[TrainingPart], epochs: int, batch_size: int,
+          learning_rate: float, weight_decay: float, patience: int | None = None, quiet: bool = False) -> dict:
     """Train on every part's training split, softmax over all items of all parts. After each epoch, evaluate on
-    validation; at the end the weights of the best epoch (mean validation NDCG@10 over parts) are restored."""
-    windows = [training_windows([[part.offset + i for i in s] for s in part.split.train], sasrec.max_history)
+    validation; stop when the mean validation Recall@20 over parts has not improved for `patience` epochs (None:
+    run every epoch). At the end the weights of the best epoch are restored."""
+    windows = [training_windows([[part.offset + i for i in s] for s in part.split.train], model.max_history)
                for part in parts]
     inputs, masks, targets = (torch.cat(tensors) for tensors in zip(*windows))
-    params = list(adapter.parameters()) + list(sasrec.parameters())
+    params = list(items.parameters()) + list(model.parameters())
     optimizer = torch.optim.AdamW(params, lr=learning_rate, weight_decay=weight_decay)
 
-    log = {"epochs": []}
-    best_score, best_state = -1.0, None
+    log = {"epochs": [], "selection_metric": SELECTION_METRIC, "patience": patience}
+    best_score, best_state, since_best = -1.0, None, 0
     for epoch in range(1, epochs + 1):
-        adapter.train()
-        sasrec.train()
+        items.train()
+        model.train()
         started = time.time()
         order = torch.randperm(len(inputs))
         total_loss = 0.0
         steps = math.ceil(len(order) / batch_size)
-        progress = tqdm(range(steps), desc=f"epoch {epoch}/{epochs}", unit="step")
+        progress = tqdm(range(steps), desc=f"epoch {epoch}/{epochs}", unit="step", disable=quiet)
         for step in progress:
             batch = order[step * batch_size : (step + 1) * batch_size]
-            item_vectors = adapter(item_embeddings)  # every step: the adapter is being trained
-            hidden = sasrec.encode(item_vectors[inputs[batch]], masks[batch])
+            item_vectors = items()  # every step: the table is being trained
+            hidden = model.encode(item_vectors[inputs[batch]], masks[batch])
             batch_targets = targets[batch]
             predicted = batch_targets >= 0
             logits = hidden[predicted] @ item_vectors.T
@@ -132,20 +150,29 @@ def train(adapter: Adapter, sasrec: SASRec, item_embeddings: torch.Tensor, parts
             total_loss += loss.item()
             progress.set_postfix(loss=f"{total_loss / (step + 1):.3f}")
 
-        validation = {part.name: evaluate(adapter, sasrec, item_embeddings[part.offset : part.offset + part.items],
+        items.eval()
+        with torch.no_grad():
+            item_vectors = items()
+        validation = {part.name: evaluate(model, item_vectors[part.offset : part.offset + part.items],
                                           part.split.valid_histories, part.split.valid_targets)
                       for part in parts}
-        score = sum(m["ndcg@10"] for m in validation.values()) / len(validation)
+        score = sum(m[SELECTION_METRIC] for m in validation.values()) / len(validation)
         log["epochs"].append({"epoch": epoch, "loss": total_loss / steps, "seconds": time.time() - started,
                               "validation": validation})
         print(f"epoch {epoch}: loss {total_loss / steps:.4f}, validation "
-              + ", ".join(f"{name} R@10 {m['recall@10']:.4f} N@10 {m['ndcg@10']:.4f}" for name, m in validation.items()))
+              + ", ".join(f"{name} R@20 {m['recall@20']:.4f} N@10 {m['ndcg@10']:.4f}" for name, m in validation.items()),
+              flush=True)
         if score > best_score:
-            best_score, log["best_epoch"] = score, epoch
-            best_state = copy.deepcopy((adapter.state_dict(), sasrec.state_dict()))
+            best_score, log["best_epoch"], since_best = score, epoch, 0
+            best_state = copy.deepcopy((items.state_dict(), model.state_dict()))
+        else:
+            since_best += 1
+            if patience is not None and since_best >= patience:
+                print(f"early stop: no better validation {SELECTION_METRIC} for {patience} epochs", flush=True)
+                break
 
-    adapter.load_state_dict(best_state[0])
-    sasrec.load_state_dict(best_state[1])
-    adapter.eval()
-    sasrec.eval()
+    items.load_state_dict(best_state[0])
+    model.load_state_dict(best_state[1])
+    items.eval()
+    model.eval()
     return log

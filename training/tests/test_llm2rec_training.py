@@ -9,7 +9,7 @@ import pytest
 import torch
 from onnx import helper
 
-from training.llm2rec.backbone import build_tiny, sha256_file
+from training.llm2rec.backbone import build_tiny, load_trained, sha256_file
 from training.llm2rec.cli import build_bundle
 from training.llm2rec.data import Dataset
 from training.llm2rec.export import run_onnx
@@ -243,3 +243,26 @@ def test_time_cap_ends_a_stage_early_and_says_so(tmp_path):
     outcome = run_stage("mntp", stage, config, loss, tmp_path, 60, Stop(None))
     assert outcome.finished and outcome.summary["steps"] == 1 and outcome.summary["planned_steps"] == 50
     assert outcome.summary["stopped_by_time_cap"] and (tmp_path / "model" / "model.safetensors").exists()
+
+
+def test_ablations_run_only_their_stages(tiny_run, games_dir, tmp_path):
+    run_dir, _ = tiny_run
+    datasets = [str(games_dir), str(games_dir.parent / "movielens-small")]
+    # Without CSFT: MNTP starts from the backbone.
+    no_csft = train(resolve("tiny", sets=['stages=["mntp", "simcse"]']), datasets, tmp_path / "no-csft")
+    assert no_csft["stages"] == ["mntp", "simcse"] and "csft" not in no_csft
+    assert not (tmp_path / "no-csft" / "csft").exists()
+    # Without MNTP: SimCSE continues the full run's CSFT model.
+    no_mntp = train(resolve("tiny", sets=['stages=["simcse"]', f"init_from={run_dir / 'csft'}"]), datasets,
+                    tmp_path / "no-mntp")
+    assert no_mntp["backbone"]["initialized_from"] == str(run_dir / "csft")
+    assert no_mntp["backbone"]["weights_sha256"] == json.loads((run_dir / "run.json").read_text())["backbone"]["weights_sha256"]
+    # Without SimCSE: the full run's model after MNTP.
+    backbone, record = load_trained(run_dir, "mntp")
+    assert record["stages"] == ["csft", "mntp"] and record["backbone"]["attention"] == "bidirectional"
+    assert backbone.weights_sha256 == sha256_file(run_dir / "mntp" / "model" / "model.safetensors")
+    assert load_trained(run_dir, "csft")[1]["backbone"]["attention"] == "causal"
+    with pytest.raises(ValueError, match="no stage"):
+        load_trained(tmp_path / "no-csft", "csft")
+    with pytest.raises(ValueError, match="ordered selection"):
+        resolve("tiny", sets=['stages=["simcse", "csft"]'])

@@ -1,0 +1,374 @@
+r"""The evaluation harness: LLM2Rec embeddings against the alternatives, under one protocol.
+
+    python -m training.llm2rec.cli evaluate \
+        --in-domain ../shared/data/amazon-games ../shared/data/movielens-small \
+        --out-of-domain ../shared/data/amazon-scientific --zero-shot ../shared/data/amazon-scientific \
+        --source llm2rec=run:runs/cpu --out runs/evaluation --report reports/quality.json
+
+Protocol: leave-one-out per user (last item test, second-to-last validation, the rest training), full ranking over
+the dataset's whole catalogue, Recall and NDCG at 5, 10 and 20, mean and standard deviation over seeds. Sequence
+models train with a full softmax and stop early on validation Recall@20.
+
+A method is `popularity`, `id-<model>` (learned item-id embeddings) or `<source>-<model>` (frozen embeddings of a
+named source behind a trainable linear adapter), with <model> `sasrec` or `gru4rec`. Sources are embedding specs
+(item_embeddings.py) given names: `raw-backbone` and `minilm` are built in, others come from `--source NAME=SPEC`.
+
+Settings: `in-domain` and `out-of-domain` train the sequence model on the dataset's own training split (they differ
+in whether the embedding model saw the dataset); `zero-shot` trains it on the mix of the in-domain datasets and
+evaluates on the target without training on it (methods that need the target's own interactions do not apply).
+
+Every (dataset, setting, method, seed) result is a file under OUT/cells, written when it is done: a rerun skips
+what is finished (so an interrupted evaluation resumes), and recomputes a cell whose inputs changed.
+"""
+
+import hashlib
+import json
+import random
+import re
+import time
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .data import Dataset, first_users, leave_one_out, load_dataset, recent_items
+from .gru4rec import GRU4Rec
+from .item_embeddings import EmbeddingSource, embed_catalogue, open_source
+from .metrics import CUTOFFS
+from .sasrec import SASRec, Adapter
+from .train_sequence import (EmbeddingItemTable, IdItemTable, TrainingPart, evaluate, popularity, train)
+
+SETTINGS = ("in-domain", "out-of-domain", "zero-shot")
+MODELS = ("sasrec", "gru4rec")
+BUILT_IN_SOURCES = {"raw-backbone": "backbone:quick", "minilm": "minilm"}
+METRICS = tuple(f"{name}@{k}" for k in CUTOFFS for name in ("recall", "ndcg"))
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """Everything that decides a result besides the data, the method and the seed (the paper's settings)."""
+    seeds: tuple[int, ...] = (0, 1, 2)
+    max_users: int | None = None  # None: every user; otherwise the first users of each dataset (and their items)
+    max_sequence: int | None = None  # None: whole histories; otherwise each user's last N interactions
+    rec_dim: int = 128  # the adapter maps item embeddings to this size; also the ID embedding size
+    max_history: int = 10  # the most recent items the sequence model sees
+    layers: int = 2  # SASRec blocks (GRU4Rec: 1 GRU layer)
+    heads: int = 2
+    dropout: float = 0.3
+    learning_rate: float = 1e-3
+    weight_decay: float = 1e-4
+    batch_size: int = 256  # training windows per step
+    max_epochs: int = 50
+    patience: int = 5  # early stopping: epochs without a better validation Recall@20
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    model: str  # "popularity" or one of MODELS
+    source: str | None  # the embedding source's name; None for popularity and the ID models
+
+
+@dataclass
+class Target:
+    """A dataset as it is reported: `key` is its name, with "/zero-shot" for the zero-shot setting."""
+    key: str
+    setting: str
+    dataset: Dataset
+
+
+@dataclass
+class Evaluation:
+    protocol: Protocol
+    in_domain: list[str] = field(default_factory=list)  # dataset directories
+    out_of_domain: list[str] = field(default_factory=list)
+    zero_shot: list[str] = field(default_factory=list)
+    methods: list[str] = field(default_factory=list)
+    sources: dict[str, str] = field(default_factory=dict)  # name -> spec, on top of BUILT_IN_SOURCES
+
+
+def parse_method(name: str, sources: dict[str, str]) -> Method:
+    if name == "popularity":
+        return Method(name, "popularity", None)
+    match = re.fullmatch(r"(.+)-(sasrec|gru4rec)", name)
+    if not match:
+        raise ValueError(f"unknown method {name!r}: use popularity, id-<model> or <source>-<model>, "
+                         f"<model> one of {', '.join(MODELS)}")
+    source, model = match.groups()
+    if source != "id" and source not in sources:
+        raise ValueError(f"method {name!r} needs the embedding source {source!r}: give it with --source "
+                         f"{source}=SPEC (known sources: {', '.join(sorted(sources)) or 'none'})")
+    return Method(name, model, None if source == "id" else source)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def fingerprint(value) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def dataset_identity(dataset: Dataset) -> dict:
+    return {"name": dataset.name, "items": len(dataset.item_ids), "users": len(dataset.sequences),
+            "interactions": dataset.interactions,
+            "sha256": fingerprint([dataset.item_ids, dataset.titles, dataset.sequences])}
+
+
+def sequence_model(protocol: Protocol, kind: str) -> torch.nn.Module:
+    if kind == "sasrec":
+        return SASRec(protocol.rec_dim, protocol.max_history, protocol.layers, protocol.heads, protocol.dropout)
+    return GRU4Rec(protocol.rec_dim, protocol.max_history, layers=1, dropout=protocol.dropout)
+
+
+class Harness:
+    """Runs the cells of an Evaluation, caching each result in OUT/cells and the embeddings on disk."""
+
+    def __init__(self, evaluation: Evaluation, out: Path, quiet: bool = True):
+        self.evaluation = evaluation
+        self.protocol = evaluation.protocol
+        self.out = Path(out)
+        self.quiet = quiet
+        self.source_specs = {**BUILT_IN_SOURCES, **evaluation.sources}
+        self.methods = [parse_method(name, self.source_specs) for name in evaluation.methods]
+        self._sources: dict[str, EmbeddingSource] = {}
+        self._embeddings: dict[tuple[str, str], torch.Tensor] = {}
+        loaded = {path: self.cut(load_dataset(path)) for path in
+                  {*evaluation.in_domain, *evaluation.out_of_domain, *evaluation.zero_shot}}
+        for path, dataset in loaded.items():
+            if not dataset.sequences:
+                raise ValueError(f"{path} has no interactions.csv rows: there is nothing to evaluate on")
+        self.in_domain = [loaded[p] for p in evaluation.in_domain]
+        self.targets = ([Target(loaded[p].name, "in-domain", loaded[p]) for p in evaluation.in_domain]
+                        + [Target(loaded[p].name, "out-of-domain", loaded[p]) for p in evaluation.out_of_domain]
+                        + [Target(f"{loaded[p].name}/zero-shot", "zero-shot", loaded[p]) for p in evaluation.zero_shot])
+        if evaluation.zero_shot and not self.in_domain:
+            raise ValueError("zero-shot evaluation trains on the in-domain datasets: give --in-domain too")
+        keys = [t.key for t in self.targets]
+        if len(set(keys)) != len(keys):
+            raise ValueError(f"a dataset is listed twice under one setting: {keys}")
+
+    def cut(self, dataset: Dataset) -> Dataset:
+        if self.protocol.max_users is not None:
+            dataset = first_users(dataset, self.protocol.max_users)
+        if self.protocol.max_sequence is not None:
+            dataset = recent_items(dataset, self.protocol.max_sequence)
+        return dataset
+
+    # -- inputs ---------------------------------------------------------------------------------------------------
+
+    def source(self, name: str) -> EmbeddingSource:
+        if name not in self._sources:
+            self._sources[name] = open_source(self.source_specs[name])
+        return self._sources[name]
+
+    def embeddings(self, source: str, dataset: Dataset) -> torch.Tensor:
+        key = (source, dataset.name)
+        if key not in self._embeddings:
+            array = embed_catalogue(self.source(source), dataset.titles, dataset.name)
+            self._embeddings[key] = torch.from_numpy(array)
+        return self._embeddings[key]
+
+    def cell_file(self, target: Target, method: Method, seed: int) -> Path:
+        return self.out / "cells" / target.key.replace("/", "--") / method.name / f"seed-{seed}.json"
+
+    def cell_identity(self, target: Target, method: Method) -> str:
+        """What decides a cell's result, but for its seed."""
+        trained_on = [target.dataset] if target.setting != "zero-shot" else self.in_domain
+        return fingerprint({
+            "protocol": {k: v for k, v in asdict(self.protocol).items() if k != "seeds"},
+            "method": asdict(method),
+            "source": self.source(method.source).identity if method.source else None,
+            "target": dataset_identity(target.dataset), "setting": target.setting,
+            "trained_on": [dataset_identity(d) for d in trained_on],
+        })
+
+    # -- running --------------------------------------------------------------------------------------------------
+
+    def run(self) -> list[dict]:
+        """Every cell, finished ones read back from disk; returns them all."""
+        cells = [(t, m, s) for t in self.targets for m in self.methods for s in self.protocol.seeds]
+        results = []
+        for number, (target, method, seed) in enumerate(cells, start=1):
+            label = f"[{number}/{len(cells)}] {target.key} {method.name} seed {seed}"
+            file = self.cell_file(target, method, seed)
+            identity = self.cell_identity(target, method)
+            if file.exists():
+                saved = json.loads(file.read_text())
+                if saved.get("identity") == identity:
+                    print(f"{label}: done before, {_summary(saved)}", flush=True)
+                    results.append(saved)
+                    continue
+                print(f"{label}: inputs changed since it was computed, recomputing", flush=True)
+            started = time.time()
+            result = {"dataset": target.key, "setting": target.setting, "method": method.name, "seed": seed,
+                      "identity": identity, **self.compute(target, method, seed)}
+            result["seconds"] = round(time.time() - started, 1)
+            file.parent.mkdir(parents=True, exist_ok=True)
+            temporary = file.with_suffix(".tmp")
+            temporary.write_text(json.dumps(result, indent=1) + "\n")
+            temporary.replace(file)
+            print(f"{label}: {_summary(result)} in {result['seconds']:.0f}s", flush=True)
+            results.append(result)
+        return results
+
+    def compute(self, target: Target, method: Method, seed: int) -> dict:
+        zero_shot = target.setting == "zero-shot"
+        if method.model == "popularity":
+            if zero_shot:
+                return {"not_applicable": "popularity needs the target domain's own interactions"}
+            metrics = popularity(leave_one_out(target.dataset.sequences), len(target.dataset.item_ids))
+            return {"test": metrics["test"], "validation": metrics["validation"]}
+        if method.source is None and zero_shot:
+            return {"not_applicable": "item-id embeddings know nothing of the target domain's items"}
+
+        seed_everything(seed)
+        trained_on = self.in_domain if zero_shot else [target.dataset]
+        offsets = np.cumsum([0] + [len(d.item_ids) for d in trained_on]).tolist()
+        parts = [TrainingPart(d.name, offset, len(d.item_ids), leave_one_out(d.sequences))
+                 for d, offset in zip(trained_on, offsets)]
+        if method.source is None:
+            items = IdItemTable(offsets[-1], self.protocol.rec_dim)
+        else:
+            catalogue = torch.cat([self.embeddings(method.source, d) for d in trained_on])
+            items = EmbeddingItemTable(catalogue, Adapter(catalogue.shape[1], self.protocol.rec_dim))
+        model = sequence_model(self.protocol, method.model)
+        log = train(items, model, parts, self.protocol.max_epochs, self.protocol.batch_size,
+                    self.protocol.learning_rate, self.protocol.weight_decay, self.protocol.patience, quiet=self.quiet)
+        best = log["epochs"][log["best_epoch"] - 1]
+        split = leave_one_out(target.dataset.sequences)
+        with torch.no_grad():
+            if zero_shot:
+                items = EmbeddingItemTable(self.embeddings(method.source, target.dataset), items.adapter).eval()
+                item_vectors = items()
+                validation = evaluate(model, item_vectors, split.valid_histories, split.valid_targets)
+            else:
+                item_vectors = items()
+                validation = best["validation"][target.dataset.name]
+            test = evaluate(model, item_vectors, split.test_histories, split.test_targets)
+        return {"test": test, "validation": validation, "best_epoch": log["best_epoch"],
+                "epochs_run": len(log["epochs"]), "trained_on": [d.name for d in trained_on],
+                "losses": [round(e["loss"], 4) for e in log["epochs"]]}
+
+
+def _summary(result: dict) -> str:
+    if "not_applicable" in result:
+        return "not applicable"
+    return f"test R@10 {result['test']['recall@10']:.4f} N@10 {result['test']['ndcg@10']:.4f}"
+
+
+# -- the report -----------------------------------------------------------------------------------------------------
+
+def aggregate(harness: Harness, results: list[dict], command: str) -> dict:
+    """reports/quality.json: per dataset key its setting and, per method, mean and std over seeds of each metric."""
+    from .train_encoder import machine  # the same machine record as the training runs
+
+    datasets = {}
+    for target in harness.targets:
+        split = leave_one_out(target.dataset.sequences)
+        methods = {}
+        for method in harness.methods:
+            cells = [r for r in results if r["dataset"] == target.key and r["method"] == method.name]
+            if any("not_applicable" in c for c in cells):
+                methods[method.name] = {"not_applicable": cells[0]["not_applicable"]}
+                continue
+            summary = {}
+            for metric in METRICS:
+                values = np.array([c["test"][metric] for c in cells])
+                # sample standard deviation over seeds (0 for a single seed)
+                summary[metric] = {"mean": float(values.mean()),
+                                   "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0}
+            summary["seeds"] = len(cells)
+            summary["validation_recall@20"] = float(np.mean([c["validation"]["recall@20"] for c in cells]))
+            if method.model != "popularity":
+                summary["best_epochs"] = [c["best_epoch"] for c in cells]
+            summary["train_seconds"] = float(np.mean([c["seconds"] for c in cells]))
+            methods[method.name] = summary
+        datasets[target.key] = {
+            "setting": target.setting, "path": target.dataset.path, "items": len(target.dataset.item_ids),
+            "users": len(target.dataset.sequences), "test_users": len(split.test_targets),
+            "trained_on": ([d.name for d in harness.in_domain] if target.setting == "zero-shot"
+                           else [target.dataset.name]),
+            "methods": methods,
+        }
+    return {
+        "protocol": {
+            **asdict(harness.protocol),
+            "split": "leave-one-out per user: last item test, second-to-last validation, the rest training; users "
+                     "with fewer than 3 interactions left out",
+            "ranking": "full ranking over every item of the dataset's catalogue (nothing sampled, nothing excluded)",
+            "metrics": list(METRICS), "aggregate": "mean and sample standard deviation over seeds",
+            "model_selection": "the epoch with the best validation Recall@20; early stop after `patience` epochs "
+                               "without improvement",
+        },
+        "sources": {name: harness.source(name).description
+                    for name in sorted({m.source for m in harness.methods if m.source})},
+        "command": command,
+        "created_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "machine": machine(),
+        "datasets": datasets,
+    }
+
+
+def markdown_tables(report: dict) -> str:
+    """One table per dataset key: mean ± std of every metric per method, the best mean of each column in bold."""
+    lines = []
+    for key, entry in report["datasets"].items():
+        lines += [f"### {key} ({entry['setting']}; {entry['test_users']} test users, {entry['items']} items)", "",
+                  "| method | " + " | ".join(METRICS) + " |", "|---|" + "---|" * len(METRICS)]
+        applicable = {m: v for m, v in entry["methods"].items() if "not_applicable" not in v}
+        best = {metric: max((v[metric]["mean"] for v in applicable.values()), default=None) for metric in METRICS}
+        for method, values in entry["methods"].items():
+            if "not_applicable" in values:
+                lines.append(f"| {method} | " + " | ".join("n/a" for _ in METRICS) + " |")
+                continue
+            cells = []
+            for metric in METRICS:
+                text = f"{values[metric]['mean']:.4f} ± {values[metric]['std']:.4f}"
+                cells.append(f"**{text}**" if values[metric]["mean"] == best[metric] else text)
+            lines.append(f"| {method} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def plot(report: dict, path: Path, metrics: tuple[str, ...] = ("recall@10", "ndcg@10")) -> None:
+    """Grouped bars: one panel per dataset key, one bar per method and metric, error bars = std over seeds."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keys = list(report["datasets"])
+    fig, axes = plt.subplots(1, len(keys), figsize=(5.5 * len(keys), 4.5), squeeze=False)
+    for ax, key in zip(axes[0], keys):
+        methods = {m: v for m, v in report["datasets"][key]["methods"].items() if "not_applicable" not in v}
+        x = np.arange(len(methods))
+        width = 0.8 / len(metrics)
+        for i, metric in enumerate(metrics):
+            ax.bar(x + i * width, [v[metric]["mean"] for v in methods.values()], width,
+                   yerr=[v[metric]["std"] for v in methods.values()], capsize=2, label=metric)
+        ax.set_xticks(x + width * (len(metrics) - 1) / 2, list(methods), rotation=40, ha="right", fontsize=8)
+        ax.set_title(f"{key} ({report['datasets'][key]['setting']})", fontsize=10)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_report(harness: Harness, results: list[dict], command: str, report_file: Path) -> dict:
+    report = aggregate(harness, results, command)
+    report_file.parent.mkdir(parents=True, exist_ok=True)
+    report_file.write_text(json.dumps(report, indent=2) + "\n")
+    report_file.with_suffix(".md").write_text(markdown_tables(report))
+    plot(report, report_file.with_suffix(".png"))
+    print(f"report: {report_file} (+ {report_file.with_suffix('.md').name}, {report_file.with_suffix('.png').name})")
+    return report
+
+
+def with_seeds(protocol: Protocol, count: int) -> Protocol:
+    return replace(protocol, seeds=tuple(range(count)))
