@@ -17,6 +17,7 @@
  */
 import path from 'node:path';
 import { checkFiles, InvalidBundleError, parseManifest, type Manifest } from './manifest.js';
+import { runEncoder, splitRows } from './encoder.js';
 import { checkGraphNames, createSession, ort, type ExecutionProvider } from './onnx-runtime.js';
 import { TitleTokenizer } from './tokenizer.js';
 
@@ -315,26 +316,10 @@ export async function validateBundle(bundleDir: string, options: ValidateOptions
   return { manifest, provider: effectiveProvider, tokenizer, encoder, adapter: sessions.get('adapter')!, sequenceModel: sessions.get('sequence_model')!, checks };
 }
 
-async function runEncoder(encoder: ort.InferenceSession, tokenizer: TitleTokenizer, titles: readonly string[]): Promise<ort.Tensor> {
-  const batch = tokenizer.batch(titles);
-  const shape = [batch.batchSize, batch.length];
-  const output = await encoder.run({
-    input_ids: new ort.Tensor('int64', batch.inputIds, shape),
-    attention_mask: new ort.Tensor('int64', batch.attentionMask, shape),
-  });
-  return output.item_embedding;
-}
-
 function expectShape(file: string, tensor: ort.Tensor, rows: number, columns: number): void {
   const dims = tensor.dims.join(', ');
   if (tensor.dims.length !== 2 || tensor.dims[0] !== rows || tensor.dims[1] !== columns) {
     throw new Error(`${file} gives shape [${dims}] for a batch of ${rows}, expected [${rows}, ${columns}]`);
   }
   if (!(tensor.data as Float32Array).every(Number.isFinite)) throw new Error(`${file} gives non-finite values`);
-}
-
-export function splitRows(tensor: ort.Tensor, rows: number): Float32Array[] {
-  const data = tensor.data as Float32Array;
-  const dim = data.length / rows;
-  return Array.from({ length: rows }, (_, i) => data.slice(i * dim, (i + 1) * dim));
 }

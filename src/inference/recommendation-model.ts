@@ -1,12 +1,17 @@
 /**
  * A loaded model bundle: tokenizer + item encoder + item adapter + sequence model, each an onnxruntime session.
+ * The tokenizer and encoder run in a worker thread of their own (EncoderThread): their calls are long. The adapter
+ * and sequence model, small graphs, run on the calling thread.
  *
  *   titles  -> tokenizer -> encoder -> item embeddings (semantic vectors)
  *           -> adapter   -> recommendation vectors
  *   history of recommendation vectors -> sequence model -> user vector
  */
-import { splitRows, validateBundle, type BundleCheck, type EncoderVariant } from './bundle-validator.js';
-import type { Manifest } from './manifest.js';
+import path from 'node:path';
+import { SAMPLE_TOLERANCE, validateBundle, type BundleCheck, type EncoderVariant } from './bundle-validator.js';
+import { runEncoder, splitRows } from './encoder.js';
+import { EncoderThread } from './encoder-thread.js';
+import { InvalidBundleError, type Manifest } from './manifest.js';
 import { ort, type ExecutionProvider } from './onnx-runtime.js';
 import type { TitleTokenizer } from './tokenizer.js';
 
@@ -37,7 +42,7 @@ export class RecommendationModel {
     readonly encoderVariant: EncoderVariant,
     /** Where the sessions run: the configured provider, or 'cpu' when CUDA was asked for but is unavailable. */
     readonly executionProvider: ExecutionProvider,
-    private readonly encoder: ort.InferenceSession,
+    private readonly encoder: EncoderThread,
     private readonly adapter: ort.InferenceSession,
     private readonly sequenceModel: ort.InferenceSession,
   ) {}
@@ -62,20 +67,35 @@ export class RecommendationModel {
   static async load(bundleDir: string, options: LoadOptions = {}): Promise<RecommendationModel> {
     const { provider = 'cpu', encoder = 'fp32', onCheck } = options;
     const bundle = await validateBundle(bundleDir, { provider, encoder, onCheck });
-    return new RecommendationModel(bundleDir, bundle.manifest, bundle.tokenizer, encoder, bundle.provider, bundle.encoder,
-      bundle.adapter, bundle.sequenceModel);
+    const { manifest, tokenizer } = bundle;
+    const graph = encoder === 'int8' ? manifest.graphs.encoder_int8! : manifest.graphs.encoder;
+    const thread = EncoderThread.start({
+      encoderFile: path.resolve(bundleDir, graph.file),
+      tokenizerFile: path.resolve(bundleDir, manifest.tokenizer.file),
+      tokenizer: tokenizer.settings,
+      provider: bundle.provider,
+    });
+    try {
+      // The thread opened its own session of the checked graph: it must give what the checked session gives.
+      const titles = manifest.samples.length > 0 ? manifest.samples.map((sample) => sample.title) : ['Tetris'];
+      const checked = splitRows(await runEncoder(bundle.encoder, tokenizer, titles), titles.length);
+      const threaded = await thread.encode(titles);
+      const worst = Math.max(...checked.flatMap((row, i) => Array.from(row, (value, j) => Math.abs(value - threaded[i][j]))));
+      if (!(worst <= SAMPLE_TOLERANCE)) {
+        throw new InvalidBundleError(bundleDir, `${graph.file} gives other embeddings in the encoder thread (difference ${worst})`);
+      }
+    } catch (error) {
+      await Promise.allSettled([thread.close(), bundle.adapter.release(), bundle.sequenceModel.release()]);
+      throw error instanceof InvalidBundleError ? error : new InvalidBundleError(bundleDir, `the encoder thread fails (${(error as Error).message})`);
+    } finally {
+      await bundle.encoder.release();
+    }
+    return new RecommendationModel(bundleDir, manifest, tokenizer, encoder, bundle.provider, thread, bundle.adapter, bundle.sequenceModel);
   }
 
-  /** Item embeddings (semantic vectors) of titles. */
+  /** Item embeddings (semantic vectors) of titles, computed in the encoder thread. */
   async encode(titles: readonly string[]): Promise<Float32Array[]> {
-    if (titles.length === 0) return [];
-    const batch = this.tokenizer.batch(titles);
-    const shape = [batch.batchSize, batch.length];
-    const output = await this.encoder.run({
-      input_ids: new ort.Tensor('int64', batch.inputIds, shape),
-      attention_mask: new ort.Tensor('int64', batch.attentionMask, shape),
-    });
-    return splitRows(output.item_embedding, titles.length);
+    return this.encoder.encode(titles);
   }
 
   /** Recommendation vectors of item embeddings. */
@@ -127,6 +147,6 @@ export class RecommendationModel {
   }
 
   async release(): Promise<void> {
-    await Promise.all([this.encoder.release(), this.adapter.release(), this.sequenceModel.release()]);
+    await Promise.all([this.encoder.close(), this.adapter.release(), this.sequenceModel.release()]);
   }
 }

@@ -1,0 +1,38 @@
+/**
+ * The item encoder in a worker thread (piscina, one thread). An encoder call takes tens to hundreds of milliseconds
+ * of CPU; on the main thread it held every request for that long, and re-embedding the catalogue for a model switch
+ * made that the p99 of serving (docs/BENCHMARKS.md). In the thread, calls run beside the event loop, one at a time,
+ * in the order they were made.
+ */
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Piscina } from 'piscina';
+import { splitRows } from './encoder.js';
+import type { EncoderWorkerData } from './encoder-worker.js';
+
+// encoder-worker.ts under tsx, encoder-worker.js once built.
+const WORKER = new URL(`./encoder-worker${path.extname(fileURLToPath(import.meta.url))}`, import.meta.url).href;
+
+export class EncoderThread {
+  private constructor(private readonly pool: Piscina) {}
+
+  /** Starts the thread; it loads the tokenizer and the encoder graph on its own. */
+  static start(data: EncoderWorkerData): EncoderThread {
+    const pool = new Piscina({ filename: WORKER, workerData: data, minThreads: 1, maxThreads: 1, idleTimeout: Infinity });
+    // Errors of a task reject its promise; this only hears of a thread that died between tasks (a new one starts).
+    pool.on('error', () => undefined);
+    return new EncoderThread(pool);
+  }
+
+  /** Item embeddings of titles. */
+  async encode(titles: readonly string[]): Promise<Float32Array[]> {
+    if (titles.length === 0) return [];
+    const matrix: Float32Array = await this.pool.run([...titles]);
+    return splitRows(matrix, titles.length);
+  }
+
+  /** Stops the thread; calls not yet answered are rejected. */
+  close(): Promise<void> {
+    return this.pool.destroy();
+  }
+}
