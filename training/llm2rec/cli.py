@@ -306,6 +306,8 @@ def main(argv: list[str] | None = None) -> None:
                     help="datasets the embedding models never saw (the sequence model trains on them)")
     ev.add_argument("--zero-shot", nargs="*", default=[], metavar="DIR",
                     help="datasets evaluated with a sequence model trained on the --in-domain mix only")
+    ev.add_argument("--zero-shot-train", nargs="*", default=[], metavar="DIR",
+                    help="the zero-shot training mix (default: the --in-domain datasets)")
     ev.add_argument("--source", action="append", default=[], metavar="NAME=SPEC",
                     help="name an embedding source: run:<dir>[@stage], bundle:<dir>, backbone:<preset>, minilm "
                          "(built in: raw-backbone=backbone:quick, minilm=minilm)")
@@ -358,7 +360,8 @@ def run_evaluate(args: argparse.Namespace, argv: list[str] | None) -> dict:
     protocol = evaluation.with_seeds(evaluation.Protocol(max_users=args.max_users, max_sequence=args.max_sequence,
                                                          max_epochs=args.max_epochs,
                                                          patience=args.patience), args.seeds)
-    plan = evaluation.Evaluation(protocol, args.in_domain, args.out_of_domain, args.zero_shot, methods, sources)
+    plan = evaluation.Evaluation(protocol, args.in_domain, args.out_of_domain, args.zero_shot, args.zero_shot_train,
+                                 methods, sources)
     if not (plan.in_domain or plan.out_of_domain or plan.zero_shot):
         raise SystemExit("give at least one dataset: --in-domain, --out-of-domain or --zero-shot")
     harness = evaluation.Harness(plan, args.out, quiet=not args.verbose)

@@ -85,6 +85,7 @@ class Evaluation:
     in_domain: list[str] = field(default_factory=list)  # dataset directories
     out_of_domain: list[str] = field(default_factory=list)
     zero_shot: list[str] = field(default_factory=list)
+    zero_shot_train: list[str] = field(default_factory=list)  # the zero-shot training mix; default: in_domain
     methods: list[str] = field(default_factory=list)
     sources: dict[str, str] = field(default_factory=dict)  # name -> spec, on top of BUILT_IN_SOURCES
 
@@ -138,16 +139,17 @@ class Harness:
         self._sources: dict[str, EmbeddingSource] = {}
         self._embeddings: dict[tuple[str, str], torch.Tensor] = {}
         loaded = {path: self.cut(load_dataset(path)) for path in
-                  {*evaluation.in_domain, *evaluation.out_of_domain, *evaluation.zero_shot}}
+                  {*evaluation.in_domain, *evaluation.out_of_domain, *evaluation.zero_shot, *evaluation.zero_shot_train}}
         for path, dataset in loaded.items():
             if not dataset.sequences:
                 raise ValueError(f"{path} has no interactions.csv rows: there is nothing to evaluate on")
-        self.in_domain = [loaded[p] for p in evaluation.in_domain]
+        self.zero_shot_train = [loaded[p] for p in evaluation.zero_shot_train or evaluation.in_domain]
         self.targets = ([Target(loaded[p].name, "in-domain", loaded[p]) for p in evaluation.in_domain]
                         + [Target(loaded[p].name, "out-of-domain", loaded[p]) for p in evaluation.out_of_domain]
                         + [Target(f"{loaded[p].name}/zero-shot", "zero-shot", loaded[p]) for p in evaluation.zero_shot])
-        if evaluation.zero_shot and not self.in_domain:
-            raise ValueError("zero-shot evaluation trains on the in-domain datasets: give --in-domain too")
+        if evaluation.zero_shot and not self.zero_shot_train:
+            raise ValueError("zero-shot evaluation trains on the in-domain datasets: give --in-domain (or "
+                             "--zero-shot-train) too")
         keys = [t.key for t in self.targets]
         if len(set(keys)) != len(keys):
             raise ValueError(f"a dataset is listed twice under one setting: {keys}")
@@ -178,7 +180,7 @@ class Harness:
 
     def cell_identity(self, target: Target, method: Method) -> str:
         """What decides a cell's result, but for its seed."""
-        trained_on = [target.dataset] if target.setting != "zero-shot" else self.in_domain
+        trained_on = [target.dataset] if target.setting != "zero-shot" else self.zero_shot_train
         return fingerprint({
             "protocol": {k: v for k, v in asdict(self.protocol).items() if k != "seeds"},
             "method": asdict(method),
@@ -227,7 +229,7 @@ class Harness:
             return {"not_applicable": "item-id embeddings know nothing of the target domain's items"}
 
         seed_everything(seed)
-        trained_on = self.in_domain if zero_shot else [target.dataset]
+        trained_on = self.zero_shot_train if zero_shot else [target.dataset]
         offsets = np.cumsum([0] + [len(d.item_ids) for d in trained_on]).tolist()
         parts = [TrainingPart(d.name, offset, len(d.item_ids), leave_one_out(d.sequences))
                  for d, offset in zip(trained_on, offsets)]
@@ -291,7 +293,7 @@ def aggregate(harness: Harness, results: list[dict], command: str) -> dict:
         datasets[target.key] = {
             "setting": target.setting, "path": target.dataset.path, "items": len(target.dataset.item_ids),
             "users": len(target.dataset.sequences), "test_users": len(split.test_targets),
-            "trained_on": ([d.name for d in harness.in_domain] if target.setting == "zero-shot"
+            "trained_on": ([d.name for d in harness.zero_shot_train] if target.setting == "zero-shot"
                            else [target.dataset.name]),
             "methods": methods,
         }
