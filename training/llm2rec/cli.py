@@ -322,6 +322,8 @@ def main(argv: list[str] | None = None) -> None:
     ev.add_argument("--report", type=Path, default=Path("runs/evaluation/quality.json"),
                     help="the report; .md tables and a .png plot are written next to it")
     ev.add_argument("--threads", type=int, help="torch CPU threads")
+    ev.add_argument("--report-only", action="store_true",
+                    help="compute nothing: report on the cells finished so far (the rest are marked not run)")
     ev.add_argument("--verbose", action="store_true", help="show a progress bar per training epoch")
     chat = commands.add_parser("generate", help="let the full SmolLM2 answer a prompt (backbone smoke test)")
     chat.add_argument("--prompt", default="What is the capital of France?")
@@ -365,7 +367,7 @@ def run_evaluate(args: argparse.Namespace, argv: list[str] | None) -> dict:
     if not (plan.in_domain or plan.out_of_domain or plan.zero_shot):
         raise SystemExit("give at least one dataset: --in-domain, --out-of-domain or --zero-shot")
     harness = evaluation.Harness(plan, args.out, quiet=not args.verbose)
-    results = harness.run()
+    results = harness.run(compute=not args.report_only)
     command = "python -m training.llm2rec.cli " + " ".join(sys.argv[1:] if argv is None else argv)
     return evaluation.write_report(harness, results, command, args.report)
 

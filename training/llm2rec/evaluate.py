@@ -191,21 +191,31 @@ class Harness:
 
     # -- running --------------------------------------------------------------------------------------------------
 
-    def run(self) -> list[dict]:
-        """Every cell, finished ones read back from disk; returns them all."""
+    def finished(self, target: Target, method: Method, seed: int) -> dict | None:
+        """The cell's saved result, if it was computed from the same inputs."""
+        file = self.cell_file(target, method, seed)
+        if not file.exists():
+            return None
+        saved = json.loads(file.read_text())
+        return saved if saved.get("identity") == self.cell_identity(target, method) else None
+
+    def run(self, compute: bool = True) -> list[dict]:
+        """Every cell, finished ones read back from disk; returns them all. With compute=False only the finished
+        ones (to report on an evaluation that is still running or was interrupted)."""
         cells = [(t, m, s) for t in self.targets for m in self.methods for s in self.protocol.seeds]
         results = []
         for number, (target, method, seed) in enumerate(cells, start=1):
             label = f"[{number}/{len(cells)}] {target.key} {method.name} seed {seed}"
+            saved = self.finished(target, method, seed)
+            if saved is not None:
+                print(f"{label}: done before, {_summary(saved)}", flush=True)
+                results.append(saved)
+                continue
+            if not compute:
+                print(f"{label}: not computed yet", flush=True)
+                continue
             file = self.cell_file(target, method, seed)
             identity = self.cell_identity(target, method)
-            if file.exists():
-                saved = json.loads(file.read_text())
-                if saved.get("identity") == identity:
-                    print(f"{label}: done before, {_summary(saved)}", flush=True)
-                    results.append(saved)
-                    continue
-                print(f"{label}: inputs changed since it was computed, recomputing", flush=True)
             started = time.time()
             result = {"dataset": target.key, "setting": target.setting, "method": method.name, "seed": seed,
                       "identity": identity, **self.compute(target, method, seed)}
@@ -275,6 +285,9 @@ def aggregate(harness: Harness, results: list[dict], command: str) -> dict:
         methods = {}
         for method in harness.methods:
             cells = [r for r in results if r["dataset"] == target.key and r["method"] == method.name]
+            if not cells:
+                methods[method.name] = {"not_run": "no seed of this cell has been computed yet"}
+                continue
             if any("not_applicable" in c for c in cells):
                 methods[method.name] = {"not_applicable": cells[0]["not_applicable"]}
                 continue
@@ -322,15 +335,18 @@ def markdown_tables(report: dict) -> str:
     for key, entry in report["datasets"].items():
         lines += [f"### {key} ({entry['setting']}; {entry['test_users']} test users, {entry['items']} items)", "",
                   "| method | " + " | ".join(METRICS) + " |", "|---|" + "---|" * len(METRICS)]
-        applicable = {m: v for m, v in entry["methods"].items() if "not_applicable" not in v}
+        applicable = {m: v for m, v in entry["methods"].items() if "recall@10" in v}
         best = {metric: max((v[metric]["mean"] for v in applicable.values()), default=None) for metric in METRICS}
         for method, values in entry["methods"].items():
-            if "not_applicable" in values:
-                lines.append(f"| {method} | " + " | ".join("n/a" for _ in METRICS) + " |")
+            if "recall@10" not in values:
+                text = "n/a" if "not_applicable" in values else "not run"
+                lines.append(f"| {method} | " + " | ".join(text for _ in METRICS) + " |")
                 continue
             cells = []
             for metric in METRICS:
                 text = f"{values[metric]['mean']:.4f} ± {values[metric]['std']:.4f}"
+                if values["seeds"] < len(report["protocol"]["seeds"]):
+                    text += f" ({values['seeds']} seed{'s' if values['seeds'] > 1 else ''})"
                 cells.append(f"**{text}**" if values[metric]["mean"] == best[metric] else text)
             lines.append(f"| {method} | " + " | ".join(cells) + " |")
         lines.append("")
@@ -347,7 +363,7 @@ def plot(report: dict, path: Path, metrics: tuple[str, ...] = ("recall@10", "ndc
     keys = list(report["datasets"])
     fig, axes = plt.subplots(1, len(keys), figsize=(5.5 * len(keys), 4.5), squeeze=False)
     for ax, key in zip(axes[0], keys):
-        methods = {m: v for m, v in report["datasets"][key]["methods"].items() if "not_applicable" not in v}
+        methods = {m: v for m, v in report["datasets"][key]["methods"].items() if "recall@10" in v}
         x = np.arange(len(methods))
         width = 0.8 / len(metrics)
         for i, metric in enumerate(metrics):

