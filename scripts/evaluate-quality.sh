@@ -17,5 +17,5 @@ exec .venv/bin/python -m training.llm2rec.cli evaluate $TARGETS \
   --source llm2rec-no-mntp=run:runs/ablation-no-mntp \
   --source llm2rec-no-simcse=run:runs/cpu@mntp \
   --methods $METHODS \
-  --seeds 3 --max-users 4000 --max-sequence 50 --max-epochs 20 --patience 3 \
+  --seeds "${SEEDS:-3}" --max-users 4000 --max-sequence 50 --max-epochs 20 --patience 3 \
   --threads "${THREADS:-1}" --out runs/evaluation --report "${REPORT:-reports/quality.json}" "$@"
