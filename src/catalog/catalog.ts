@@ -147,7 +147,11 @@ export class Catalog {
     progress?.(0, missing.length);
     for (let start = 0; start < missing.length; start += batch) {
       const chunk = missing.slice(start, start + batch);
-      await collection.upsert(await embed(model, chunk, this.limits.encodeBatchSize));
+      const points = await embed(model, chunk, this.limits.encodeBatchSize);
+      // An item replaced or deleted while its title was being embedded keeps out: its old vectors must not land
+      // after the write's own. A replaced one is still missing here, so the next pass embeds its new title.
+      const current = new Set(chunk.filter((row) => this.items.get(row.id) === row).map((row) => row.id));
+      await collection.upsert(points.filter((point) => current.has(point.id)));
       progress?.(start + chunk.length, missing.length);
     }
     await collection.flush();

@@ -72,6 +72,36 @@ for (const backend of backends) {
       assert.equal(memoryRows(await ItemReadModel.load(db)), memoryRows(catalog.items));
     });
 
+    it('re-embedding never stores the old vectors of an item replaced while it was being embedded', async () => {
+      await catalog.upsertItems([item('r1', 'Mario Kart'), item('r2', 'Zelda')]);
+      const store = new EmbeddedVectorStore(vectorsDir);
+      const fresh = await store.collection('re-embedding', model.dimensions);
+      // A model that lets a storefront rename r1 while the encoder is busy with the first chunk.
+      let renamed = false;
+      const renamingModel = Object.create(model, {
+        embedItems: {
+          value: async (titles: string[]) => {
+            const vectors = await model.embedItems(titles);
+            if (!renamed) {
+              renamed = true;
+              await catalog.upsertItems([item('r1', 'Gran Turismo 7')]);
+            }
+            return vectors;
+          },
+        },
+      }) as RecommendationModel;
+      const reembed = { model: renamingModel, collection: fresh };
+      await catalog.syncIndex(reembed);
+      await catalog.syncIndex(reembed); // the switcher's second pass
+      assert.ok(renamed);
+      const [expected] = await model.embedItems(['Gran Turismo 7']);
+      const stored = (await fresh.retrieve(['r1'], 'semantic')).get('r1');
+      assert.ok(stored, 'r1 is in the new collection');
+      assert.deepEqual([...stored.vector], [...expected.semantic]);
+      assert.equal(await fresh.count(), catalog.items.size);
+      await store.close();
+    });
+
     it('changes nothing when the database refuses a write', async () => {
       await db.prisma.$executeRawUnsafe(`CREATE FUNCTION refuse_some_items() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
