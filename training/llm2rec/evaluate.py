@@ -23,7 +23,6 @@ what is finished (so an interrupted evaluation resumes), and recomputes a cell w
 
 import hashlib
 import json
-import random
 import re
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -38,7 +37,8 @@ from .gru4rec import GRU4Rec
 from .item_embeddings import EmbeddingSource, embed_catalogue, open_source
 from .metrics import CUTOFFS
 from .sasrec import SASRec, Adapter
-from .train_sequence import (EmbeddingItemTable, IdItemTable, TrainingPart, evaluate, popularity, train)
+from .train_encoder import machine, seed_everything
+from .train_sequence import EmbeddingItemTable, IdItemTable, TrainingPart, evaluate, popularity, train
 
 SETTINGS = ("in-domain", "out-of-domain", "zero-shot")
 MODELS = ("sasrec", "gru4rec")
@@ -102,12 +102,6 @@ def parse_method(name: str, sources: dict[str, str]) -> Method:
         raise ValueError(f"method {name!r} needs the embedding source {source!r}: give it with --source "
                          f"{source}=SPEC (known sources: {', '.join(sorted(sources)) or 'none'})")
     return Method(name, model, None if source == "id" else source)
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
 
 
 def fingerprint(value) -> str:
@@ -277,8 +271,6 @@ def _summary(result: dict) -> str:
 
 def aggregate(harness: Harness, results: list[dict], command: str) -> dict:
     """reports/quality.json: per dataset key its setting and, per method, mean and std over seeds of each metric."""
-    from .train_encoder import machine  # the same machine record as the training runs
-
     datasets = {}
     for target in harness.targets:
         split = leave_one_out(target.dataset.sequences)
