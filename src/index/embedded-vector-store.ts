@@ -104,6 +104,10 @@ class GrowableMatrix {
   row(row: number): Float32Array {
     return this.data.slice(row * this.dim, (row + 1) * this.dim);
   }
+  /** A row without copying it: valid only until the matrix next grows, so read it at once. */
+  view(row: number): Float32Array {
+    return this.data.subarray(row * this.dim, (row + 1) * this.dim);
+  }
   /** The given rows, one after another, in a new matrix. */
   rows(rows: readonly number[]): Float32Array {
     const matrix = new Float32Array(rows.length * this.dim);
@@ -348,7 +352,7 @@ export class EmbeddedCollection implements VectorCollection {
     for (const slot of this.domainSlots.get(domain) ?? []) {
       const hit = accept(slot);
       if (!hit) continue;
-      const vector = this.matrices[using].row(slot);
+      const vector = this.matrices[using].view(slot);
       const dot = dotProduct(vector, query);
       hits.push({ ...hit, score: cosine ? dot / (Math.sqrt(dotProduct(vector, vector)) * queryNorm) : dot });
     }

@@ -17,7 +17,7 @@ from torch.nn import functional as F
 from tqdm import tqdm
 
 from .data import Split
-from .metrics import metric_sums, ranking_metrics
+from .metrics import metric_sums, ranking_metrics, target_ranks
 from .sasrec import Adapter
 
 SELECTION_METRIC = "recall@20"  # early stopping and the best epoch are chosen on this validation metric
@@ -96,8 +96,7 @@ def evaluate(model: nn.Module, item_vectors: torch.Tensor, histories: list[list[
         users = model(item_vectors[indices], mask)
         scores = users @ item_vectors.T
         batch_targets = torch.tensor(targets[start : start + batch_size])
-        ranks = (scores > scores.gather(1, batch_targets[:, None])).sum(dim=1)
-        for name, value in metric_sums(ranks).items():
+        for name, value in metric_sums(target_ranks(scores, batch_targets)).items():
             sums[name] = sums.get(name, 0.0) + value
     return {**{name: value / len(targets) for name, value in sums.items()}, "users": len(targets)}
 
