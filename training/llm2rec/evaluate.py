@@ -185,13 +185,13 @@ class Harness:
 
     # -- running --------------------------------------------------------------------------------------------------
 
-    def finished(self, target: Target, method: Method, seed: int) -> dict | None:
-        """The cell's saved result, if it was computed from the same inputs."""
+    def finished(self, target: Target, method: Method, seed: int, identity: str) -> dict | None:
+        """The cell's saved result, if it was computed from the same inputs (`identity`)."""
         file = self.cell_file(target, method, seed)
         if not file.exists():
             return None
         saved = json.loads(file.read_text())
-        return saved if saved.get("identity") == self.cell_identity(target, method) else None
+        return saved if saved.get("identity") == identity else None
 
     def run(self, compute: bool = True) -> list[dict]:
         """Every cell, finished ones read back from disk; returns them all. With compute=False only the finished
@@ -200,7 +200,8 @@ class Harness:
         results = []
         for number, (target, method, seed) in enumerate(cells, start=1):
             label = f"[{number}/{len(cells)}] {target.key} {method.name} seed {seed}"
-            saved = self.finished(target, method, seed)
+            identity = self.cell_identity(target, method)
+            saved = self.finished(target, method, seed, identity)
             if saved is not None:
                 print(f"{label}: done before, {_summary(saved)}", flush=True)
                 results.append(saved)
@@ -209,7 +210,6 @@ class Harness:
                 print(f"{label}: not computed yet", flush=True)
                 continue
             file = self.cell_file(target, method, seed)
-            identity = self.cell_identity(target, method)
             started = time.time()
             result = {"dataset": target.key, "setting": target.setting, "method": method.name, "seed": seed,
                       "identity": identity, **self.compute(target, method, seed)}
