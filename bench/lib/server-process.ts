@@ -94,6 +94,8 @@ export async function startPlatformServer(options: {
     HOST: '127.0.0.1',
     PORT: String(port),
     LOG_LEVEL: options.logLevel ?? 'info',
+    // As deployed (the Dockerfile sets it): graphql-js skips its development-time checks.
+    NODE_ENV: 'production',
     ...(options.apiKey && { LLM2REC_API_KEY: options.apiKey }),
     ...options.env,
   });

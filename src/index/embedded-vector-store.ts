@@ -28,6 +28,7 @@ import {
   ranksByCosine,
   saveGraph,
   searchGraph,
+  GRAPH_SCALAR,
   sha256OfFile,
   type Graph,
   type GraphFile,
@@ -217,8 +218,8 @@ export class EmbeddedCollection implements VectorCollection {
   ): Promise<{ graphs: DomainGraphs; changes: number } | null> {
     const graphs = {} as DomainGraphs;
     for (const vectorName of VECTOR_NAMES) {
-      const { file, sha256 } = entry.files[vectorName];
-      const graph = await loadGraph(path.join(this.dir, file), sha256, vectorName, this.dimensions[vectorName]);
+      const saved = entry.files[vectorName];
+      const graph = await loadGraph({ ...saved, file: path.join(this.dir, saved.file) }, vectorName, this.dimensions[vectorName]);
       if (!graph) return null;
       graphs[vectorName] = graph;
     }
@@ -323,40 +324,34 @@ export class EmbeddedCollection implements VectorCollection {
   async search(request: SearchRequest): Promise<SearchHit[]> {
     const domains = request.domains ?? [...this.graphs.keys()];
     const excluded = request.excludeIds ?? new Set<string>();
+    const score = this.scorer(request.using, request.query);
     const hits: SearchHit[] = [];
     for (const domain of domains) {
       const graph = this.graphs.get(domain)?.[request.using];
-      const size = this.domainSlots.get(domain)?.size ?? 0;
-      if (!graph || size === 0) continue;
+      const slots = this.domainSlots.get(domain);
+      if (!graph || !slots || slots.size === 0) continue;
       const accept = (slot: number) => {
         const id = this.ids[slot];
-        return id === null || excluded.has(id) ? null : { id, domain, score: 0 };
+        return id !== null && !excluded.has(id);
       };
-      const approximate = size > EXACT_SEARCH_MAX_POINTS ? searchGraph(graph, request.query, request.limit, accept) : null;
-      hits.push(...(approximate ?? this.scan(domain, request.using, request.query, request.limit, accept)));
+      // The graph proposes candidates; too few (or a small domain) and every point of the domain is a candidate.
+      const candidates = slots.size > EXACT_SEARCH_MAX_POINTS ? searchGraph(graph, request.query, request.limit, accept) : null;
+      for (const slot of candidates ?? slots) {
+        if (candidates || accept(slot)) hits.push({ id: this.ids[slot]!, domain, score: score(slot) });
+      }
     }
     return hits.sort((a, b) => b.score - a.score).slice(0, request.limit);
   }
 
-  /** Exact search over every point of a domain: for small domains, and when the approximate graph returns too few. */
-  private scan(
-    domain: string,
-    using: VectorName,
-    query: Float32Array,
-    limit: number,
-    accept: (slot: number) => SearchHit | null,
-  ): SearchHit[] {
-    const cosine = ranksByCosine(using);
+  /** The exact score of a slot's vector for a query: cosine or dot product, as the named vector is ranked. */
+  private scorer(using: VectorName, query: Float32Array): (slot: number) => number {
+    const matrix = this.matrices[using];
+    if (!ranksByCosine(using)) return (slot) => dotProduct(matrix.view(slot), query);
     const queryNorm = Math.sqrt(dotProduct(query, query));
-    const hits: SearchHit[] = [];
-    for (const slot of this.domainSlots.get(domain) ?? []) {
-      const hit = accept(slot);
-      if (!hit) continue;
-      const vector = this.matrices[using].view(slot);
-      const dot = dotProduct(vector, query);
-      hits.push({ ...hit, score: cosine ? dot / (Math.sqrt(dotProduct(vector, vector)) * queryNorm) : dot });
-    }
-    return hits.sort((a, b) => b.score - a.score).slice(0, limit);
+    return (slot) => {
+      const vector = matrix.view(slot);
+      return dotProduct(vector, query) / (Math.sqrt(dotProduct(vector, vector)) * queryNorm);
+    };
   }
 
   async count(domain?: string): Promise<number> {
@@ -430,7 +425,8 @@ export class EmbeddedCollection implements VectorCollection {
       for (const { domain, names } of saving) {
         const files = {} as Record<VectorName, GraphFile>;
         for (const vectorName of VECTOR_NAMES) {
-          files[vectorName] = { file: names[vectorName], sha256: await sha256OfFile(path.join(this.dir, names[vectorName])) };
+          const sha256 = await sha256OfFile(path.join(this.dir, names[vectorName]));
+          files[vectorName] = { file: names[vectorName], sha256, scalar: GRAPH_SCALAR };
         }
         saved.push({ domain, nextSlot, files });
       }

@@ -1,7 +1,8 @@
 /**
  * A loaded model bundle: tokenizer + item encoder + item adapter + sequence model, each an onnxruntime session.
- * The tokenizer and encoder run in a worker thread of their own (EncoderThread): their calls are long. The adapter
- * and sequence model, small graphs, run on the calling thread.
+ * The tokenizer and encoder run in a worker thread of their own (EncoderThread): their calls are long. The sequence
+ * model, called once per recommendation, runs in another (SequenceModelThread), batched. The adapter, a small graph
+ * called when items are stored, runs on the calling thread.
  *
  *   titles  -> tokenizer -> encoder -> item embeddings (semantic vectors)
  *           -> adapter   -> recommendation vectors
@@ -11,6 +12,8 @@ import path from 'node:path';
 import { SAMPLE_TOLERANCE, validateBundle, type BundleCheck, type EncoderVariant } from './bundle-validator.js';
 import { runEncoder, splitRows } from './encoder.js';
 import { EncoderThread } from './encoder-thread.js';
+import { padHistories, runSequenceModel } from './sequence-model.js';
+import { SequenceModelThread } from './sequence-model-thread.js';
 import { InvalidBundleError, type Manifest } from './manifest.js';
 import { ort, type ExecutionProvider } from './onnx-runtime.js';
 import type { TitleTokenizer } from './tokenizer.js';
@@ -44,7 +47,7 @@ export class RecommendationModel {
     readonly executionProvider: ExecutionProvider,
     private readonly encoder: EncoderThread,
     private readonly adapter: ort.InferenceSession,
-    private readonly sequenceModel: ort.InferenceSession,
+    private readonly sequenceModel: SequenceModelThread,
   ) {}
 
   get version(): string {
@@ -69,28 +72,37 @@ export class RecommendationModel {
     const bundle = await validateBundle(bundleDir, { provider, encoder, onCheck });
     const { manifest, tokenizer } = bundle;
     const graph = encoder === 'int8' ? manifest.graphs.encoder_int8! : manifest.graphs.encoder;
-    const thread = EncoderThread.start({
+    const encoderThread = EncoderThread.start({
       encoderFile: path.resolve(bundleDir, graph.file),
       tokenizerFile: path.resolve(bundleDir, manifest.tokenizer.file),
       tokenizer: tokenizer.settings,
       provider: bundle.provider,
     });
+    const sequenceThread = SequenceModelThread.start(
+      { file: path.resolve(bundleDir, manifest.graphs.sequence_model.file), provider: bundle.provider },
+      { length: manifest.sequence_model.max_history, dim: manifest.dimensions.recommendation },
+    );
+    let failing = graph.file;
     try {
-      // The thread opened its own session of the checked graph: it must give what the checked session gives.
+      // The threads opened their own sessions of the checked graphs: they must give what the checked sessions give.
       const titles = manifest.samples.length > 0 ? manifest.samples.map((sample) => sample.title) : ['Tetris'];
       const checked = splitRows(await runEncoder(bundle.encoder, tokenizer, titles), titles.length);
-      const threaded = await thread.encode(titles);
-      const worst = Math.max(...checked.flatMap((row, i) => Array.from(row, (value, j) => Math.abs(value - threaded[i][j]))));
-      if (!(worst <= SAMPLE_TOLERANCE)) {
-        throw new InvalidBundleError(bundleDir, `${graph.file} gives other embeddings in the encoder thread (difference ${worst})`);
-      }
+      const threaded = await encoderThread.encode(titles);
+      assertClose(bundleDir, graph.file, checked, threaded);
+
+      failing = manifest.graphs.sequence_model.file;
+      const items = await adaptWith(bundle.adapter, checked);
+      const histories = items.map((_, end) => items.slice(0, end + 1));
+      const { max_history: length } = manifest.sequence_model;
+      const expected = await runSequenceModel(bundle.sequenceModel, padHistories(histories, length, manifest.dimensions.recommendation));
+      assertClose(bundleDir, failing, splitRows(expected, histories.length), await sequenceThread.run(histories));
     } catch (error) {
-      await Promise.allSettled([thread.close(), bundle.adapter.release(), bundle.sequenceModel.release()]);
-      throw error instanceof InvalidBundleError ? error : new InvalidBundleError(bundleDir, `the encoder thread fails (${(error as Error).message})`);
+      await Promise.allSettled([encoderThread.close(), sequenceThread.close(), bundle.adapter.release()]);
+      throw error instanceof InvalidBundleError ? error : new InvalidBundleError(bundleDir, `${failing} fails in its worker thread (${(error as Error).message})`);
     } finally {
-      await bundle.encoder.release();
+      await Promise.all([bundle.encoder.release(), bundle.sequenceModel.release()]);
     }
-    return new RecommendationModel(bundleDir, manifest, tokenizer, encoder, bundle.provider, thread, bundle.adapter, bundle.sequenceModel);
+    return new RecommendationModel(bundleDir, manifest, tokenizer, encoder, bundle.provider, encoderThread, bundle.adapter, sequenceThread);
   }
 
   /** Item embeddings (semantic vectors) of titles, computed in the encoder thread. */
@@ -100,12 +112,7 @@ export class RecommendationModel {
 
   /** Recommendation vectors of item embeddings. */
   async adapt(embeddings: readonly Float32Array[]): Promise<Float32Array[]> {
-    if (embeddings.length === 0) return [];
-    const dim = this.dimensions.semantic;
-    const input = new Float32Array(embeddings.length * dim);
-    embeddings.forEach((row, i) => input.set(row, i * dim));
-    const output = await this.adapter.run({ item_embedding: new ort.Tensor('float32', input, [embeddings.length, dim]) });
-    return splitRows(output.recommendation_vector, embeddings.length);
+    return adaptWith(this.adapter, embeddings);
   }
 
   /** Both vectors of each title. */
@@ -117,36 +124,34 @@ export class RecommendationModel {
 
   /**
    * The user vector of a history of recommendation vectors, oldest first. Only the most recent maxHistory
-   * items count; the sequence is left-padded to maxHistory.
+   * items count; the sequence is left-padded to maxHistory. Histories asked for together share a call.
    */
   async userVector(history: readonly Float32Array[]): Promise<Float32Array> {
-    const [vector] = await this.userVectors([history]);
-    return vector;
+    return this.sequenceModel.userVector(history);
   }
 
   /** User vectors of several histories in one sequence-model call. */
   async userVectors(histories: readonly (readonly Float32Array[])[]): Promise<Float32Array[]> {
-    if (histories.some((history) => history.length === 0)) throw new Error('a history needs at least one item');
-    const length = this.maxHistory;
-    const dim = this.dimensions.recommendation;
-    const vectors = new Float32Array(histories.length * length * dim);
-    const mask = new BigInt64Array(histories.length * length);
-    histories.forEach((history, row) => {
-      const recent = history.slice(-length);
-      const offset = row * length + length - recent.length;
-      recent.forEach((vector, i) => {
-        vectors.set(vector, (offset + i) * dim);
-        mask[offset + i] = 1n;
-      });
-    });
-    const output = await this.sequenceModel.run({
-      history: new ort.Tensor('float32', vectors, [histories.length, length, dim]),
-      history_mask: new ort.Tensor('int64', mask, [histories.length, length]),
-    });
-    return splitRows(output.user_vector, histories.length);
+    return this.sequenceModel.run(histories);
   }
 
   async release(): Promise<void> {
-    await Promise.all([this.encoder.close(), this.adapter.release(), this.sequenceModel.release()]);
+    await Promise.all([this.encoder.close(), this.adapter.release(), this.sequenceModel.close()]);
+  }
+}
+
+async function adaptWith(adapter: ort.InferenceSession, embeddings: readonly Float32Array[]): Promise<Float32Array[]> {
+  if (embeddings.length === 0) return [];
+  const dim = embeddings[0].length;
+  const input = new Float32Array(embeddings.length * dim);
+  embeddings.forEach((row, i) => input.set(row, i * dim));
+  const output = await adapter.run({ item_embedding: new ort.Tensor('float32', input, [embeddings.length, dim]) });
+  return splitRows(output.recommendation_vector, embeddings.length);
+}
+
+function assertClose(bundleDir: string, file: string, expected: readonly Float32Array[], actual: readonly Float32Array[]): void {
+  const worst = Math.max(...expected.flatMap((row, i) => Array.from(row, (value, j) => Math.abs(value - actual[i][j]))));
+  if (!(worst <= SAMPLE_TOLERANCE)) {
+    throw new InvalidBundleError(bundleDir, `${file} gives other results in its worker thread (difference ${worst})`);
   }
 }

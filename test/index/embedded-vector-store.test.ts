@@ -163,6 +163,18 @@ describe('EmbeddedVectorStore graph files', () => {
     assert.deepEqual(await answers(again), await answers(reopened));
   });
 
+  it('rebuilds graphs saved with another scalar type (float32, before graphs held float16)', async () => {
+    const { root, store, points } = await filledStore();
+    await store.close();
+    const saved = await snapshotOf(root);
+    for (const entry of saved.graphs) for (const file of Object.values(entry.files) as { scalar?: string }[]) delete file.scalar;
+    await writeFile(path.join(root, 'items', 'collection.json'), JSON.stringify(saved));
+
+    const reopened = await new EmbeddedVectorStore(root).collection('items', dims);
+    assert.deepEqual(reopened.graphsOnOpen, { loaded: [], updated: [], rebuilt: ['games', 'movies'] });
+    assert.ok(await recall(reopened, points, 'games') >= 0.95);
+  });
+
   it('renumbers a collection whose slots are mostly retired, and rebuilds its graphs', async () => {
     const { root, store, collection, points } = await filledStore();
     const movies = points.filter((p) => p.domain === 'movies');
