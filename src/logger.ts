@@ -1,8 +1,14 @@
-/** Structured JSON logs (pino) to stderr, so stdout stays free for command output. */
+/**
+ * Structured JSON logs (pino) to stderr, so stdout stays free for command output.
+ *
+ * Written asynchronously: a line goes out with the next write to stderr instead of blocking the request that logged
+ * it (synchronous writes were 3-4% of the server's main thread under load, docs/BENCHMARKS.md). pino flushes what is
+ * pending when the process exits; only a hard kill can lose the last lines.
+ */
 import { pino, type Logger } from 'pino';
 
 export type { Logger };
 
 export function createLogger(level: string = process.env.LOG_LEVEL ?? 'info'): Logger {
-  return pino({ level, base: { service: 'llm2rec' } }, pino.destination(2));
+  return pino({ level, base: { service: 'llm2rec' } }, pino.destination({ dest: 2, sync: false }));
 }

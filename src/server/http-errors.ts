@@ -20,28 +20,34 @@ export function errorBody(message: string, code: string) {
   return { errors: [{ message, extensions: { code } }] };
 }
 
+/** How a failed request is answered: a client error (4xx) with a fixed message, or a 500 whose details are only logged. */
+export interface Refusal {
+  status: number;
+  code: string;
+  message: string;
+}
+
 /**
- * The last middleware: client errors (4xx, mostly from express.json) keep their status with a fixed message (the
- * parser's own message may quote the body); anything else is a 500 whose details go to the log only.
+ * Client errors (4xx, mostly from the JSON body parser) keep their status with a fixed message (the parser's own
+ * message may quote the body); anything else is a 500. Logs the refusal (the error itself for a 500).
  */
-export function jsonErrorHandler(logger: Logger, options: { bodyLimit: string; onRefused?: (code: string) => void }): ErrorRequestHandler {
+export function refuse(error: any, request: { method?: string; path: string }, logger: Logger, bodyLimit: string): Refusal {
+  const status = typeof error?.status === 'number' ? error.status : typeof error?.statusCode === 'number' ? error.statusCode : 500;
+  if (status >= 400 && status < 500) {
+    const known = BODY_ERRORS[String(error?.type)];
+    logger.info({ method: request.method, path: request.path, status, reason: error?.type ?? error?.message }, 'request refused');
+    return { status, code: known?.code ?? 'BAD_REQUEST', message: known?.message(bodyLimit) ?? 'bad request' };
+  }
+  logger.error({ err: error, method: request.method, path: request.path }, 'unexpected error handling a request');
+  return { status: status >= 500 && status < 600 ? status : 500, code: 'INTERNAL_SERVER_ERROR', message: 'Internal server error' };
+}
+
+/** The last Express middleware: answers errors as `refuse` says, GraphQL-style. */
+export function jsonErrorHandler(logger: Logger, options: { bodyLimit: string }): ErrorRequestHandler {
   return (error, req, res, next) => {
     if (res.headersSent) return next(error);
-    const status = typeof error?.status === 'number' ? error.status : typeof error?.statusCode === 'number' ? error.statusCode : 500;
-    let code: string;
-    let message: string;
-    if (status >= 400 && status < 500) {
-      const known = BODY_ERRORS[String(error?.type)];
-      code = known?.code ?? 'BAD_REQUEST';
-      message = known?.message(options.bodyLimit) ?? 'bad request';
-      logger.info({ method: req.method, path: req.baseUrl + req.path, status, reason: error?.type ?? error?.message }, 'request refused');
-    } else {
-      code = 'INTERNAL_SERVER_ERROR';
-      message = 'Internal server error';
-      logger.error({ err: error, method: req.method, path: req.baseUrl + req.path }, 'unexpected error handling a request');
-    }
-    options.onRefused?.(code);
-    res.status(status >= 400 && status < 600 ? status : 500).json(errorBody(message, code));
+    const { status, code, message } = refuse(error, { method: req.method, path: req.baseUrl + req.path }, logger, options.bodyLimit);
+    res.status(status).json(errorBody(message, code));
   };
 }
 

@@ -1,12 +1,12 @@
 /**
- * The HTTP face of the platform: Apollo Server 5 on Express 5 at /graphql; /healthz (liveness), /readyz (readiness)
- * and /metrics (Prometheus).
+ * The HTTP face of the platform: Apollo Server 5 at /graphql on node:http (graphql-route.ts); Express 5 for
+ * /healthz (liveness), /readyz (readiness), /metrics (Prometheus) and /export.
  */
 import { once } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
-import { expressMiddleware } from '@as-integrations/express5';
+import { ApolloServerPluginCacheControlDisabled } from '@apollo/server/plugin/disabled';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import express from 'express';
 import { GraphQLError, type GraphQLFormattedError } from 'graphql';
@@ -20,6 +20,7 @@ import { jsonErrorHandler, notFound } from './http-errors.js';
 import { createMetrics, observeOperations } from './observability.js';
 import { complexityLimit, depthLimitRule, requestError } from './query-limits.js';
 import { exportRoutes } from './export-routes.js';
+import { graphqlRoute, isGraphQLRequest } from './graphql-route.js';
 import { checkReadiness } from './readiness.js';
 
 export interface RunningServer {
@@ -76,7 +77,7 @@ export async function startHttpServer(platform: Platform, options: { host: strin
   const { settings, logger } = platform;
   const app = express();
   app.disable('x-powered-by');
-  const httpServer = http.createServer(app);
+  const httpServer = http.createServer();
   const metrics = createMetrics(platform);
   const apollo = new ApolloServer<ServerContext>({
     typeDefs,
@@ -87,6 +88,8 @@ export async function startHttpServer(platform: Platform, options: { host: strin
     logger,
     validationRules: [depthLimitRule(settings.maxQueryDepth)],
     plugins: [
+      // No @cacheControl hints in the schema: the route marks every answer no-store instead of a hook on each field.
+      ApolloServerPluginCacheControlDisabled(),
       ApolloServerPluginDrainHttpServer({ httpServer }),
       observeOperations(metrics, platform),
       mutationsNeedApiKey(settings.apiKey),
@@ -105,14 +108,18 @@ export async function startHttpServer(platform: Platform, options: { host: strin
     res.set('content-type', metrics.registry.contentType).send(await metrics.registry.metrics());
   });
   app.use('/export', exportRoutes(platform));
-  app.use('/graphql',
-    express.json({ limit: settings.maxBodySize }),
-    expressMiddleware(apollo, {
-      context: async ({ req }) => ({ ...createContext(platform), apiKey: req.header('x-api-key') }),
-    }),
-    jsonErrorHandler(logger, { bodyLimit: settings.maxBodySize, onRefused: (code) => metrics.graphqlErrors.inc({ code }) }));
   app.use(notFound);
   app.use(jsonErrorHandler(logger, { bodyLimit: settings.maxBodySize }));
+  const graphql = graphqlRoute(apollo, {
+    context: (req) => {
+      const apiKey = req.headers['x-api-key'];
+      return { ...createContext(platform), apiKey: Array.isArray(apiKey) ? apiKey[0] : apiKey };
+    },
+    bodyLimit: settings.maxBodySize,
+    logger,
+    onRefused: (code) => metrics.graphqlErrors.inc({ code }),
+  });
+  httpServer.on('request', (req, res) => (isGraphQLRequest(req) ? graphql(req, res) : app(req, res)));
 
   httpServer.listen(options.port, options.host);
   await once(httpServer, 'listening');

@@ -148,6 +148,22 @@ describe('request limits over HTTP', () => {
     assert.match(result.body.errors![0].message, /2kb/);
   });
 
+  it('marks GraphQL answers no-store, and answers queries sent with GET', async () => {
+    const posted = await fetch(server.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: '{ domains { name } }' }) });
+    assert.equal(posted.status, 200);
+    assert.equal(posted.headers.get('cache-control'), 'no-store');
+    const url = new URL(server.url);
+    url.searchParams.set('query', '{ domains { name } }');
+    // Apollo's CSRF prevention wants a header a simple cross-site request cannot carry.
+    const got = await fetch(url, { headers: { 'apollo-require-preflight': 'true' } });
+    assert.equal(got.status, 200);
+    assert.equal(got.headers.get('cache-control'), 'no-store');
+    assert.deepEqual(await got.json(), await posted.json());
+    const mutationByGet = new URL(server.url);
+    mutationByGet.searchParams.set('query', 'mutation { deleteItems(ids: ["x"]) { count } }');
+    assert.equal((await fetch(mutationByGet, { headers: { 'apollo-require-preflight': 'true' } })).status, 405);
+  });
+
   it('answers unknown paths with a JSON 404', async () => {
     const response = await fetch(new URL('/nope', server.url));
     assert.equal(response.status, 404);

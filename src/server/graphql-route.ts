@@ -1,0 +1,77 @@
+/**
+ * POST and GET /graphql on plain node:http: the request body parsed as JSON (body-parser, with the size limit),
+ * handed to Apollo Server, its answer written back. Express stays for the other paths; on the path every request
+ * takes it cost about a twentieth of the server's time per recommendation (router, response helpers, an ETag hash
+ * of every body), measured with bench/experiments/profile-server.ts (docs/BENCHMARKS.md).
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { HeaderMap, type ApolloServer } from '@apollo/server';
+import bodyParser from 'body-parser';
+import type { Logger } from '../logger.js';
+import { errorBody, refuse } from './http-errors.js';
+
+export const GRAPHQL_PATH = '/graphql';
+
+/** Whether a request is for the GraphQL endpoint (with or without a query string). */
+export function isGraphQLRequest(req: IncomingMessage): boolean {
+  const url = req.url ?? '';
+  return url === GRAPHQL_PATH || url.startsWith(`${GRAPHQL_PATH}?`);
+}
+
+export interface GraphQLRouteOptions<TContext> {
+  context: (req: IncomingMessage) => TContext;
+  bodyLimit: string;
+  logger: Logger;
+  /** Called with the code of a request refused before it reached Apollo. */
+  onRefused?: (code: string) => void;
+}
+
+function send(res: ServerResponse, status: number, headers: Iterable<[string, string]>, body: string): void {
+  res.statusCode = status;
+  for (const [name, value] of headers) res.setHeader(name, value);
+  // Answers are per user and per model version: no cache may keep them.
+  res.setHeader('cache-control', 'no-store');
+  res.end(body);
+}
+
+export function graphqlRoute<TContext extends object>(apollo: ApolloServer<TContext>, options: GraphQLRouteOptions<TContext>) {
+  const parseJson = bodyParser.json({ limit: options.bodyLimit });
+
+  const refused = (req: IncomingMessage, res: ServerResponse, error: unknown) => {
+    const { status, code, message } = refuse(error, { method: req.method, path: GRAPHQL_PATH }, options.logger, options.bodyLimit);
+    options.onRefused?.(code);
+    send(res, status, [['content-type', 'application/json; charset=utf-8']], JSON.stringify(errorBody(message, code)));
+  };
+
+  const execute = async (req: IncomingMessage & { body?: unknown }, res: ServerResponse) => {
+    const headers = new HeaderMap();
+    for (const [name, value] of Object.entries(req.headers)) {
+      if (value !== undefined) headers.set(name, Array.isArray(value) ? value.join(', ') : value);
+    }
+    const url = req.url ?? '';
+    const queryAt = url.indexOf('?');
+    const response = await apollo.executeHTTPGraphQLRequest({
+      httpGraphQLRequest: { method: req.method?.toUpperCase() ?? 'GET', headers, search: queryAt < 0 ? '' : url.slice(queryAt), body: req.body },
+      context: async () => options.context(req),
+    });
+    if (response.body.kind === 'complete') {
+      send(res, response.status ?? 200, response.headers, response.body.string);
+      return;
+    }
+    // Incremental delivery (@defer): written as it comes.
+    res.statusCode = response.status ?? 200;
+    for (const [name, value] of response.headers) res.setHeader(name, value);
+    for await (const chunk of response.body.asyncIterator) res.write(chunk);
+    res.end();
+  };
+
+  return (req: IncomingMessage, res: ServerResponse): void => {
+    parseJson(req as Parameters<typeof parseJson>[0], res as Parameters<typeof parseJson>[1], (error?: unknown) => {
+      if (error) return refused(req, res, error);
+      execute(req, res).catch((failure: unknown) => {
+        if (res.headersSent) res.destroy(failure as Error);
+        else refused(req, res, failure);
+      });
+    });
+  };
+}
