@@ -1,12 +1,14 @@
 /**
  * Servers under test run in processes of their own, never in the load generator's event loop: the platform's
- * `serve` command, and the floor (a bare node:http server answering precomputed bodies).
+ * `serve` command, run as the Dockerfile runs it (compiled by `npm run build`, plain node, NODE_ENV=production), and
+ * the floor (a bare node:http server answering precomputed bodies).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdirSync, openSync, closeSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { ENVIRONMENT_NAMES } from '../../src/config.js';
 import { REPO } from './paths.js';
 
@@ -70,7 +72,15 @@ async function stopChild(child: ChildProcess): Promise<void> {
   clearTimeout(timer);
 }
 
-/** Starts `src/cli/serve.ts` on a data directory and waits for /readyz. */
+let built: Promise<unknown> | undefined;
+
+/** Compiles the platform into dist/ (`npm run build`), once per process. */
+export function buildPlatform(): Promise<unknown> {
+  built ??= promisify(execFile)('npm', ['run', '--silent', 'build'], { cwd: REPO });
+  return built;
+}
+
+/** Builds the platform, starts its `serve` command (dist/src/cli/serve.js) on a data directory and waits for /readyz. */
 export async function startPlatformServer(options: {
   dataDir: string;
   bundleDir: string;
@@ -85,6 +95,7 @@ export async function startPlatformServer(options: {
   /** More node options for the server process (e.g. --cpu-prof), for experiments. */
   nodeArgs?: string[];
 }): Promise<ServerProcess> {
+  await buildPlatform();
   const port = await freePort();
   const started = performance.now();
   const env = childEnv({
@@ -100,7 +111,7 @@ export async function startPlatformServer(options: {
     ...options.env,
   });
   const imports = (options.nodeImports ?? []).flatMap((file) => ['--import', file]);
-  const child = spawnLogged([...(options.nodeArgs ?? []), ...imports, '--import', 'tsx', 'src/cli/serve.ts'], env, options.logFile);
+  const child = spawnLogged([...(options.nodeArgs ?? []), ...imports, 'dist/src/cli/serve.js'], env, options.logFile);
   const origin = `http://127.0.0.1:${port}`;
   try {
     await waitUntil(child, `${origin}/readyz`, options.readyTimeoutMs ?? 15 * 60_000, options.logFile);
