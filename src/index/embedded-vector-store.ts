@@ -15,7 +15,8 @@
  * collection.json names is rebuilt from the vectors instead.
  *
  * Like Qdrant, which scans small segments instead of using their HNSW graph, a domain with few points is searched
- * exactly: there the scan costs about as much as the graph walk, and it never misses a neighbour.
+ * exactly: there the scan costs about as much as the graph walk, and it never misses a neighbour. In a larger domain
+ * the graph (float16) proposes candidates and every score returned is computed exactly on the float32 rows.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
@@ -24,11 +25,11 @@ import path from 'node:path';
 import {
   addToGraph,
   createGraph,
+  GRAPH_SCALAR,
   loadGraph,
   ranksByCosine,
   saveGraph,
   searchGraph,
-  GRAPH_SCALAR,
   sha256OfFile,
   type Graph,
   type GraphFile,
