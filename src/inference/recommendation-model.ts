@@ -140,6 +140,7 @@ export class RecommendationModel {
   }
 }
 
+/** Recommendation vectors of item embeddings through an adapter session. */
 async function adaptWith(adapter: ort.InferenceSession, embeddings: readonly Float32Array[]): Promise<Float32Array[]> {
   if (embeddings.length === 0) return [];
   const dim = embeddings[0].length;
@@ -149,6 +150,7 @@ async function adaptWith(adapter: ort.InferenceSession, embeddings: readonly Flo
   return splitRows(output.recommendation_vector, embeddings.length);
 }
 
+/** Refuses the bundle when a worker thread's session gives other numbers than the checked session. */
 function assertClose(bundleDir: string, file: string, expected: readonly Float32Array[], actual: readonly Float32Array[]): void {
   const worst = Math.max(...expected.flatMap((row, i) => Array.from(row, (value, j) => Math.abs(value - actual[i][j]))));
   if (!(worst <= SAMPLE_TOLERANCE)) {

@@ -9,9 +9,10 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { after, before, describe, it } from 'node:test';
 import { runEncoder, splitRows } from '../../src/inference/encoder.js';
 import { EncoderThread } from '../../src/inference/encoder-thread.js';
-import { createSession, ort } from '../../src/inference/onnx-runtime.js';
+import { createSession } from '../../src/inference/onnx-runtime.js';
 import { RecommendationModel } from '../../src/inference/recommendation-model.js';
 import { tinyBundle } from '../support/fixtures.js';
+import { graphsRunOnThisThread } from '../support/session-runs.js';
 
 /** Long titles, so that one call of the tiny encoder takes a while. */
 const TITLES = Array.from({ length: 1024 }, (_, i) =>
@@ -24,20 +25,7 @@ describe('the encoder thread', () => {
   after(async () => { await model.release(); });
 
   it('runs no encoder session on the main thread, and gives the vectors of the graph run directly', async () => {
-    // Every session of this thread runs through the class's prototype: record the inputs of each run.
-    const sessions = (ort.InferenceSession as unknown as { prototype: ort.InferenceSession }).prototype;
-    const run = sessions.run;
-    const graphsRunHere: string[] = [];
-    sessions.run = function (this: ort.InferenceSession, ...args: Parameters<typeof run>) {
-      graphsRunHere.push(Object.keys(args[0]).sort().join(','));
-      return run.apply(this, args);
-    } as typeof run;
-    let items;
-    try {
-      items = await model.embedItems(TITLES.slice(0, 100));
-    } finally {
-      sessions.run = run;
-    }
+    const { result: items, graphs: graphsRunHere } = await graphsRunOnThisThread(() => model.embedItems(TITLES.slice(0, 100)));
     // The adapter ran here; the encoder (input_ids, attention_mask) did not.
     assert.ok(graphsRunHere.length > 0 && graphsRunHere.every((inputs) => inputs === 'item_embedding'), graphsRunHere.join('; '));
 

@@ -7,11 +7,12 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { splitRows } from '../../src/inference/encoder.js';
-import { createSession, ort } from '../../src/inference/onnx-runtime.js';
+import { createSession } from '../../src/inference/onnx-runtime.js';
 import { RecommendationModel } from '../../src/inference/recommendation-model.js';
 import { padHistories, runSequenceModel } from '../../src/inference/sequence-model.js';
 import { SequenceModelThread } from '../../src/inference/sequence-model-thread.js';
 import { tinyBundle } from '../support/fixtures.js';
+import { graphsRunOnThisThread } from '../support/session-runs.js';
 
 const TITLES = ['Tetris', 'Super Mario Bros.', 'The Legend of Zelda', 'Metroid Prime', 'Pokemon Red', 'Halo 3',
   'Gran Turismo 4', 'Final Fantasy VII', 'Portal 2', 'Minecraft', 'Doom', 'Civilization IV'];
@@ -63,19 +64,8 @@ describe('the sequence-model thread', () => {
   });
 
   it('serves RecommendationModel.userVector without a sequence-model session on the main thread', async () => {
-    const sessions = (ort.InferenceSession as unknown as { prototype: ort.InferenceSession }).prototype;
-    const run = sessions.run;
-    const graphsRunHere: string[] = [];
-    sessions.run = function (this: ort.InferenceSession, ...args: Parameters<typeof run>) {
-      graphsRunHere.push(Object.keys(args[0]).sort().join(','));
-      return run.apply(this, args);
-    } as typeof run;
-    let vectors;
-    try {
-      vectors = await Promise.all([model.userVector(histories[4]), model.userVectors([histories[5]])]);
-    } finally {
-      sessions.run = run;
-    }
+    const { result: vectors, graphs: graphsRunHere } = await graphsRunOnThisThread(() =>
+      Promise.all([model.userVector(histories[4]), model.userVectors([histories[5]])]));
     assert.deepEqual(graphsRunHere, []);
     vectors[0].forEach((value, j) => assert.ok(Math.abs(value - alone[4][j]) < 1e-5));
     vectors[1][0].forEach((value, j) => assert.ok(Math.abs(value - alone[5][j]) < 1e-5));
