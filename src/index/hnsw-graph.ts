@@ -31,13 +31,13 @@ export function ranksByCosine(using: VectorName): boolean {
  * 0.963; `npx tsx bench/experiments/graph-precision.ts`, 2026-11-24). They only propose candidates; the index
  * scores those exactly on its float32 rows.
  */
-export const GRAPH_SCALAR = 'f16';
+export const GRAPH_SCALAR = ScalarKind.F16;
 
 export function createGraph(using: VectorName, dimensions: number): Graph {
   return new Index({
     metric: METRIC[using],
     dimensions,
-    quantization: ScalarKind.F16,
+    quantization: GRAPH_SCALAR,
     connectivity: 16,
     expansion_add: 128,
     expansion_search: 64,

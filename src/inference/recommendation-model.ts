@@ -78,10 +78,9 @@ export class RecommendationModel {
       tokenizer: tokenizer.settings,
       provider: bundle.provider,
     });
+    const histories = { length: manifest.sequence_model.max_history, dim: manifest.dimensions.recommendation };
     const sequenceThread = SequenceModelThread.start(
-      { file: path.resolve(bundleDir, manifest.graphs.sequence_model.file), provider: bundle.provider },
-      { length: manifest.sequence_model.max_history, dim: manifest.dimensions.recommendation },
-    );
+      { file: path.resolve(bundleDir, manifest.graphs.sequence_model.file), provider: bundle.provider }, histories);
     let failing = graph.file;
     try {
       // The threads opened their own sessions of the checked graphs: they must give what the checked sessions give.
@@ -92,10 +91,9 @@ export class RecommendationModel {
 
       failing = manifest.graphs.sequence_model.file;
       const items = await adaptWith(bundle.adapter, checked);
-      const histories = items.map((_, end) => items.slice(0, end + 1));
-      const { max_history: length } = manifest.sequence_model;
-      const expected = await runSequenceModel(bundle.sequenceModel, padHistories(histories, length, manifest.dimensions.recommendation));
-      assertClose(bundleDir, failing, splitRows(expected, histories.length), await sequenceThread.run(histories));
+      const prefixes = items.map((_, end) => items.slice(0, end + 1));
+      const expected = await runSequenceModel(bundle.sequenceModel, padHistories(prefixes, histories.length, histories.dim));
+      assertClose(bundleDir, failing, splitRows(expected, prefixes.length), await sequenceThread.run(prefixes));
     } catch (error) {
       await Promise.allSettled([encoderThread.close(), sequenceThread.close(), bundle.adapter.release()]);
       throw error instanceof InvalidBundleError ? error : new InvalidBundleError(bundleDir, `${failing} fails in its worker thread (${(error as Error).message})`);
