@@ -55,6 +55,8 @@ class StageConfig:
     # simcse
     dropout: float = 0.2  # attention dropout, the only augmentation
     temperature: float = 0.1  # cosine similarities are divided by this (scale 10)
+    # mntp + simcse: a batch is drawn from titles of similar token length (fewer padded tokens); False = uniform
+    bucket_by_length: bool = True
 
 
 @dataclass
@@ -72,6 +74,9 @@ class TrainConfig:
     title_max_tokens: int = 32  # MNTP/SimCSE titles, and the bundle tokenizer's max_length
     seed: int = 42
     checkpoint_minutes: float = 4.0  # write a resumable checkpoint at least this often
+    # "auto": bf16 autocast where the CPU has native bf16 (AVX512-BF16 or AMX), else fp32; "bf16" or "fp32" force it.
+    # Master weights, optimizer state, losses and softmaxes stay fp32 either way (training/llm2rec/precision.py).
+    precision: str = "auto"
 
 
 STAGES = ("csft", "mntp", "simcse")
