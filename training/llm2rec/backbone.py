@@ -246,3 +246,13 @@ def load_trained(run_dir: Path, stage: str | None = None) -> tuple[Backbone, dic
         tokenizer=AutoTokenizer.from_pretrained(model_dir),
     )
     return backbone, record
+
+
+def generate(prompt: str, max_new_tokens: int) -> str:
+    """Greedy chat completion with the full SmolLM2: a smoke test that the dequantized weights are right."""
+    backbone = load_smollm2()
+    tokenizer = backbone.tokenizer
+    inputs = tokenizer.apply_chat_template([{"role": "user", "content": prompt}], add_generation_prompt=True,
+                                           return_tensors="pt", return_dict=True)
+    output = backbone.model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False)
+    return tokenizer.decode(output[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True)

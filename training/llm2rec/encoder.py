@@ -4,8 +4,6 @@ Also used by the LLM2Rec training stages (training/llm2rec/stages/) with the dec
 Hugging Face model: Llama/SmolLM, Qwen2 and Gemma (which scales its input embeddings by sqrt(hidden size)).
 """
 
-from pathlib import Path
-
 import numpy as np
 import torch
 from torch import nn
@@ -87,17 +85,3 @@ def embed_titles(encoder: ItemEncoder, tokenizer: TitleTokenizer, titles: list[s
             progress.update(len(batch))
     return out
 
-
-def embed_catalogue(encoder: ItemEncoder, tokenizer: TitleTokenizer, titles: list[str], batch_size: int,
-                    cache_file: Path | None, desc: str) -> np.ndarray:
-    """embed_titles, memoized in `cache_file` (.npy) when given. The caller puts everything that determines the
-    result (backbone weights, layers, attention, tokenization, titles) into the file name."""
-    if cache_file is not None and cache_file.exists():
-        return np.load(cache_file)
-    embeddings = embed_titles(encoder, tokenizer, titles, batch_size, desc)
-    if cache_file is not None:
-        cache_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache_file.with_name(cache_file.name + ".tmp.npy")
-        np.save(tmp, embeddings)
-        tmp.replace(cache_file)
-    return embeddings

@@ -37,7 +37,8 @@ from .gru4rec import GRU4Rec
 from .item_embeddings import EmbeddingSource, embed_catalogue, open_source
 from .metrics import CUTOFFS
 from .sasrec import SASRec, Adapter
-from .train_encoder import machine, seed_everything
+from .seeding import seed_everything
+from .train_encoder import machine
 from .train_sequence import EmbeddingItemTable, IdItemTable, TrainingPart, evaluate, popularity, train
 
 SETTINGS = ("in-domain", "out-of-domain", "zero-shot")

@@ -26,7 +26,7 @@ from tqdm import tqdm
 from . import backbone as backbones
 from .encoder import ItemEncoder, embed_titles
 from .presets import PRESETS
-from .tokens import TitleTokenizer, bundle_tokenizer
+from .tokens import TitleTokenizer
 
 MINILM_MAX_TOKENS = 64  # titles are short; all-MiniLM-L6-v2 was trained on up to 128 tokens
 
@@ -53,8 +53,12 @@ def open_source(spec: str, batch_size: int = 64) -> EmbeddingSource:
                      f"bundle:<dir>")
 
 
-def embed_catalogue(source: EmbeddingSource, titles: list[str], label: str) -> np.ndarray:
-    """source.embed(titles), memoized on disk."""
+def embed_catalogue(source: EmbeddingSource, titles: list[str], label: str, cache: bool = True) -> np.ndarray:
+    """source.embed(titles), memoized on disk (unless `cache` is False) under a key of everything that determines
+    the result: the source's identity (weights, layers, attention, tokenization) and the titles. The evaluation,
+    the geometry report and `bundle` all embed catalogues through here, so they share the cache."""
+    if not cache:
+        return source.embed(titles, f"{source.spec} on {label}")
     key = hashlib.sha256((source.identity + "\n" + "\n".join(titles)).encode()).hexdigest()[:20]
     cache_file = backbones.cache_root() / "embeddings" / f"eval-{label}-{key}.npy"
     if cache_file.exists():
@@ -67,10 +71,10 @@ def embed_catalogue(source: EmbeddingSource, titles: list[str], label: str) -> n
     return embeddings
 
 
-def _encoder_source(spec: str, backbone: backbones.Backbone, layers: int, attention: str, max_tokens: int,
-                    batch_size: int) -> EmbeddingSource:
-    encoder = ItemEncoder(backbone.model.get_decoder(), layers, attention).eval()
-    tokenizer = TitleTokenizer(bundle_tokenizer(backbone.tokenizer), max_tokens, backbone.tokenizer.pad_token_id)
+def encoder_source(spec: str, backbone: backbones.Backbone, encoder: ItemEncoder, tokenizer: TitleTokenizer,
+                   batch_size: int) -> EmbeddingSource:
+    """A PyTorch ItemEncoder over `backbone`'s weights (the encoder a bundle exports) as an embedding source."""
+    layers, attention, max_tokens = len(encoder.layers), encoder.attention, tokenizer.max_length
     return EmbeddingSource(
         spec=spec,
         identity=f"{backbone.weights_sha256}-L{layers}-{attention}-t{max_tokens}-mean",
@@ -78,6 +82,12 @@ def _encoder_source(spec: str, backbone: backbones.Backbone, layers: int, attent
                     f"{max_tokens} tokens",
         embed=lambda titles, desc: embed_titles(encoder, tokenizer, titles, batch_size, desc),
     )
+
+
+def _encoder_source(spec: str, backbone: backbones.Backbone, layers: int, attention: str, max_tokens: int,
+                    batch_size: int) -> EmbeddingSource:
+    encoder = ItemEncoder(backbone.model.get_decoder(), layers, attention).eval()
+    return encoder_source(spec, backbone, encoder, TitleTokenizer.from_hf(backbone.tokenizer, max_tokens), batch_size)
 
 
 def _backbone_source(spec: str, preset_name: str, batch_size: int) -> EmbeddingSource:
@@ -128,13 +138,10 @@ def _minilm_source(spec: str, batch_size: int) -> EmbeddingSource:
 
 def _bundle_source(spec: str, bundle: Path, batch_size: int) -> EmbeddingSource:
     import onnxruntime
-    from tokenizers import Tokenizer
 
     manifest = json.loads((bundle / "manifest.json").read_text())
     graph = manifest["graphs"]["encoder"]
-    settings = manifest["tokenizer"]
-    tokenizer = TitleTokenizer(Tokenizer.from_file(str(bundle / settings["file"])), settings["max_length"],
-                               settings["pad_token_id"], settings["add_special_tokens"])
+    tokenizer = TitleTokenizer.from_bundle(bundle, manifest)
     session = onnxruntime.InferenceSession(str(bundle / graph["file"]), providers=["CPUExecutionProvider"])
 
     def embed(titles: list[str], desc: str) -> np.ndarray:

@@ -42,9 +42,10 @@ from .data import load_dataset, load_items, leave_one_out
 from .encoder import ItemEncoder
 from .export import GRAPHS, TOLERANCE, export_graph
 from .presets import PRESETS
-from .quantize import INT8_FILE, MIN_COSINE, MIN_OVERLAP, bundle_tokenizer, cosines, encode, length_batches, session
+from .quantize import INT8_FILE, MIN_COSINE, MIN_OVERLAP, cosines, encode, length_batches, session
 from .sasrec import SASRec, Adapter
 from .tokenize_titles import SHARED_DATA
+from .tokens import TitleTokenizer
 from .train_sequence import left_pad
 
 
@@ -186,7 +187,7 @@ def prepare(bundle: Path, work: Path, dataset_dirs: list[Path], users: int, titl
     bundle, work = Path(bundle), Path(work)
     work.mkdir(parents=True, exist_ok=True)
     manifest = json.loads((bundle / "manifest.json").read_text())
-    tokenizer = bundle_tokenizer(bundle, manifest)
+    tokenizer = TitleTokenizer.from_bundle(bundle, manifest)
     max_history = manifest["sequence_model"]["max_history"]
     item_dim, rec_dim = manifest["dimensions"]["item_embedding"], manifest["dimensions"]["recommendation"]
     encoder, adapter, sasrec = reference_modules(bundle, manifest, encoder_run)

@@ -1,33 +1,42 @@
-"""Training presets: one plain dataclass instance per preset, nothing hidden elsewhere."""
+"""Bundle presets (`bundle --preset`): one plain dataclass instance per preset, nothing hidden elsewhere; overridable
+and type-checked like the LLM2Rec training presets (training/llm2rec/config.py): `bundle --preset quick --set epochs=2`.
+"""
 
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from . import config as settings
+from .config import Count, Fraction, NonNegative, NonNegativeInt, Positive, Text
 
 
 @dataclass(frozen=True, kw_only=True)
 class Preset:
     """The fields with defaults are shared by every preset below; a preset names only what it changes."""
-    name: str
+    name: Text
     # item encoder
-    backbone: str  # "smollm2" (the real SmolLM2-135M-Instruct) or "tiny" (random, same family and tokenizer)
-    layers: int  # keep only the first `layers` decoder layers of the backbone
-    attention: str  # "causal" or "bidirectional"
-    max_tokens: int = 32  # titles are truncated to this many tokens
-    encode_batch_size: int = 64
+    # "smollm2" (the real SmolLM2-135M-Instruct) or "tiny" (random, same family and tokenizer); `bundle --encoder`
+    # replaces it with the trained run's encoder
+    backbone: Literal["smollm2", "tiny"]
+    layers: Count  # keep only the first `layers` decoder layers of the backbone
+    attention: Literal["causal", "bidirectional"]  # "causal" or "bidirectional"
+    max_tokens: Count = 32  # titles are truncated to this many tokens
+    encode_batch_size: Count = 64
     # data
-    max_users: int | None  # None = every user; otherwise keep the first users of each dataset (and only their items)
+    max_users: Count | None  # None = every user; otherwise keep the first users of each dataset (and only their items)
     # adapter + sequence model
-    rec_dim: int = 128
-    max_history: int = 10  # longest history the sequence model sees (the server pads/cuts to this)
-    sasrec_layers: int = 2
-    sasrec_heads: int = 2
-    dropout: float = 0.2
+    rec_dim: Count = 128
+    max_history: Count = 10  # longest history the sequence model sees (the server pads/cuts to this)
+    sasrec_layers: Count = 2
+    sasrec_heads: Count = 2
+    dropout: Fraction = 0.2
     # sequence training
-    epochs: int  # at most this many; the weights of the epoch with the best validation Recall@20 are kept
-    patience: int | None = None  # stop after this many epochs without a better validation Recall@20 (None: never)
-    batch_size: int  # windows of max_history items per step
-    learning_rate: float = 1e-3
-    weight_decay: float = 1e-4
-    seed: int = 42
+    epochs: Count  # at most this many; the weights of the epoch with the best validation Recall@20 are kept
+    patience: Count | None = None  # stop after this many epochs without a better validation Recall@20 (None: never)
+    batch_size: Count  # windows of max_history items per step
+    learning_rate: Positive = 1e-3
+    weight_decay: NonNegative = 1e-4
+    seed: NonNegativeInt = 42
 
 
 PRESETS = {
@@ -54,3 +63,8 @@ PRESETS = {
         batch_size=256,
     ),
 }
+
+
+def resolve(preset: str, config_file: Path | None = None, sets: list[str] = ()) -> Preset:
+    """A bundle preset with a file's and each `--set`'s overrides, type-checked (config.ConfigError if not)."""
+    return settings.resolve(PRESETS, preset, config_file, sets)

@@ -42,7 +42,6 @@ import numpy as np
 import onnx
 import onnxruntime
 from onnx import helper, numpy_helper
-from tokenizers import Tokenizer
 
 from .data import load_dataset, load_items, leave_one_out
 from .export import write_manifest
@@ -159,12 +158,6 @@ def session(path: Path, threads: int = 2) -> onnxruntime.InferenceSession:
     return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
-def bundle_tokenizer(bundle: Path, manifest: dict) -> TitleTokenizer:
-    settings = manifest["tokenizer"]
-    return TitleTokenizer(Tokenizer.from_file(str(bundle / settings["file"])), settings["max_length"],
-                          settings["pad_token_id"], settings["add_special_tokens"])
-
-
 def length_batches(ids: list[list[int]], batch_size: int = BATCH) -> list[list[int]]:
     """Indices grouped into batches of similar token length (little padding), as training encodes catalogues."""
     order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
@@ -251,7 +244,7 @@ def speed(fp32: onnxruntime.InferenceSession, int8: onnxruntime.InferenceSession
 def fidelity(bundle: Path, manifest: dict, int8_path: Path, dataset_dirs: list[Path], overlap_dataset: Path,
              users: int | None = None) -> dict:
     """Cosine int8 vs fp32 on every title of `dataset_dirs`; top-10 overlap on the test users of `overlap_dataset`."""
-    tokenizer = bundle_tokenizer(bundle, manifest)
+    tokenizer = TitleTokenizer.from_bundle(bundle, manifest)
     fp32 = session(bundle / manifest["graphs"]["encoder"]["file"])
     int8 = session(int8_path)
     per_dataset = [load_items(directory)[1] for directory in dataset_dirs]
@@ -331,7 +324,8 @@ def quantize_bundle(bundle: Path, method: str = "weight-only", accuracy_level: i
         "speedup": measured["speed"]["speedup"],
         **measured,
         "quantize_seconds": round(seconds, 1),
-        "item_embedding_heads": sample_heads(path, bundle_tokenizer(bundle, manifest), manifest.get("samples", [])),
+        "item_embedding_heads": sample_heads(path, TitleTokenizer.from_bundle(bundle, manifest),
+                                             manifest.get("samples", [])),
     }
     encoder = manifest["graphs"]["encoder"]
     manifest["graphs"]["encoder_int8"] = {"file": INT8_FILE, "inputs": encoder["inputs"], "outputs": encoder["outputs"]}

@@ -10,8 +10,6 @@ import argparse
 import json
 from pathlib import Path
 
-from tokenizers import Tokenizer
-
 from .backbone import REPO_ROOT
 from .data import load_items
 from .tokens import TitleTokenizer
@@ -28,9 +26,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--datasets", nargs="+", help=f"dataset directories (default: every one in {SHARED_DATA})")
     args = parser.parse_args(argv)
 
-    manifest = json.loads((args.tokenizer.parent / "manifest.json").read_text())["tokenizer"]
-    tokenizer = TitleTokenizer(Tokenizer.from_file(str(args.tokenizer)), manifest["max_length"],
-                               manifest["pad_token_id"], manifest["add_special_tokens"])
+    manifest = json.loads((args.tokenizer.parent / "manifest.json").read_text())
+    if manifest["tokenizer"]["file"] != args.tokenizer.name:
+        raise SystemExit(f"{args.tokenizer} is not the tokenizer of the manifest beside it")
+    tokenizer = TitleTokenizer.from_bundle(args.tokenizer.parent, manifest)
     paths = args.datasets or sorted(str(p) for p in SHARED_DATA.iterdir() if (p / "items.jsonl").exists())
     titles = [title for path in paths for title in load_items(path)[1]]
     args.out.write_text(json.dumps({"titles": titles, "ids": tokenizer.encode(titles)}, ensure_ascii=False))

@@ -1,6 +1,9 @@
 """Titles -> token ids, exactly as the bundle's consumers must do it (manifest `tokenizer` section):
 encode with the bundle's tokenizer.json, keep the first `max_length` ids, right-pad with `pad_token_id`."""
 
+import json
+from pathlib import Path
+
 import torch
 from tokenizers import Tokenizer
 from transformers import PreTrainedTokenizerBase
@@ -20,6 +23,19 @@ class TitleTokenizer:
         self.max_length = max_length
         self.pad_token_id = pad_token_id
         self.add_special_tokens = add_special_tokens
+
+    @classmethod
+    def from_hf(cls, hf_tokenizer: PreTrainedTokenizerBase, max_length: int) -> "TitleTokenizer":
+        """The tokenizer a bundle made from this Hugging Face tokenizer will carry (pad = its pad token)."""
+        return cls(bundle_tokenizer(hf_tokenizer), max_length, hf_tokenizer.pad_token_id)
+
+    @classmethod
+    def from_bundle(cls, bundle: Path, manifest: dict | None = None) -> "TitleTokenizer":
+        """A bundle's tokenizer.json with its manifest's `tokenizer` settings, as the server tokenizes."""
+        manifest = manifest if manifest is not None else json.loads((Path(bundle) / "manifest.json").read_text())
+        settings = manifest["tokenizer"]
+        return cls(Tokenizer.from_file(str(Path(bundle) / settings["file"])), settings["max_length"],
+                   settings["pad_token_id"], settings["add_special_tokens"])
 
     def encode(self, titles: list[str]) -> list[list[int]]:
         encodings = self.tokenizer.encode_batch(titles, add_special_tokens=self.add_special_tokens)

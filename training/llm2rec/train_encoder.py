@@ -18,13 +18,11 @@ import copy
 import json
 import os
 import platform
-import random
 import shutil
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-import numpy as np
 import torch
 import transformers
 
@@ -32,14 +30,9 @@ from . import backbone as backbones
 from .data import Dataset, leave_one_out, load_dataset
 from .stages import csft, mntp, simcse
 from .stages.loop import SUMMARY, StageModel, Stop, run_stage
-from .tokens import TitleTokenizer, bundle_tokenizer
+from .seeding import seed_everything
+from .tokens import TitleTokenizer
 from .train_config import ATTENTION, STAGES, TrainConfig, to_dict
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
 
 
 def now() -> str:
@@ -76,7 +69,7 @@ def load_datasets(paths: list[str]) -> list[Dataset]:
 
 
 def title_tokenizer(hf_tokenizer, config: TrainConfig) -> TitleTokenizer:
-    return TitleTokenizer(bundle_tokenizer(hf_tokenizer), config.title_max_tokens, hf_tokenizer.pad_token_id)
+    return TitleTokenizer.from_hf(hf_tokenizer, config.title_max_tokens)
 
 
 def stage_data(name: str, config: TrainConfig, datasets: list[Dataset], hf_tokenizer):
