@@ -49,6 +49,30 @@ const Settings = z.object({
   maxBodySize: z.string()
     .refine((value) => (bytes.parse(value) ?? 0) > 0, { message: 'a byte size such as 1048576, 512kb or 8mb' })
     .default('8mb'),
+  /** Longest id (item ids, user ids, model versions, ...) a request may carry, in characters. */
+  maxIdLength: z.coerce.number().int().positive().default(256),
+  /** Longest domain name, in characters. */
+  maxDomainLength: z.coerce.number().int().positive().default(128),
+  /** Longest item title, in characters. */
+  maxTitleLength: z.coerce.number().int().positive().default(2000),
+  /** Largest item attributes object, as JSON text in characters. */
+  maxAttributesSize: z.coerce.number().int().positive().default(65536),
+  /** Deepest nesting of objects and arrays in item attributes (the attributes object itself is level 1). */
+  maxAttributesDepth: z.coerce.number().int().positive().default(8),
+  /** Deepest nesting of brackets ({, [, () in a GraphQL document, literal arguments included; checked before parsing. */
+  maxDocumentNesting: z.coerce.number().int().positive().default(64),
+  /** Most aliased fields one GraphQL operation may have. */
+  maxAliases: z.coerce.number().int().nonnegative().default(30),
+  /** Most root fields one GraphQL operation may select (fragments expanded). */
+  maxRootFields: z.coerce.number().int().positive().default(20),
+  /**
+   * Whether the schema may be introspected and whether validation errors suggest field names ("Did you mean ..."):
+   * on by default outside production (NODE_ENV=production), off in production.
+   */
+  introspection: z.preprocess(
+    (value) => (typeof value === 'string' ? ['1', 'true', 'yes', 'on'].includes(value.toLowerCase()) : value),
+    z.boolean(),
+  ).default(true),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -76,6 +100,15 @@ export const ENVIRONMENT_NAMES: Record<keyof Settings, string> = {
   maxQueryDepth: 'LLM2REC_MAX_QUERY_DEPTH',
   maxQueryComplexity: 'LLM2REC_MAX_QUERY_COMPLEXITY',
   maxBodySize: 'LLM2REC_MAX_BODY_SIZE',
+  maxIdLength: 'LLM2REC_MAX_ID_LENGTH',
+  maxDomainLength: 'LLM2REC_MAX_DOMAIN_LENGTH',
+  maxTitleLength: 'LLM2REC_MAX_TITLE_LENGTH',
+  maxAttributesSize: 'LLM2REC_MAX_ATTRIBUTES_SIZE',
+  maxAttributesDepth: 'LLM2REC_MAX_ATTRIBUTES_DEPTH',
+  maxDocumentNesting: 'LLM2REC_MAX_DOCUMENT_NESTING',
+  maxAliases: 'LLM2REC_MAX_ALIASES',
+  maxRootFields: 'LLM2REC_MAX_ROOT_FIELDS',
+  introspection: 'LLM2REC_INTROSPECTION',
   logLevel: 'LOG_LEVEL',
 };
 
@@ -89,6 +122,8 @@ export function loadSettings(
     const value = env[name];
     if (value !== undefined && value !== '') raw[key] = value;
   }
+  // Introspection and schema hints: explicit when LLM2REC_INTROSPECTION is set, else off in production only.
+  raw.introspection ??= env.NODE_ENV !== 'production';
   const settings = Settings.parse({ ...raw, ...overrides });
   return {
     ...settings,

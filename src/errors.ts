@@ -16,7 +16,13 @@ export type ErrorCode =
   | 'INVALID_BUNDLE'
   | 'ACTIVATION_IN_PROGRESS'
   | 'QUERY_TOO_DEEP'
-  | 'QUERY_TOO_COMPLEX';
+  | 'QUERY_TOO_COMPLEX'
+  | 'INVALID_CHARACTERS'
+  | 'VALUE_TOO_LONG'
+  | 'VALUE_OUT_OF_RANGE'
+  | 'NESTING_TOO_DEEP'
+  | 'TOO_MANY_ALIASES'
+  | 'TOO_MANY_ROOT_FIELDS';
 
 export class PlatformError extends Error {
   constructor(

@@ -65,6 +65,7 @@ export class Catalog {
 
   /** Deletes items (and, through the database, their interactions); unknown ids are reported, nothing is deleted. */
   async deleteItems(ids: readonly string[]): Promise<number> {
+    if (ids.length === 0) throw new PlatformError('BAD_USER_INPUT', 'no item ids given');
     if (ids.length > this.limits.maxItemsPerBatch) {
       throw new PlatformError('BATCH_TOO_LARGE', `at most ${this.limits.maxItemsPerBatch} items per batch, got ${ids.length}`);
     }
@@ -90,8 +91,9 @@ export class Catalog {
 
   /**
    * Runs a write of the rows of `ids` after the writes before it. When it fails other than by refusing the request,
-   * the database may or may not have taken it (a connection lost after the commit): the read model reads those rows
-   * back, at once or, if the database does not answer, before the next write.
+   * the database may or may not have taken it (a connection lost after the commit), and the vector collections may
+   * hold some of its points: those ids are unsettled until the read model has read their rows back and every
+   * collection holds exactly their vectors again, at once or, if a store does not answer, before the next write.
    */
   private write<T>(ids: readonly string[], work: () => Promise<T>): Promise<T> {
     return this.writes.runExclusive(async () => {
@@ -108,12 +110,38 @@ export class Catalog {
     });
   }
 
-  /** Reads back the rows of failed writes. */
+  /** Why catalogue writes cannot be served now (a failed write whose effects could not be read back yet), if so. */
+  get unavailable(): string | undefined {
+    return this.settleError && this.unsettled.size > 0
+      ? `catalogue writes are suspended: ${this.unsettled.size} items of a failed write could not be read back yet`
+      : undefined;
+  }
+
+  /** Why settling last failed (logged by readiness checks, never sent to clients). */
+  settleError: Error | undefined;
+
+  /**
+   * Makes the read model and the collections agree with the database on the rows of failed writes. Reading the rows
+   * back can itself be refused for ids the database could never have stored; the whole table is read then.
+   */
   private async settle(): Promise<void> {
     if (this.unsettled.size === 0) return;
     const ids = [...this.unsettled];
-    await this.items.refresh(ids);
-    ids.forEach((id) => this.unsettled.delete(id));
+    try {
+      await this.items.refresh(ids).catch(() => this.items.reload());
+      const present = ids.flatMap((id) => this.items.get(id) ?? []);
+      const absent = ids.filter((id) => !this.items.has(id));
+      for (const target of this.targets()) {
+        const points = await embed(target.model, present, this.limits.encodeBatchSize);
+        await target.collection.upsert(points);
+        await target.collection.delete(absent);
+      }
+      ids.forEach((id) => this.unsettled.delete(id));
+      this.settleError = undefined;
+    } catch (error) {
+      this.settleError = error as Error;
+      throw error;
+    }
   }
 
   /** A page of a domain's items ordered by id, after the item with id `afterId`. */

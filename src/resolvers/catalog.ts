@@ -2,6 +2,7 @@
 import { PlatformError } from '../errors.js';
 import type { MutationResolvers, QueryResolvers, UserResolvers } from '../schema/resolvers-types.js';
 import { loadItems } from './context.js';
+import { checkText, parseTimestamp } from './input-checks.js';
 
 /** What the User type's resolvers start from. */
 export interface UserParent {
@@ -14,10 +15,6 @@ interface InteractionArg {
   timestamp?: string | null;
 }
 
-function parseTimestamp(value: string): bigint {
-  if (!/^-?\d+$/.test(value)) throw new PlatformError('BAD_USER_INPUT', `timestamp ${JSON.stringify(value)} is not an integer`);
-  return BigInt(value);
-}
 
 /** Opaque page cursors: the last item id of a page, base64url-encoded. */
 const cursor = {
@@ -25,6 +22,7 @@ const cursor = {
   decode(value: string): string {
     const id = Buffer.from(value, 'base64url').toString('utf8');
     if (value === '' || cursor.encode(id) !== value) throw new PlatformError('BAD_USER_INPUT', `invalid cursor ${JSON.stringify(value)}`);
+    checkText(id, 'the id in the cursor', Infinity);
     return id;
   },
 };
@@ -88,7 +86,7 @@ export const catalogResolvers: {
       const events = interactions.map((event) => ({
         userId: event.userId,
         itemId: event.itemId,
-        timestamp: event.timestamp === undefined || event.timestamp === null ? undefined : parseTimestamp(event.timestamp),
+        timestamp: event.timestamp === undefined || event.timestamp === null ? undefined : parseTimestamp(event.timestamp, 'timestamp'),
       }));
       return { count: await platform.interactions.record(events) };
     },

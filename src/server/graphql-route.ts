@@ -18,9 +18,38 @@ export function isGraphQLRequest(req: IncomingMessage): boolean {
   return url === GRAPHQL_PATH || url.startsWith(`${GRAPHQL_PATH}?`);
 }
 
+/**
+ * How deeply the brackets ({, [, () of a GraphQL document nest, strings and comments skipped. graphql-js parses
+ * recursively, so a document nested some thousands deep overflows the stack; it is measured before parsing.
+ */
+export function documentNesting(source: string): number {
+  let depth = 0;
+  let deepest = 0;
+  for (let i = 0; i < source.length; i++) {
+    const char = source[i];
+    if (char === '#') {
+      while (i < source.length && source[i] !== '\n' && source[i] !== '\r') i++;
+    } else if (char === '"') {
+      if (source.startsWith('"""', i)) {
+        const end = source.indexOf('"""', i + 3);
+        i = end < 0 ? source.length : end + 2;
+      } else {
+        for (i++; i < source.length && source[i] !== '"' && source[i] !== '\n'; i++) if (source[i] === '\\') i++;
+      }
+    } else if (char === '{' || char === '[' || char === '(') {
+      deepest = Math.max(deepest, ++depth);
+    } else if (char === '}' || char === ']' || char === ')') {
+      depth--;
+    }
+  }
+  return deepest;
+}
+
 export interface GraphQLRouteOptions<TContext> {
   context: (req: IncomingMessage) => TContext;
   bodyLimit: string;
+  /** Deepest bracket nesting a document may have (documentNesting); deeper is refused before parsing. */
+  maxDocumentNesting: number;
   logger: Logger;
   /** Called with the code of a request refused before it reached Apollo. */
   onRefused?: (code: string) => void;
@@ -44,12 +73,20 @@ export function graphqlRoute<TContext extends object>(apollo: ApolloServer<TCont
   };
 
   const execute = async (req: IncomingMessage & { body?: unknown }, res: ServerResponse) => {
+    const url = req.url ?? '';
+    const queryAt = url.indexOf('?');
+    const source = (req.body as { query?: unknown } | undefined)?.query
+      ?? (queryAt < 0 ? undefined : new URLSearchParams(url.slice(queryAt)).get('query'));
+    if (typeof source === 'string' && documentNesting(source) > options.maxDocumentNesting) {
+      options.onRefused?.('NESTING_TOO_DEEP');
+      const message = `the document's brackets nest deeper than the limit of ${options.maxDocumentNesting}`;
+      send(res, 400, [['content-type', 'application/json; charset=utf-8']], JSON.stringify(errorBody(message, 'NESTING_TOO_DEEP')));
+      return;
+    }
     const headers = new HeaderMap();
     for (const [name, value] of Object.entries(req.headers)) {
       if (value !== undefined) headers.set(name, Array.isArray(value) ? value.join(', ') : value);
     }
-    const url = req.url ?? '';
-    const queryAt = url.indexOf('?');
     const response = await apollo.executeHTTPGraphQLRequest({
       httpGraphQLRequest: { method: req.method?.toUpperCase() ?? 'GET', headers, search: queryAt < 0 ? '' : url.slice(queryAt), body: req.body },
       context: async () => options.context(req),

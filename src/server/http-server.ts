@@ -116,6 +116,7 @@ export async function startHttpServer(platform: Platform, options: { host: strin
       return { ...createContext(platform), apiKey: Array.isArray(apiKey) ? apiKey[0] : apiKey };
     },
     bodyLimit: settings.maxBodySize,
+    maxDocumentNesting: settings.maxDocumentNesting,
     logger,
     onRefused: (code) => metrics.graphqlErrors.inc({ code }),
   });
