@@ -54,6 +54,10 @@ class StageConfig:
     max_history: Count = 10  # most recent training items in the prompt
     max_prompt_tokens: Count = 64  # the prompt is cut from the left (oldest tokens go first)
     max_target_tokens: Count = 32  # the target title is cut to this many tokens, then EOS
+    # CSFT runs the LM through this many backbone layers but trains only the first `backbone.layers` (the encoder):
+    # the frozen layers above carry the encoder's output to the LM head as they were pretrained to, so the head
+    # needs no relearning. None = the LM head reads the encoder's last layer directly.
+    through_layers: Count | None = None
     # mntp
     mask_ratio: Annotated[float, Field(strict=True, gt=0, lt=1)] = 0.2
     # LLM2Vec's choice for Llama-family models without a mask token

@@ -28,6 +28,7 @@ import transformers
 
 from . import backbone as backbones
 from .data import Dataset, leave_one_out, load_dataset
+from .precision import resolve as resolve_precision
 from .stages import csft, mntp, simcse
 from .stages.loop import SUMMARY, StageModel, Stop, run_stage
 from .seeding import seed_everything
@@ -91,6 +92,17 @@ def stage_loss(name: str, config: TrainConfig, stage: StageModel, batch) -> torc
     return simcse.loss(stage, batch, config.simcse.temperature)
 
 
+def through_layers(config: TrainConfig, name: str) -> int | None:
+    """How deep the LM of stage `name` is when it is deeper than the encoder (CSFT with `through_layers`), else None.
+    Only the first stage of a run can be deeper: the next stages start from its model cut to the encoder's layers."""
+    depth = config.csft.through_layers if name == "csft" and not config.init_from else None
+    if depth is None:
+        return None
+    if config.backbone.layers is None or depth <= config.backbone.layers:
+        raise ValueError(f"csft.through_layers ({depth}) must exceed backbone.layers ({config.backbone.layers})")
+    return depth
+
+
 OPERATIONAL = ("max_minutes", "checkpoint_minutes")  # time budgets: a resumed run may change them
 
 
@@ -145,6 +157,8 @@ def _train(config: TrainConfig, dataset_paths: list[str], run_dir: Path, stop: S
     _check_config(run_dir, config)
     info = _run_info(run_dir, config)
     datasets = load_datasets(dataset_paths)
+    precision = resolve_precision(config.precision)
+    print(f"precision {precision.label} ({precision.reason})", flush=True)
     print(f"run {info['run_id']} in {run_dir}: " + ", ".join(f"{d.name} ({len(d.titles)} items, "
                                                               f"{len(d.sequences)} users)" for d in datasets))
 
@@ -164,25 +178,28 @@ def _train(config: TrainConfig, dataset_paths: list[str], run_dir: Path, stop: S
             (run_dir / "run.json").write_text(json.dumps(info, indent=2) + "\n")
         elif position == 0:
             bb = config.backbone
-            start = backbones.load_for_training(bb.kind, config.seed, bb.name_or_path, bb.architecture, bb.layers)
+            start = backbones.load_for_training(bb.kind, config.seed, bb.name_or_path, bb.architecture,
+                                                through_layers(config, name) or bb.layers)
             info["backbone"] = {"name": start.name, "architecture": start.model.config.model_type,
                                 "source": start.source, "weights_sha256": start.weights_sha256,
-                                "layers": len(start.model.get_decoder().layers)}
+                                "layers": bb.layers or len(start.model.get_decoder().layers)}
             (run_dir / "run.json").write_text(json.dumps(info, indent=2) + "\n")
             model, hf_tokenizer = start.model, start.tokenizer
         else:
             previous = run_dir / config.stages[position - 1] / "model"
-            model = backbones.load_causal_lm(previous)
+            model = backbones.truncate_layers(backbones.load_causal_lm(previous), config.backbone.layers)
             hf_tokenizer = transformers.AutoTokenizer.from_pretrained(previous)
         stage_config = getattr(config, name)
         stage = StageModel(model, stage_config.lora, stage_config.train_embeddings)
+        if through_layers(config, name):
+            stage.freeze_above(config.backbone.layers)
         stage.set_attention_dropout(stage_config.dropout if name == "simcse" else 0.0)
         data = stage_data(name, config, datasets, hf_tokenizer)
         print(f"[{name}] {len(data.examples) if name == 'csft' else len(data.titles)} "
               f"{'examples' if name == 'csft' else 'titles'}, {sum(p.numel() for p in stage.trainable().values()):,} "
               f"trainable parameters, {ATTENTION[name]} attention, setup {time.time() - started:.1f}s", flush=True)
         outcome = run_stage(name, stage, stage_config, lambda step: stage_loss(name, config, stage, data.batch(step)),
-                            stage_dir, config.checkpoint_minutes, stop,
+                            stage_dir, config.checkpoint_minutes, stop, precision,
                             extra_summary={"attention": ATTENTION[name],
                                            "data": len(data.examples) if name == "csft" else len(data.titles)},
                             save_tokenizer=hf_tokenizer.save_pretrained)

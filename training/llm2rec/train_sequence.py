@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from .data import Split
 from .metrics import metric_sums, ranking_metrics, target_ranks
+from .precision import Precision, adamw, autocast, resolve
 from .sasrec import Adapter
 
 SELECTION_METRIC = "recall@20"  # early stopping and the best epoch are chosen on this validation metric
@@ -114,18 +115,32 @@ def popularity(split: Split, items: int) -> dict:
             for split_name, targets in (("validation", split.valid_targets), ("test", split.test_targets))}
 
 
+def window_loss(items: nn.Module, model: nn.Module, inputs: torch.Tensor, masks: torch.Tensor,
+                targets: torch.Tensor) -> torch.Tensor:
+    """Full-softmax next-item cross-entropy of a batch of windows over every item of the table. Under bf16
+    autocast the table, the sequence model and the logits matmul run in bf16; the softmax and loss in fp32."""
+    item_vectors = items()  # every step: the table is being trained
+    hidden = model.encode(item_vectors[inputs], masks)
+    predicted = targets >= 0
+    logits = hidden[predicted] @ item_vectors.T
+    return F.cross_entropy(logits.float(), targets[predicted])
+
+
 def train(items: nn.Module, model: nn.Module, parts: list[TrainingPart], epochs: int, batch_size: int,
-          learning_rate: float, weight_decay: float, patience: int | None = None, quiet: bool = False) -> dict:
+          learning_rate: float, weight_decay: float, patience: int | None = None, quiet: bool = False,
+          precision: Precision | None = None) -> dict:
     """Train on every part's training split, softmax over all items of all parts. After each epoch, evaluate on
     validation; stop when the mean validation Recall@20 over parts has not improved for `patience` epochs (None:
-    run every epoch). At the end the weights of the best epoch are restored."""
+    run every epoch). At the end the weights of the best epoch are restored. `precision` (default: bf16 where the
+    CPU has it, precision.py) applies to training steps; validation ranks in fp32."""
+    precision = precision or resolve("auto")
     windows = [training_windows([[part.offset + i for i in s] for s in part.split.train], model.max_history)
                for part in parts]
     inputs, masks, targets = (torch.cat(tensors) for tensors in zip(*windows))
     params = list(items.parameters()) + list(model.parameters())
-    optimizer = torch.optim.AdamW(params, lr=learning_rate, weight_decay=weight_decay)
+    optimizer = adamw(params, lr=learning_rate, weight_decay=weight_decay)
 
-    log = {"epochs": [], "selection_metric": SELECTION_METRIC, "patience": patience}
+    log = {"epochs": [], "selection_metric": SELECTION_METRIC, "patience": patience, "precision": precision.record()}
     best_score, best_state, since_best = -1.0, None, 0
     for epoch in range(1, epochs + 1):
         items.train()
@@ -137,12 +152,8 @@ def train(items: nn.Module, model: nn.Module, parts: list[TrainingPart], epochs:
         progress = tqdm(range(steps), desc=f"epoch {epoch}/{epochs}", unit="step", disable=quiet)
         for step in progress:
             batch = order[step * batch_size : (step + 1) * batch_size]
-            item_vectors = items()  # every step: the table is being trained
-            hidden = model.encode(item_vectors[inputs[batch]], masks[batch])
-            batch_targets = targets[batch]
-            predicted = batch_targets >= 0
-            logits = hidden[predicted] @ item_vectors.T
-            loss = F.cross_entropy(logits, batch_targets[predicted])
+            with autocast(precision):
+                loss = window_loss(items, model, inputs[batch], masks[batch], targets[batch])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

@@ -13,6 +13,7 @@ from training.llm2rec.backbone import build_tiny, load_trained, sha256_file
 from training.llm2rec.cli import build_bundle
 from training.llm2rec.data import Dataset
 from training.llm2rec.export import run_onnx
+from training.llm2rec.precision import resolve as resolve_precision
 from training.llm2rec.presets import PRESETS
 from training.llm2rec.stages.csft import IGNORE, CSFTData
 from training.llm2rec.stages.loop import StageModel, Stop, run_stage
@@ -65,11 +66,16 @@ def _mntp_stage(tiny_backbone_seed, config):
     return stage, lambda step: stage_loss("mntp", resolve("tiny"), stage, data.batch(step))
 
 
-def test_interrupted_stage_resumes_exactly(tmp_path):
+FP32 = resolve_precision("fp32")
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_interrupted_stage_resumes_exactly(tmp_path, precision):
     config = StageConfig(steps=6, batch_size=4, learning_rate=1e-2, warmup_steps=2)
+    precision = resolve_precision(precision)
     torch.manual_seed(0)
     stage, loss = _mntp_stage(0, config)
-    straight = run_stage("mntp", stage, config, loss, tmp_path / "straight", 60, Stop(None))
+    straight = run_stage("mntp", stage, config, loss, tmp_path / "straight", 60, Stop(None), precision)
 
     calls = {"n": 0}
 
@@ -79,11 +85,11 @@ def test_interrupted_stage_resumes_exactly(tmp_path):
 
     torch.manual_seed(0)
     stage, loss = _mntp_stage(0, config)
-    first = run_stage("mntp", stage, config, loss, tmp_path / "resumed", 60, stop_after_three)
+    first = run_stage("mntp", stage, config, loss, tmp_path / "resumed", 60, stop_after_three, precision)
     assert not first.finished and (tmp_path / "resumed" / "checkpoint.pt").exists()
     torch.manual_seed(123)  # a different process state: the checkpoint must restore everything that matters
     stage, loss = _mntp_stage(0, config)
-    second = run_stage("mntp", stage, config, loss, tmp_path / "resumed", 60, Stop(None))
+    second = run_stage("mntp", stage, config, loss, tmp_path / "resumed", 60, Stop(None), precision)
     assert second.finished and second.summary["resumed"] == 1
     np.testing.assert_allclose(second.summary["losses"], straight.summary["losses"], rtol=1e-5)
 
@@ -93,7 +99,7 @@ def test_lora_is_merged_into_the_saved_model(tmp_path):
     stage, loss = _mntp_stage(0, config)
     assert all("lora_" in name for name in stage.trainable())
     ids = torch.tensor([[10, 20, 30, 40]])
-    outcome = run_stage("mntp", stage, config, loss, tmp_path, 60, Stop(None))
+    outcome = run_stage("mntp", stage, config, loss, tmp_path, 60, Stop(None), FP32)
     assert outcome.finished
     merged = stage.model  # merge_and_unload ran in place; the saved model is a plain Llama again
     from training.llm2rec.backbone import load_causal_lm
@@ -240,7 +246,7 @@ def test_exported_encoder_is_bidirectional_in_onnx(trained_bundle, tiny_bundle, 
 def test_time_cap_ends_a_stage_early_and_says_so(tmp_path):
     config = StageConfig(steps=50, max_minutes=1e-9, batch_size=4, learning_rate=1e-3)
     stage, loss = _mntp_stage(0, config)
-    outcome = run_stage("mntp", stage, config, loss, tmp_path, 60, Stop(None))
+    outcome = run_stage("mntp", stage, config, loss, tmp_path, 60, Stop(None), FP32)
     assert outcome.finished and outcome.summary["steps"] == 1 and outcome.summary["planned_steps"] == 50
     assert outcome.summary["stopped_by_time_cap"] and (tmp_path / "model" / "model.safetensors").exists()
 

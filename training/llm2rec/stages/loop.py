@@ -23,6 +23,7 @@ from tqdm import tqdm
 from transformers import PreTrainedModel
 
 from ..encoder import ItemEncoder
+from ..precision import Precision, adamw, autocast
 from ..train_config import LoraSettings, StageConfig
 
 CHECKPOINT = "checkpoint.pt"
@@ -57,6 +58,14 @@ class StageModel:
 
     def trainable(self) -> dict[str, torch.nn.Parameter]:
         return {name: p for name, p in self.model.named_parameters() if p.requires_grad}
+
+    def freeze_above(self, layers: int) -> None:
+        """Train only decoder layers 0..layers-1: the layers above and the final norm stay as pretrained (CSFT
+        through a deeper LM than the encoder, train_config.StageConfig.through_layers)."""
+        decoder = self.base.get_decoder()
+        for module in [*decoder.layers[layers:], decoder.norm]:
+            for p in module.parameters():
+                p.requires_grad_(False)
 
     def set_attention_dropout(self, p: float) -> None:
         for layer in self.base.get_decoder().layers:
@@ -119,6 +128,20 @@ def save_atomically(obj, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def train_step(compute_loss: Callable[[], torch.Tensor], params: list[torch.nn.Parameter],
+               optimizer: torch.optim.Optimizer, precision: Precision, grad_clip: float | None) -> torch.Tensor:
+    """One optimisation step: the forward pass under the precision's autocast, the backward pass (autocast's
+    recorded casts run backwards in the same dtypes), gradient clipping, the optimizer update. Returns the loss."""
+    with autocast(precision):
+        loss = compute_loss()
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if grad_clip:
+        torch.nn.utils.clip_grad_norm_(params, grad_clip)
+    optimizer.step()
+    return loss
+
+
 @dataclass
 class Outcome:
     finished: bool
@@ -126,13 +149,14 @@ class Outcome:
 
 
 def run_stage(name: str, stage: StageModel, config: StageConfig, batch_loss: Callable[[int], torch.Tensor],
-              out_dir: Path, checkpoint_minutes: float, stop: Stop, extra_summary: dict | None = None,
-              save_tokenizer=None) -> Outcome:
+              out_dir: Path, checkpoint_minutes: float, stop: Stop, precision: Precision,
+              extra_summary: dict | None = None, save_tokenizer=None) -> Outcome:
     """Train `stage` for config.steps steps of `batch_loss(step)` (the batch is a function of the step, so a
-    resumed run sees exactly the batches it would have seen). Resumes from out_dir/checkpoint.pt if present."""
+    resumed run sees exactly the batches it would have seen), the forward pass under `precision`'s autocast.
+    Resumes from out_dir/checkpoint.pt if present."""
     out_dir.mkdir(parents=True, exist_ok=True)
     params = stage.trainable()
-    optimizer = torch.optim.AdamW(params.values(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    optimizer = adamw(params.values(), lr=config.learning_rate, weight_decay=config.weight_decay)
     state = {"step": 0, "losses": [], "seconds": 0.0, "resumed": 0}
     checkpoint_file = out_dir / CHECKPOINT
 
@@ -170,12 +194,8 @@ def run_stage(name: str, stage: StageModel, config: StageConfig, batch_loss: Cal
         started = time.time()
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(config, state["step"], state["seconds"])
-        loss = batch_loss(state["step"])
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if config.grad_clip:
-            torch.nn.utils.clip_grad_norm_(list(params.values()), config.grad_clip)
-        optimizer.step()
+        loss = train_step(lambda: batch_loss(state["step"]), list(params.values()), optimizer, precision,
+                          config.grad_clip)
         state["step"] += 1
         state["losses"].append(float(loss.item()))
         state["seconds"] += time.time() - started
@@ -216,6 +236,7 @@ def run_stage(name: str, stage: StageModel, config: StageConfig, batch_loss: Cal
         "seconds_per_step": round(state["seconds"] / max(1, len(losses)), 3),
         "resumed": state["resumed"],
         "lora": stage.lora,
+        "precision": precision.record(),
         "trainable_parameters": sum(p.numel() for p in params.values()),
         **(extra_summary or {}),
         "losses": losses,

@@ -34,9 +34,21 @@ class TitleData:
         self.config = config
         self.seed = seed
 
+        # Titles ordered by token length, ties in a fixed random order: a window of this order is a batch of
+        # titles of (nearly) the same length drawn from the whole catalogue, so little of a batch is padding.
+        tie_break = np.random.default_rng([seed, 1]).random(len(self.ids))
+        self.by_length = np.lexsort((tie_break, [len(row) for row in self.ids]))
+
     def pick(self, step: int, salt: int) -> tuple[np.random.Generator, list[list[int]]]:
+        """The titles of batch `step` (a function of seed, salt and step only) and the generator that drew them.
+        With bucket_by_length: a random window of the length order; otherwise a uniform sample."""
         rng = np.random.default_rng([self.seed, salt, step])
-        rows = rng.choice(len(self.ids), size=min(self.config.batch_size, len(self.ids)), replace=False)
+        size = min(self.config.batch_size, len(self.ids))
+        if self.config.bucket_by_length:
+            start = int(rng.integers(0, len(self.ids) - size + 1))
+            rows = self.by_length[start : start + size]
+        else:
+            rows = rng.choice(len(self.ids), size=size, replace=False)
         return rng, [self.ids[int(r)] for r in rows]
 
 

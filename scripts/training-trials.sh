@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The recipe search of issue #11: each trial trains a short variant of the `cpu` preset (fast path, fixed steps, no
+# time caps), then scores the model after every stage with the proxy (training/llm2rec/proxy.py) on amazon-games
+# (in-domain) and amazon-scientific (out-of-domain: no trial ever sees its titles). Rows go to
+# reports/training-trials.json and reports/training-trials.png. Resumable: run it again, finished trials are kept
+# (a trial's run directory is runs/trials/<name>); TRIALS="a b" runs only those.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DATA=${LLM2REC_SHARED_DATA:-../shared/data}
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}  # on a shared 2-core machine one thread is steadier (docs/training.md)
+TRAIN="--datasets $DATA/amazon-games $DATA/movielens-small"
+PROXY="--proxy-dataset $DATA/amazon-games --proxy-dataset $DATA/amazon-scientific"
+NO_CAPS="--set csft.max_minutes=null --set mntp.max_minutes=null --set simcse.max_minutes=null"
+SHORT="--set csft.steps=300 --set csft.warmup_steps=20 --set mntp.steps=200 --set mntp.warmup_steps=20 \
+  --set simcse.steps=200 --set simcse.warmup_steps=20"
+
+trial() {  # trial NAME "NOTE" SETTINGS...
+  local name=$1 note=$2
+  shift 2
+  if [ -n "${TRIALS:-}" ] && [[ " $TRIALS " != *" $name "* ]]; then return; fi
+  if python3 -c "import json,sys; sys.exit(0 if '$name' in json.load(open('reports/training-trials.json'))['trials'] else 1)" 2>/dev/null; then
+    echo "== $name: recorded"; return
+  fi
+  echo "== $name"
+  # shellcheck disable=SC2086
+  .venv/bin/python -m training.llm2rec.trials --name "$name" --note "$note" $TRAIN $PROXY $NO_CAPS "$@"
+}
+
+if [ ! -f reports/training-trials.json ]; then
+  # shellcheck disable=SC2086
+  .venv/bin/python -m training.llm2rec.trials $PROXY --baseline raw-6-causal=backbone:quick --baseline minilm=minilm \
+    --baseline raw-6-bidirectional=smollm2:6:bidirectional
+fi
+
+# shellcheck disable=SC2086
+trial plain-6 "the cpu recipe's shape at short steps: CSFT on the 6-layer stack (the LM head reads layer 6)" $SHORT
+# shellcheck disable=SC2086
+trial through-30 "CSFT through all 30 layers, only the first 6 trained: the head needs no relearning" $SHORT \
+  --set csft.through_layers=30 --set csft.learning_rate=1e-4
