@@ -16,6 +16,10 @@ const PAGE = 5000;
 
 export class ItemReadModel {
   private rows = new Map<string, CatalogItem>();
+  /** Items per domain, kept with the rows, so `domains` costs the number of domains, not of items. */
+  private domainCounts = new Map<string, number>();
+  /** The sorted answer of domains(), until the rows change. */
+  private domainList: { name: string; items: number }[] | undefined;
 
   private constructor(private readonly db: Database) {}
 
@@ -42,6 +46,22 @@ export class ItemReadModel {
       after = page[page.length - 1].id;
     }
     this.rows = rows;
+    this.domainCounts = new Map();
+    for (const row of rows.values()) this.count(row.domain, 1);
+  }
+
+  /** The domains with their item counts, by name. */
+  domains(): readonly { name: string; items: number }[] {
+    this.domainList ??= [...this.domainCounts].map(([name, items]) => ({ name, items }))
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    return this.domainList;
+  }
+
+  private count(domain: string, change: number): void {
+    const items = (this.domainCounts.get(domain) ?? 0) + change;
+    if (items > 0) this.domainCounts.set(domain, items);
+    else this.domainCounts.delete(domain);
+    this.domainList = undefined;
   }
 
   /** Reads the rows of some ids again: those the database has replace, the others go. */
@@ -73,11 +93,21 @@ export class ItemReadModel {
 
   /** Adds or replaces rows the database has taken. */
   put(items: readonly CatalogItem[]): void {
-    for (const item of items) this.rows.set(item.id, item);
+    for (const item of items) {
+      const old = this.rows.get(item.id);
+      if (old) this.count(old.domain, -1);
+      this.rows.set(item.id, item);
+      this.count(item.domain, 1);
+    }
   }
 
   /** Forgets rows the database has deleted. */
   remove(ids: readonly string[]): void {
-    for (const id of ids) this.rows.delete(id);
+    for (const id of ids) {
+      const old = this.rows.get(id);
+      if (!old) continue;
+      this.rows.delete(id);
+      this.count(old.domain, -1);
+    }
   }
 }

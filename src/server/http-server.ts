@@ -18,7 +18,7 @@ import { resolvers } from '../resolvers/index.js';
 import { typeDefs } from '../schema/index.js';
 import { jsonErrorHandler, notFound } from './http-errors.js';
 import { createMetrics, observeOperations } from './observability.js';
-import { complexityLimit, depthLimitRule, requestError } from './query-limits.js';
+import { aliasLimitRule, complexityLimit, depthLimitRule, requestError, rootFieldLimitRule } from './query-limits.js';
 import { exportRoutes } from './export-routes.js';
 import { graphqlRoute, isGraphQLRequest } from './graphql-route.js';
 import { checkReadiness } from './readiness.js';
@@ -86,7 +86,7 @@ export async function startHttpServer(platform: Platform, options: { host: strin
     // Stacks go to the log (unexpected errors), never to clients, whatever NODE_ENV says.
     includeStacktraceInErrorResponses: false,
     logger,
-    validationRules: [depthLimitRule(settings.maxQueryDepth)],
+    validationRules: [depthLimitRule(settings.maxQueryDepth), aliasLimitRule(settings.maxAliases), rootFieldLimitRule(settings.maxRootFields)],
     plugins: [
       // No @cacheControl hints in the schema: the route marks every answer no-store instead of a hook on each field.
       ApolloServerPluginCacheControlDisabled(),

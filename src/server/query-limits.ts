@@ -11,10 +11,11 @@
  * Both answer with a PlatformError code (QUERY_TOO_DEEP, QUERY_TOO_COMPLEX) in extensions.code.
  */
 import type { ApolloServerPlugin } from '@apollo/server';
+import { maxAliasesRule } from '@escape.tech/graphql-armor-max-aliases';
 import { maxDepthRule } from '@escape.tech/graphql-armor-max-depth';
 import {
-  GraphQLError, isListType, isNonNullType, TypeInfo, ValidationContext, visit, visitWithTypeInfo,
-  type DocumentNode, type GraphQLOutputType, type GraphQLSchema, type ValidationRule,
+  GraphQLError, isListType, isNonNullType, Kind, TypeInfo, ValidationContext, visit, visitWithTypeInfo,
+  type DocumentNode, type SelectionSetNode, type GraphQLOutputType, type GraphQLSchema, type ValidationRule,
 } from 'graphql';
 import { createComplexityRule, type ComplexityEstimator } from 'graphql-query-complexity';
 import { PlatformError } from '../errors.js';
@@ -43,6 +44,68 @@ export function depthLimitRule(maxDepth: number): ValidationRule {
   }) as ValidationRule;
 }
 
+/** Refuses operations with more than `maxAliases` aliased fields (fragments counted where spread). */
+export function aliasLimitRule(maxAliases: number): ValidationRule {
+  return maxAliasesRule({
+    n: maxAliases,
+    propagateOnRejection: false,
+    onReject: [
+      (context, _error) => {
+        const message = `the operation has more aliases than the limit of ${maxAliases}`;
+        context?.reportError(new GraphQLError(message, { originalError: new PlatformError('TOO_MANY_ALIASES', message, { maxAliases }) }));
+      },
+    ],
+  }) as ValidationRule;
+}
+
+/** The root fields an operation selects, fragments (spread or inline) expanded; cycles count once. */
+function countRootFields(selectionSet: SelectionSetNode, context: ValidationContext, seen = new Set<string>()): number {
+  let count = 0;
+  for (const selection of selectionSet.selections) {
+    if (selection.kind === Kind.FIELD) count++;
+    else if (selection.kind === Kind.INLINE_FRAGMENT) count += countRootFields(selection.selectionSet, context, seen);
+    else if (!seen.has(selection.name.value)) {
+      seen.add(selection.name.value);
+      const fragment = context.getFragment(selection.name.value);
+      if (fragment) count += countRootFields(fragment.selectionSet, context, seen);
+    }
+  }
+  return count;
+}
+
+/** Refuses operations selecting more than `maxRootFields` root fields (each is a separate piece of work). */
+export function rootFieldLimitRule(maxRootFields: number): ValidationRule {
+  return (context) => ({
+    OperationDefinition(operation) {
+      const count = countRootFields(operation.selectionSet, context);
+      if (count > maxRootFields) {
+        const message = `the operation selects ${count} root fields, more than the limit of ${maxRootFields}`;
+        context.reportError(new GraphQLError(message, { nodes: [operation], originalError: new PlatformError('TOO_MANY_ROOT_FIELDS', message, { maxRootFields }) }));
+      }
+    },
+  });
+}
+
+/**
+ * What a field costs beside 1, for fields doing more than reading memory: a model call and a vector search per
+ * ranked list, a database query per page or user, the registry's files. The rest (items, domains, model info) is
+ * read from memory.
+ */
+export const FIELD_COSTS: Readonly<Record<string, number>> = {
+  'Query.recommendations': 20,
+  'Query.crossDomainRecommendations': 20,
+  'Query.similarItems': 10,
+  'Recommendation.because': 20,
+  'Query.itemsByDomain': 5,
+  'Query.user': 2,
+  'User.history': 2,
+  'Query.modelVersions': 2,
+  'Query.registeredModels': 5,
+  'Mutation.upsertItems': 20,
+  'Mutation.deleteItems': 5,
+  'Mutation.recordInteractions': 5,
+};
+
 /** List arguments whose length is the length of the list a field returns (`items(ids:)`, `crossDomainRecommendations(domains:)`). */
 const LENGTH_ARGUMENTS = ['ids', 'domains'] as const;
 
@@ -55,7 +118,8 @@ function returnsList(type: GraphQLOutputType): boolean {
  * arguments: times `first` (pages and ranked lists), and for fields returning a list, times the length of `ids` or
  * `domains`. Sizes are at least 1, so a zero or negative `first` cannot lower the estimate.
  */
-export const fieldCountEstimator: ComplexityEstimator = ({ field, args, childComplexity }) => {
+export const fieldCountEstimator: ComplexityEstimator = ({ type, field, args, childComplexity }) => {
+  const cost = 1 + (FIELD_COSTS[`${type.name}.${field.name}`] ?? 0);
   let multiplier = 1;
   if (typeof args.first === 'number') multiplier *= Math.max(1, args.first);
   if (returnsList(field.type)) {
@@ -64,7 +128,7 @@ export const fieldCountEstimator: ComplexityEstimator = ({ field, args, childCom
       if (Array.isArray(value)) multiplier *= Math.max(1, value.length);
     }
   }
-  return (1 + childComplexity) * multiplier;
+  return (cost + childComplexity) * multiplier;
 };
 
 /**

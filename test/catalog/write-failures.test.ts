@@ -71,7 +71,7 @@ function faultyCollection(collection: VectorCollection, name: string, faults: Fa
   }) as VectorCollection;
 }
 
-const item = (id: string, title: string) => ({ id, domain: 'video_games', title, attributes: { n: title.length } });
+const item = (id: string, title: string) => ({ id, domain: id.startsWith('gone') ? 'to_delete' : 'video_games', title, attributes: { n: title.length } });
 
 for (const backend of backends) {
   describe(`catalogue writes failing at each step on ${backend.kind}`, { skip: backend.skip }, () => {
@@ -108,6 +108,9 @@ for (const backend of backends) {
       const rows = await db.prisma.item.findMany({ orderBy: { id: 'asc' }, select: { id: true, domain: true, title: true, attributes: true } });
       const memory = [...catalog.items.values()].sort((x, y) => (x.id < y.id ? -1 : 1));
       assert.equal(JSON.stringify(memory), JSON.stringify(rows), `${context}: read model`);
+      const counts = new Map<string, number>();
+      for (const row of rows) counts.set(row.domain, (counts.get(row.domain) ?? 0) + 1);
+      assert.deepEqual(catalog.items.domains(), [...counts].sort().map(([name, items]) => ({ name, items })), `${context}: domain counts`);
       const expected = await model.embedItems(rows.map((row) => row.title));
       for (const [i, collection] of collections.entries()) {
         assert.deepEqual((await collection.listIds()).sort(), rows.map((row) => row.id), `${context}: ids of collection ${i}`);

@@ -16,6 +16,8 @@ import { tinyBundle } from '../support/fixtures.js';
 
 const MAX_DEPTH = 4;
 const MAX_COMPLEXITY = 50;
+const MAX_ALIASES = 4;
+const MAX_ROOT_FIELDS = 5;
 
 async function send(url: string, body: string, headers: Record<string, string> = {}) {
   const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
@@ -42,6 +44,8 @@ describe('request limits over HTTP', () => {
       apiKey: 'test-key',
       maxQueryDepth: MAX_DEPTH,
       maxQueryComplexity: MAX_COMPLEXITY,
+      maxAliases: MAX_ALIASES,
+      maxRootFields: MAX_ROOT_FIELDS,
       maxBodySize: '2kb',
     }), createLogger('silent'));
     server = await startHttpServer(platform, { host: '127.0.0.1', port: 0 });
@@ -99,16 +103,17 @@ describe('request limits over HTTP', () => {
   });
 
   it('weighs `first` from the variables: at the limit runs, past it is QUERY_TOO_COMPLEX with HTTP 400', async () => {
-    // recommendations(first: n) { items { item { id title } } } costs n * (1 + 1 + (1 + 2)) = 5n.
+    // recommendations(first: n) { items { item { id title } } } costs n * (1 + 20 + 1 + (1 + 2)) = 25n: the field's
+    // own cost (a model call and a search, FIELD_COSTS) and its subtree, once per result.
     const query = 'query Recs($n: Int!) { recommendations(history: ["x"], first: $n) { items { item { id title } } } }';
-    const atLimit = await post(server.url, query, { n: MAX_COMPLEXITY / 5 });
+    const atLimit = await post(server.url, query, { n: MAX_COMPLEXITY / 25 });
     assert.equal(atLimit.status, 200);
     assert.equal(atLimit.body.errors![0].extensions?.code, 'UNKNOWN_ITEM', 'it ran');
-    const over = await post(server.url, query, { n: MAX_COMPLEXITY / 5 + 1 });
+    const over = await post(server.url, query, { n: MAX_COMPLEXITY / 25 + 1 });
     assert.equal(over.status, 400);
     assert.equal(over.body.data, undefined);
     assert.equal(over.body.errors![0].extensions?.code, 'QUERY_TOO_COMPLEX');
-    assert.equal(over.body.errors![0].extensions?.complexity, 55);
+    assert.equal(over.body.errors![0].extensions?.complexity, 75);
     assert.equal(over.body.errors![0].extensions?.maxComplexity, MAX_COMPLEXITY);
   });
 
@@ -133,6 +138,26 @@ describe('request limits over HTTP', () => {
       'query($n: Int, $ids: [ID!]!) { a: similarItems(id: "x", first: $n) { domain } b: items(ids: $ids) { id } }',
       { n: null, ids: ids(26) });
     assert.equal(nulled.body.errors![0].extensions?.code, 'QUERY_TOO_COMPLEX');
+  });
+
+  it('limits aliases and root fields (issue #12, finding 2: 2,500 aliases of `domains` held the event loop 12 s)', async () => {
+    const aliases = (n: number, field = 'domains { name }') => `{ ${Array.from({ length: n }, (_, i) => `a${i}: ${field}`).join(' ')} }`;
+    const many = await post(server.url, aliases(60)); // the body limit here is 2kb; 2,500 with the defaults in input-checks.test.ts
+    assert.equal(many.status, 400);
+    assert.equal(many.body.errors![0].extensions?.code, 'TOO_MANY_ALIASES');
+    const atLimit = await post(server.url, aliases(MAX_ALIASES, 'activeModel { version }'));
+    assert.equal(atLimit.status, 200, JSON.stringify(atLimit.body));
+    assert.equal(Object.keys(atLimit.body.data).length, MAX_ALIASES);
+    const viaFragment = await post(server.url, `{ ...F b: activeModel { version } } fragment F on Query { ${aliases(MAX_ALIASES).slice(1, -1)} }`);
+    assert.equal(viaFragment.body.errors![0].extensions?.code, 'TOO_MANY_ALIASES');
+    const roots = ['domains { name }', 'activeModel { version }', 'modelVersions { version }', 'trafficSplit { share }', 'modelActivation { state }'];
+    const tooManyRoots = await post(server.url, `{ ${roots.join(' ')} x: domains { items } }`);
+    assert.equal(tooManyRoots.status, 400);
+    assert.equal(tooManyRoots.body.errors![0].extensions?.code, 'TOO_MANY_ROOT_FIELDS');
+    const inFragments = await post(server.url, `{ ...A ... on Query { ...B } } fragment A on Query { ${roots.slice(0, 3).join(' ')} } fragment B on Query { ${roots.slice(3).join(' ')} x: domains { items } }`);
+    assert.equal(inFragments.body.errors![0].extensions?.code, 'TOO_MANY_ROOT_FIELDS');
+    const fine = await post(server.url, `{ ${roots.join(' ')} }`);
+    assert.equal(fine.status, 200, JSON.stringify(fine.body));
   });
 
   it('answers a malformed JSON body with 400 and a GraphQL-style JSON error', async () => {
