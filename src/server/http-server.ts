@@ -30,6 +30,17 @@ export interface RunningServer {
 
 type ServerContext = RequestContext & { apiKey?: string };
 
+/**
+ * How long an idle keep-alive connection stays open. Node's default (5 s) lost requests under load (issue #16):
+ * a client reused an idle connection just as the server's idle timer closed it, and the server then reset the
+ * connection with the request unread (ECONNRESET, "socket hang up" at the client). Any pause of the event loop
+ * makes that likely: timers run before pending reads, so a connection whose request arrived during a pause is
+ * closed as idle. bench/experiments/keep-alive-race.ts reproduces it (100 requests/s over 16 connections, 1 s pauses:
+ * 22 of 6,001 requests reset with 5 s, none with 65 s). The server must close idle connections later than clients
+ * and proxies do (they commonly give up after 4-60 s), so that the client side closes first.
+ */
+export const KEEP_ALIVE_TIMEOUT_MS = 65_000;
+
 /** The PlatformError behind an error, however many GraphQLErrors wrap it. */
 function platformErrorOf(error: unknown): PlatformError | undefined {
   for (let current = error, hops = 0; current && hops < 5; hops++) {
@@ -78,6 +89,9 @@ export async function startHttpServer(platform: Platform, options: { host: strin
   const app = express();
   app.disable('x-powered-by');
   const httpServer = http.createServer();
+  httpServer.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
+  // Longer than the idle timeout, so a slow request's headers are never cut by it.
+  httpServer.headersTimeout = KEEP_ALIVE_TIMEOUT_MS + 1000;
   const metrics = createMetrics(platform);
   const apollo = new ApolloServer<ServerContext>({
     typeDefs,
