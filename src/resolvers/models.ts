@@ -1,13 +1,17 @@
 /** Resolvers of model versions, the model registry and hot-swap. */
+import path from 'node:path';
 import type { Activation } from '../models/model-switcher.js';
+import type { Platform } from '../platform.js';
+import { pathRedactor } from '../server/redact.js';
 import type { MutationResolvers, QueryResolvers } from '../schema/resolvers-types.js';
 
-function present(activation: Activation) {
+/** An activation as the API shows it: its error message without server paths. */
+function present(activation: Activation, settings: Platform['settings']) {
   return {
     ...activation,
     startedAt: activation.startedAt.toISOString(),
     finishedAt: activation.finishedAt?.toISOString() ?? null,
-    error: activation.error ?? null,
+    error: activation.error === undefined || activation.error === null ? null : pathRedactor(settings)(activation.error),
   };
 }
 
@@ -18,18 +22,19 @@ export const modelResolvers: {
   Query: {
     activeModel: (_, __, { platform }) => platform.models.active(),
     modelVersions: (_, __, { platform }) => platform.models.list(),
+    // The bundle's directory within the registry, never the server's path to it (issue #12, finding 5).
     registeredModels: async (_, __, { platform }) =>
-      (await platform.registry.list()).map((bundle) => ({ version: bundle.version, path: bundle.dir })),
+      (await platform.registry.list()).map((bundle) => ({ version: bundle.version, path: path.relative(platform.registry.dir, bundle.dir) })),
     modelActivation: (_, __, { platform }) => {
       const activation = platform.switcher.activation();
-      return activation ? present(activation) : null;
+      return activation ? present(activation, platform.settings) : null;
     },
     trafficSplit: (_, __, { platform }) => platform.switcher.trafficSplit() ?? null,
   },
   Mutation: {
-    activateModel: async (_, { version }, { platform }) => present(await platform.switcher.activate(version)),
-    rollbackModel: async (_, __, { platform }) => present(await platform.switcher.rollback()),
-    splitTraffic: async (_, { version, share }, { platform }) => present(await platform.switcher.splitTraffic(version, share)),
+    activateModel: async (_, { version }, { platform }) => present(await platform.switcher.activate(version), platform.settings),
+    rollbackModel: async (_, __, { platform }) => present(await platform.switcher.rollback(), platform.settings),
+    splitTraffic: async (_, { version, share }, { platform }) => present(await platform.switcher.splitTraffic(version, share), platform.settings),
     clearTrafficSplit: (_, __, { platform }) => {
       const had = platform.switcher.trafficSplit() !== undefined;
       platform.switcher.clearTrafficSplit();

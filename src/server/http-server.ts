@@ -2,6 +2,7 @@
  * The HTTP face of the platform: Apollo Server 5 at /graphql on node:http (graphql-route.ts); Express 5 for
  * /healthz (liveness), /readyz (readiness), /metrics (Prometheus) and /export.
  */
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { once } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -22,6 +23,7 @@ import { aliasLimitRule, complexityLimit, depthLimitRule, requestError, rootFiel
 import { exportRoutes } from './export-routes.js';
 import { graphqlRoute, isGraphQLRequest } from './graphql-route.js';
 import { checkReadiness } from './readiness.js';
+import { pathRedactor } from './redact.js';
 
 export interface RunningServer {
   url: string;
@@ -54,19 +56,28 @@ function platformErrorOf(error: unknown): PlatformError | undefined {
  * Passes a PlatformError's code on as extensions.code. Unexpected errors (INTERNAL_SERVER_ERROR) are logged with
  * their stack and answered with a generic message, so no internals (SQL, hosts, paths) reach the client.
  */
-function createFormatError(logger: Logger) {
+function createFormatError(logger: Logger, redact: (text: string) => string) {
   return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
     const original = platformErrorOf(error);
     if (original) {
-      return { ...formatted, message: original.message, extensions: { ...formatted.extensions, code: original.code, ...original.details } };
+      const details = Object.fromEntries(Object.entries(original.details).map(([key, value]) => [key, typeof value === 'string' ? redact(value) : value]));
+      return { ...formatted, message: redact(original.message), extensions: { ...formatted.extensions, code: original.code, ...details } };
     }
     if (formatted.extensions?.code === 'INTERNAL_SERVER_ERROR') {
       const cause = error instanceof GraphQLError ? error.originalError ?? error : error;
       logger.error({ err: cause, path: formatted.path }, 'unexpected error in a GraphQL request');
       return { message: 'Internal server error', locations: formatted.locations, path: formatted.path, extensions: { code: 'INTERNAL_SERVER_ERROR' } };
     }
-    return formatted;
+    return { ...formatted, message: redact(formatted.message) };
   };
+}
+
+/** Compares a presented key with the configured one in time that does not depend on where they differ. */
+export function sameKey(presented: string | undefined, expected: string): boolean {
+  if (presented === undefined) return false;
+  // Digests first: timingSafeEqual needs equal lengths, and the digest hides the expected key's length.
+  const digest = (value: string) => createHash('sha256').update(value, 'utf8').digest();
+  return timingSafeEqual(digest(presented), digest(expected));
 }
 
 /** With an API key configured, mutations need it in the `x-api-key` header (else 401 UNAUTHENTICATED). */
@@ -75,7 +86,7 @@ function mutationsNeedApiKey(apiKey: string | undefined): ApolloServerPlugin<Ser
     async requestDidStart() {
       return {
         async didResolveOperation({ operation, contextValue }) {
-          if (apiKey && operation?.operation === 'mutation' && contextValue.apiKey !== apiKey) {
+          if (apiKey && operation?.operation === 'mutation' && !sameKey(contextValue.apiKey, apiKey)) {
             throw requestError(new PlatformError('UNAUTHENTICATED', 'mutations need a valid x-api-key header'), 401);
           }
         },
@@ -96,7 +107,11 @@ export async function startHttpServer(platform: Platform, options: { host: strin
   const apollo = new ApolloServer<ServerContext>({
     typeDefs,
     resolvers,
-    formatError: createFormatError(logger),
+    formatError: createFormatError(logger, pathRedactor(settings)),
+    // Set per environment (LLM2REC_INTROSPECTION, else off when NODE_ENV=production): with introspection off, the
+    // validation errors do not suggest field names either ("Did you mean ...").
+    introspection: settings.introspection,
+    hideSchemaDetailsFromClientErrors: !settings.introspection,
     // Stacks go to the log (unexpected errors), never to clients, whatever NODE_ENV says.
     includeStacktraceInErrorResponses: false,
     logger,
