@@ -1,6 +1,7 @@
 /**
  * Readiness (`/readyz`): may this server take traffic now? Unlike liveness (`/healthz`), it asks the platform's
- * dependencies: the database answers `SELECT 1` and the vector collection answers a count, each within a time limit.
+ * dependencies: the database answers `SELECT 1` and the vector collection answers a count, each within a time limit,
+ * and catalogue writes are not suspended by a failed write that could not be read back yet (catalog.ts).
  */
 import type { Platform } from '../platform.js';
 
@@ -31,6 +32,12 @@ async function within<T>(ms: number, what: string, work: () => Promise<T>): Prom
  */
 export async function checkReadiness(platform: Platform, open: boolean, timeoutMs = READINESS_TIMEOUT_MS): Promise<Readiness> {
   if (!open) return { status: 'unavailable', reason: 'shutting down' };
+  // Writes: a failed catalogue write whose rows could not be read back yet suspends catalogue writes.
+  const suspended = platform.catalog.unavailable;
+  if (suspended) {
+    platform.logger.warn({ err: platform.catalog.settleError }, 'readiness: catalogue writes are suspended');
+    return { status: 'unavailable', reason: suspended };
+  }
   try {
     await within(timeoutMs, 'the database', () => platform.db.prisma.$queryRaw`SELECT 1`);
   } catch (error) {
