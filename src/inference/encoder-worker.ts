@@ -3,6 +3,7 @@
  * titles into item embeddings away from the server's event loop. piscina loads this module in the thread; the
  * bundle's files come in workerData.
  */
+import os from 'node:os';
 import { workerData } from 'piscina';
 import { runEncoder } from './encoder.js';
 import { createSession, type ExecutionProvider } from './onnx-runtime.js';
@@ -14,12 +15,18 @@ export interface EncoderWorkerData {
   tokenizerFile: string;
   tokenizer: TokenizerSettings;
   provider: ExecutionProvider;
+  /** Nice value of this thread and of the onnxruntime threads its session starts; undefined leaves it as it is. */
+  nice?: number;
 }
 
 /** Titles in, their embeddings out: a [titles, item_embedding] matrix, row-major. */
 export type EncodeTask = (titles: string[]) => Promise<Float32Array>;
 
 async function start(data: EncoderWorkerData): Promise<EncodeTask> {
+  if (data.nice !== undefined) {
+    // Before the session exists: its intra-op threads inherit this thread's value.
+    try { os.setPriority(data.nice); } catch { /* not allowed here: run at the inherited priority */ }
+  }
   try {
     const tokenizer = await TitleTokenizer.fromFile(data.tokenizerFile, data.tokenizer);
     const encoder = await createSession(data.encoderFile, data.provider, 'large');

@@ -9,14 +9,14 @@
  *   history of recommendation vectors -> sequence model -> user vector
  */
 import path from 'node:path';
-import { SAMPLE_TOLERANCE, validateBundle, type BundleCheck, type EncoderVariant } from './bundle-validator.js';
-import { runEncoder, splitRows } from './encoder.js';
+import { checkBundleInThread } from './bundle-check-thread.js';
+import { SAMPLE_TOLERANCE, type BundleCheck, type EncoderVariant } from './bundle-validator.js';
+import { splitRows } from './encoder.js';
 import { EncoderThread } from './encoder-thread.js';
-import { padHistories, runSequenceModel } from './sequence-model.js';
 import { SequenceModelThread } from './sequence-model-thread.js';
 import { InvalidBundleError, type Manifest } from './manifest.js';
-import { ort, type ExecutionProvider } from './onnx-runtime.js';
-import type { TitleTokenizer } from './tokenizer.js';
+import { backgroundNice, createSession, ort, type ExecutionProvider } from './onnx-runtime.js';
+import { TitleTokenizer } from './tokenizer.js';
 
 export type { EncoderVariant } from './bundle-validator.js';
 
@@ -69,38 +69,41 @@ export class RecommendationModel {
    */
   static async load(bundleDir: string, options: LoadOptions = {}): Promise<RecommendationModel> {
     const { provider = 'cpu', encoder = 'fp32', onCheck } = options;
-    const bundle = await validateBundle(bundleDir, { provider, encoder, onCheck });
-    const { manifest, tokenizer } = bundle;
+    // Every check runs in a thread of its own: onnxruntime-node creates and runs sessions synchronously, and the
+    // encoder's took the event loop for up to seconds while a model switch loaded the next version (issue #16).
+    const nice = backgroundNice();
+    const checked = await checkBundleInThread({ bundleDir, provider, encoder, nice });
+    for (const check of checked.checks) onCheck?.(check);
+    const { manifest, titles } = checked;
+    const settings = { maxLength: manifest.tokenizer.max_length, padTokenId: manifest.tokenizer.pad_token_id, addSpecialTokens: manifest.tokenizer.add_special_tokens };
     const graph = encoder === 'int8' ? manifest.graphs.encoder_int8! : manifest.graphs.encoder;
+    const tokenizer = await TitleTokenizer.fromFile(path.resolve(bundleDir, manifest.tokenizer.file), settings);
+    const adapter = await createSession(path.resolve(bundleDir, manifest.graphs.adapter.file), checked.provider, 'small');
     const encoderThread = EncoderThread.start({
       encoderFile: path.resolve(bundleDir, graph.file),
       tokenizerFile: path.resolve(bundleDir, manifest.tokenizer.file),
-      tokenizer: tokenizer.settings,
-      provider: bundle.provider,
+      tokenizer: settings,
+      provider: checked.provider,
+      nice,
     });
     const histories = { length: manifest.sequence_model.max_history, dim: manifest.dimensions.recommendation };
     const sequenceThread = SequenceModelThread.start(
-      { file: path.resolve(bundleDir, manifest.graphs.sequence_model.file), provider: bundle.provider }, histories);
+      { file: path.resolve(bundleDir, manifest.graphs.sequence_model.file), provider: checked.provider }, histories);
     let failing = graph.file;
     try {
       // The threads opened their own sessions of the checked graphs: they must give what the checked sessions give.
-      const titles = manifest.samples.length > 0 ? manifest.samples.map((sample) => sample.title) : ['Tetris'];
-      const checked = splitRows(await runEncoder(bundle.encoder, tokenizer, titles), titles.length);
-      const threaded = await encoderThread.encode(titles);
-      assertClose(bundleDir, graph.file, checked, threaded);
+      const expected = splitRows(checked.embeddings, titles.length);
+      assertClose(bundleDir, graph.file, expected, await encoderThread.encode(titles));
 
       failing = manifest.graphs.sequence_model.file;
-      const items = await adaptWith(bundle.adapter, checked);
+      const items = await adaptWith(adapter, expected);
       const prefixes = items.map((_, end) => items.slice(0, end + 1));
-      const expected = await runSequenceModel(bundle.sequenceModel, padHistories(prefixes, histories.length, histories.dim));
-      assertClose(bundleDir, failing, splitRows(expected, prefixes.length), await sequenceThread.run(prefixes));
+      assertClose(bundleDir, failing, splitRows(checked.userVectors, prefixes.length), await sequenceThread.run(prefixes));
     } catch (error) {
-      await Promise.allSettled([encoderThread.close(), sequenceThread.close(), bundle.adapter.release()]);
+      await Promise.allSettled([encoderThread.close(), sequenceThread.close(), adapter.release()]);
       throw error instanceof InvalidBundleError ? error : new InvalidBundleError(bundleDir, `${failing} fails in its worker thread (${(error as Error).message})`);
-    } finally {
-      await Promise.all([bundle.encoder.release(), bundle.sequenceModel.release()]);
     }
-    return new RecommendationModel(bundleDir, manifest, tokenizer, encoder, bundle.provider, encoderThread, bundle.adapter, sequenceThread);
+    return new RecommendationModel(bundleDir, manifest, tokenizer, encoder, checked.provider, encoderThread, adapter, sequenceThread);
   }
 
   /** Item embeddings (semantic vectors) of titles, computed in the encoder thread. */

@@ -1,0 +1,74 @@
+/**
+ * Loading a bundle keeps the calling thread (the server's event loop) free of the encoder: its session is created
+ * and run only in worker threads (issue #16: on the main thread they held the loop for up to seconds during a model
+ * switch), and those threads run nicer than the caller.
+ */
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { checkBundleInThread } from '../../src/inference/bundle-check-thread.js';
+import { ort } from '../../src/inference/onnx-runtime.js';
+import { RecommendationModel } from '../../src/inference/recommendation-model.js';
+import { tinyBundle } from '../support/fixtures.js';
+import { graphsRunOnThisThread } from '../support/session-runs.js';
+
+/** Nice value of each thread of this process, by thread id. */
+function threadNiceValues(): Map<string, number> {
+  const values = new Map<string, number>();
+  for (const tid of readdirSync('/proc/self/task')) {
+    try {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      // Fields after "(comm)": state is field 3, nice field 19.
+      values.set(tid, Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]));
+    } catch { /* the thread ended meanwhile */ }
+  }
+  return values;
+}
+
+describe('bundle checks off the calling thread', () => {
+  it('creates and runs no encoder session on the calling thread', async () => {
+    const created: string[] = [];
+    const create = ort.InferenceSession.create;
+    (ort.InferenceSession as any).create = function (file: string, ...rest: unknown[]) {
+      created.push(path.basename(file));
+      return (create as any).call(this, file, ...rest);
+    };
+    let model: RecommendationModel | undefined;
+    try {
+      const { result, graphs } = await graphsRunOnThisThread(() => RecommendationModel.load(tinyBundle()));
+      model = result;
+      // Only the adapter (a small graph, called when items are stored) lives on the calling thread.
+      assert.deepEqual(created, ['adapter.onnx']);
+      assert.deepEqual([...new Set(graphs)], ['item_embedding']);
+      assert.equal((await model.embedItems(['Tetris'])).length, 1);
+    } finally {
+      (ort.InferenceSession as any).create = create;
+      await model?.release();
+    }
+  });
+
+  it('runs the encoder thread nicer than the calling thread', async (t) => {
+    const mine = os.getPriority();
+    if (mine >= 19) return t.skip('this process already runs at the lowest priority');
+    const before = threadNiceValues();
+    const model = await RecommendationModel.load(tinyBundle());
+    try {
+      const started = [...threadNiceValues()].filter(([tid]) => !before.has(tid));
+      const nicer = started.filter(([, nice]) => nice === Math.min(19, mine + 10));
+      // The encoder's worker thread and onnxruntime's intra-op threads it started (none on a one-core machine).
+      assert.ok(nicer.length >= 1, `threads started: ${JSON.stringify(started)}`);
+      // The sequence model serves requests: its thread keeps the caller's priority.
+      assert.ok(started.some(([, nice]) => nice === mine), `threads started: ${JSON.stringify(started)}`);
+      assert.equal(os.getPriority(), mine);
+    } finally {
+      await model.release();
+    }
+  });
+
+  it('reports an invalid bundle with the checks’ own message', async () => {
+    await assert.rejects(checkBundleInThread({ bundleDir: path.join(os.tmpdir(), 'no-such-bundle'), provider: 'cpu', encoder: 'fp32' }),
+      (error: Error) => error.name === 'InvalidBundleError' && /no-such-bundle is invalid/.test(error.message));
+  });
+});
