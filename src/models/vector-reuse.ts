@@ -1,0 +1,114 @@
+/**
+ * A switch between versions whose item encoders are the same (issue #16): the daily retraining of the sequence
+ * model on new interactions keeps the encoder byte for byte, so every item's semantic vector (the encoder's output)
+ * is already in the serving version's collection. Only what differs is computed: the recommendation vectors, by
+ * the new version's adapter from those semantic vectors. Items the source lacks are left for the catalogue's
+ * syncIndex, which embeds them with the encoder as usual.
+ */
+import type { ItemReadModel } from '../catalog/item-read-model.js';
+import type { EmbeddingTarget } from '../catalog/catalog.js';
+import { SAMPLE_TOLERANCE } from '../inference/bundle-validator.js';
+import type { RecommendationModel } from '../inference/recommendation-model.js';
+import type { VectorPoint } from '../index/vector-index.js';
+
+/**
+ * What an item's semantic vector depends on: the sha256 of the encoder graph in use (fp32 or int8), the sha256 of the
+ * tokenizer and its settings, the embedding size and where the graph runs. Two models with the same identity give
+ * every title the same semantic vector.
+ */
+export function encoderIdentity(model: RecommendationModel): string {
+  const { manifest } = model;
+  const graph = model.encoderVariant === 'int8' ? manifest.graphs.encoder_int8! : manifest.graphs.encoder;
+  return JSON.stringify({
+    encoder: manifest.files[graph.file]?.sha256,
+    tokenizer: manifest.files[manifest.tokenizer.file]?.sha256,
+    settings: [manifest.tokenizer.max_length, manifest.tokenizer.pad_token_id, manifest.tokenizer.add_special_tokens],
+    dimensions: manifest.dimensions.item_embedding,
+    provider: model.executionProvider,
+  });
+}
+
+export function sameEncoder(a: RecommendationModel, b: RecommendationModel): boolean {
+  return encoderIdentity(a) === encoderIdentity(b);
+}
+
+export interface ReuseResult {
+  /** Items whose semantic vector came from the source and whose recommendation vector the target's adapter made. */
+  reused: number;
+  /** Items the target's collection already held with the source's semantic vector (a version served before). */
+  unchanged: number;
+  /** Items of the catalogue the source collection lacks (left for syncIndex). */
+  missing: number;
+}
+
+/** Points written per step; each step holds the event loop only for the index inserts of this many points. */
+const REUSE_BATCH = 64;
+
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/**
+ * Fills `target`'s collection from `source`'s semantic vectors. Returns null, having written nothing, when a probe
+ * of the stored vectors shows they are not what the target's encoder gives (a vector store that changes vectors on
+ * the way in, say): then the caller re-embeds.
+ */
+export async function reuseSemanticVectors(
+  source: EmbeddingTarget,
+  target: EmbeddingTarget,
+  items: ItemReadModel,
+  progress?: (done: number, total: number) => void,
+): Promise<ReuseResult | null> {
+  const rows = [...items.values()];
+  if (!(await storedVectorsMatch(source, target.model, rows.slice(0, 8)))) return null;
+  const result: ReuseResult = { reused: 0, unchanged: 0, missing: 0 };
+  progress?.(0, rows.length);
+  for (let start = 0; start < rows.length; start += REUSE_BATCH) {
+    const chunk = rows.slice(start, start + REUSE_BATCH);
+    const ids = chunk.map((row) => row.id);
+    const [stored, held] = await Promise.all([source.collection.retrieve(ids, 'semantic'), target.collection.retrieve(ids, 'semantic')]);
+    const todo = chunk.filter((row) => {
+      const vector = stored.get(row.id);
+      if (!vector) {
+        result.missing += 1;
+        return false;
+      }
+      const mine = held.get(row.id);
+      if (mine && mine.domain === row.domain && equal(mine.vector, vector.vector)) {
+        result.unchanged += 1;
+        return false;
+      }
+      return true;
+    });
+    if (todo.length > 0) {
+      const semantic = todo.map((row) => Float32Array.from(stored.get(row.id)!.vector));
+      const recommendation = await target.model.adapt(semantic);
+      // An item replaced or deleted meanwhile keeps out: the write put its own vectors into this collection too.
+      const points: VectorPoint[] = [];
+      todo.forEach((row, i) => {
+        if (items.get(row.id) === row) points.push({ id: row.id, domain: row.domain, vectors: { semantic: semantic[i], recommendation: recommendation[i] } });
+      });
+      await target.collection.upsert(points);
+      result.reused += points.length;
+    }
+    progress?.(start + chunk.length, rows.length);
+    await nextTurn();
+  }
+  return result;
+}
+
+/** Whether the source's stored semantic vectors of a few items are what the target's encoder gives their titles. */
+async function storedVectorsMatch(source: EmbeddingTarget, model: RecommendationModel, probe: readonly { id: string; title: string }[]): Promise<boolean> {
+  const stored = await source.collection.retrieve(probe.map((row) => row.id), 'semantic');
+  const present = probe.filter((row) => stored.has(row.id));
+  if (present.length === 0) return true;
+  const fresh = await model.encode(present.map((row) => row.title));
+  return present.every((row, i) => {
+    const kept = stored.get(row.id)!.vector;
+    return kept.length === fresh[i].length && kept.every((value, j) => Math.abs(value - fresh[i][j]) <= SAMPLE_TOLERANCE);
+  });
+}
+
+function equal(a: Float32Array, b: Float32Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
