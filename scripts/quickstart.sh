@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The main job on the embedded defaults (PGlite database, embedded vector index, CPU):
 #   1. install what is missing (scripts/setup.sh);
-#   2. build the `quick` model bundle from ../shared/data/amazon-games unless it exists;
+#   2. pick the model: the newest LLM2Rec bundle of the registry that validates (src/cli/pick-bundle.ts;
+#      `npm run train-and-activate` makes one), else the raw `quick` bundle, built from ../shared/data/amazon-games
+#      unless it exists (LLM2REC_BUNDLE set by the caller wins over both);
 #   3. start the GraphQL server;
 #   4. load the amazon-games catalogue and interactions into it unless already loaded;
 #   5. ask for ten recommendations after a history of five games, and keep serving.
@@ -9,12 +11,18 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SHARED_DATA="${LLM2REC_SHARED_DATA:-../shared/data}"
-export LLM2REC_BUNDLE="${LLM2REC_BUNDLE:-bundles/quick}"
 export PORT="${PORT:-4000}"
 URL="http://127.0.0.1:${PORT}/graphql"
 started=$(date +%s)
 
 bash scripts/setup.sh
+
+if [ -z "${LLM2REC_BUNDLE:-}" ]; then
+  echo "== picking the model: the newest valid LLM2Rec bundle in ${LLM2REC_MODEL_REGISTRY:-bundles}, else bundles/quick"
+  LLM2REC_BUNDLE=$(node --import tsx src/cli/pick-bundle.ts --fallback bundles/quick)
+fi
+export LLM2REC_BUNDLE
+echo "== model bundle: $LLM2REC_BUNDLE"
 
 if [ ! -f "$LLM2REC_BUNDLE/manifest.json" ]; then
   echo "== training the quick bundle into $LLM2REC_BUNDLE"

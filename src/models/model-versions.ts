@@ -1,12 +1,15 @@
 /** The model versions the platform knows, as rows of the database; exactly one is active. */
 import type { Database } from '../db/index.js';
 import type { RecommendationModel } from '../inference/recommendation-model.js';
+import { modelEncoder, type ModelEncoderView } from './model-encoder.js';
 
 export interface ModelVersionView {
   version: string;
   status: string;
   preset: string;
   backbone: string;
+  /** Which item encoder the version's bundle carries: the raw backbone or an LLM2Rec run's (model-encoder.ts). */
+  encoder: ModelEncoderView;
   createdAt: string;
   activatedAt: string | null;
   metrics: Record<string, unknown>;
@@ -61,6 +64,7 @@ function view(row: {
     status: row.status,
     preset: manifest.preset,
     backbone: manifest.backbone.name,
+    encoder: modelEncoder(manifest),
     createdAt: row.createdAt.toISOString(),
     activatedAt: row.activatedAt?.toISOString() ?? null,
     metrics: manifest.metrics,

@@ -37,6 +37,11 @@ export type Domain = {
   name: Scalars['String']['output'];
 };
 
+/** RAW_BACKBONE: the backbone's pretrained weights, cut to its first layers; LLM2REC: fine-tuned by an LLM2Rec run. */
+export type EncoderKind =
+  | 'LLM2REC'
+  | 'RAW_BACKBONE';
+
 export type HistoryEntry = {
   __typename?: 'HistoryEntry';
   item: Item;
@@ -97,11 +102,29 @@ export type ModelActivation = {
   version: Scalars['String']['output'];
 };
 
+/** The item encoder of a model version, as its bundle manifest records it. */
+export type ModelEncoder = {
+  __typename?: 'ModelEncoder';
+  /** causal | bidirectional */
+  attention: Scalars['String']['output'];
+  kind: EncoderKind;
+  /** Decoder layers of the backbone the encoder keeps. */
+  layers: Scalars['Int']['output'];
+  /** The LLM2Rec training run (its run id, e.g. cpu-20261124T002511Z); null for a raw backbone. */
+  runId?: Maybe<Scalars['String']['output']>;
+  /** The LLM2Rec stages the encoder went through, in order (csft, mntp, simcse); empty for a raw backbone. */
+  stages: Array<Scalars['String']['output']>;
+  /** The preset of that training run (tiny, cpu, paper); null for a raw backbone. */
+  trainingPreset?: Maybe<Scalars['String']['output']>;
+};
+
 export type ModelVersion = {
   __typename?: 'ModelVersion';
   activatedAt?: Maybe<Scalars['String']['output']>;
   backbone: Scalars['String']['output'];
   createdAt: Scalars['String']['output'];
+  /** Which item encoder the version uses (the raw backbone or an LLM2Rec training run), from its bundle manifest. */
+  encoder: ModelEncoder;
   /** Evaluation metrics recorded in the bundle manifest. */
   metrics: Scalars['JSONObject']['output'];
   preset: Scalars['String']['output'];
@@ -412,6 +435,7 @@ export type ResolversTypes = {
   Contribution: ResolverTypeWrapper<Omit<Contribution, 'item'> & { item: ResolversTypes['Item'] }>;
   DeleteItemsPayload: ResolverTypeWrapper<DeleteItemsPayload>;
   Domain: ResolverTypeWrapper<Domain>;
+  EncoderKind: EncoderKind;
   Float: ResolverTypeWrapper<Scalars['Float']['output']>;
   HistoryEntry: ResolverTypeWrapper<Omit<HistoryEntry, 'item'> & { item: ResolversTypes['Item'] }>;
   ID: ResolverTypeWrapper<Scalars['ID']['output']>;
@@ -424,6 +448,7 @@ export type ResolversTypes = {
   ItemInput: ItemInput;
   JSONObject: ResolverTypeWrapper<Scalars['JSONObject']['output']>;
   ModelActivation: ResolverTypeWrapper<ModelActivation>;
+  ModelEncoder: ResolverTypeWrapper<ModelEncoder>;
   ModelVersion: ResolverTypeWrapper<ModelVersionView>;
   Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
   PageInfo: ResolverTypeWrapper<PageInfo>;
@@ -459,6 +484,7 @@ export type ResolversParentTypes = {
   ItemInput: ItemInput;
   JSONObject: Scalars['JSONObject']['output'];
   ModelActivation: ModelActivation;
+  ModelEncoder: ModelEncoder;
   ModelVersion: ModelVersionView;
   Mutation: Record<PropertyKey, never>;
   PageInfo: PageInfo;
@@ -526,10 +552,20 @@ export type ModelActivationResolvers<ContextType = RequestContext, ParentType ex
   version?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
 };
 
+export type ModelEncoderResolvers<ContextType = RequestContext, ParentType extends ResolversParentTypes['ModelEncoder'] = ResolversParentTypes['ModelEncoder']> = {
+  attention?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  kind?: Resolver<ResolversTypes['EncoderKind'], ParentType, ContextType>;
+  layers?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  runId?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  stages?: Resolver<Array<ResolversTypes['String']>, ParentType, ContextType>;
+  trainingPreset?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+};
+
 export type ModelVersionResolvers<ContextType = RequestContext, ParentType extends ResolversParentTypes['ModelVersion'] = ResolversParentTypes['ModelVersion']> = {
   activatedAt?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   backbone?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   createdAt?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  encoder?: Resolver<ResolversTypes['ModelEncoder'], ParentType, ContextType>;
   metrics?: Resolver<ResolversTypes['JSONObject'], ParentType, ContextType>;
   preset?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   status?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
@@ -623,6 +659,7 @@ export type Resolvers<ContextType = RequestContext> = {
   ItemEdge?: ItemEdgeResolvers<ContextType>;
   JSONObject?: GraphQLScalarType;
   ModelActivation?: ModelActivationResolvers<ContextType>;
+  ModelEncoder?: ModelEncoderResolvers<ContextType>;
   ModelVersion?: ModelVersionResolvers<ContextType>;
   Mutation?: MutationResolvers<ContextType>;
   PageInfo?: PageInfoResolvers<ContextType>;

@@ -41,6 +41,7 @@ def test_manifest_fields(manifest):
     assert manifest["backbone"]["architecture"] == "llama"
     assert manifest["backbone"]["layers"] == 2 and manifest["backbone"]["attention"] == "causal"
     assert len(manifest["backbone"]["weights_sha256"]) == 64
+    assert manifest["encoder"] == {"kind": "raw", "run_id": None}  # the preset's backbone, no LLM2Rec run
     assert manifest["dimensions"] == {"item_embedding": 64, "recommendation": 128}
     assert manifest["tokenizer"] == {"file": "tokenizer.json", "max_length": 32, "pad_token_id": 2,
                                      "add_special_tokens": True}
