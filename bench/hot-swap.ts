@@ -1,19 +1,19 @@
 /**
  * The hot-swap load test (`npm run bench:hot-swap`): recommendation requests flow at a steady rate while the
- * server switches to another model version (activateModel: load and check the bundle, embed the whole catalogue
- * into the new version's collection in the background, switch). Reports the failed requests (the target is 0) and
- * latency before, during and after the switch.
- *
- * The second version is a copy of the bundle under test published in a private registry under another
- * model_version (as test/models/hot-swap.test.ts does), so the switch re-embeds the catalogue with the real encoder.
+ * server switches model versions, twice per rate: first to a version whose encoder is the serving one's (a copy of
+ * the bundle under another model_version: the daily "retrained sequence model" switch, which reuses the semantic
+ * vectors), then to a version whose encoder differs in its bytes (bench/lib/bundle.ts markEncoder: the same
+ * function, another sha256), which re-embeds the whole catalogue with the real encoder. Reports the failed requests
+ * (the target is 0), latency and the server's event-loop delay per phase, and the time of each switch; repeated for
+ * each rate of a sweep, after a search for the highest rate the server keeps up with outside a switch.
  */
-import { rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { RecommendationModel } from '../src/inference/recommendation-model.js';
-import { snapshotBundle } from './lib/bundle.js';
+import { publishWithOtherEncoder, snapshotBundle } from './lib/bundle.js';
 import { readCatalogue, sampleHistories } from './lib/catalogue.js';
 import { round, summarize } from './lib/load.js';
-import { pacedLoad, type PacedRun, type PacedSample } from './lib/paced.js';
+import { pacedLoad, type PacedSample } from './lib/paced.js';
 import { CpuMeter, gitState, loadNote, loadSnapshot, machineInfo, type CpuUse, type LoadSnapshot, type MachineInfo } from './lib/machine.js';
 import { REPO, SHARED_DATA } from './lib/paths.js';
 import { benchSettings, openCatalogue } from './lib/prepare.js';
@@ -29,11 +29,20 @@ export interface HotSwapOptions {
   concurrency: number;
   /** Unmeasured load before the measurement starts. */
   warmupSeconds: number;
-  /** Requests per second (open loop, steady). */
-  rate: number;
+  /** Requests per second (open loop, steady) of each switch run. */
+  rates: number[];
+  /**
+   * Before the switch runs: find the highest rate answered in full outside a switch (rates doubled from the first
+   * until one is not kept up with, then halfway steps), and run the switches at it too.
+   */
+  findMax: boolean;
+  /** Seconds of each step of that search. */
+  steadySeconds: number;
   beforeSeconds: number;
+  /** Seconds between the two switches. */
+  betweenSeconds: number;
   afterSeconds: number;
-  /** The switch must finish within this; the run stops either way. */
+  /** Each switch must finish within this; the run stops either way. */
   swapTimeoutSeconds: number;
   samples: number;
   historyLength: number;
@@ -44,7 +53,7 @@ export interface HotSwapOptions {
   log: (message: string) => void;
 }
 
-interface PhaseStats {
+export interface PhaseStats {
   /** Requests due in the phase, and how many of them failed. */
   requests: number;
   failed: number;
@@ -61,30 +70,74 @@ interface PhaseStats {
   answered_per_s: number;
 }
 
-export interface HotSwapReport {
-  requests: number;
-  failed: number;
-  p99_ms_before: number;
-  p99_ms_during: number;
-  swap_seconds: number;
-  p50_ms_before: number;
-  p50_ms_during: number;
-  p50_ms_after: number;
-  p99_ms_after: number;
-  phases: { before: PhaseStats; during: PhaseStats; after: PhaseStats };
-  server_swap_seconds: number | null;
+type PhaseName = 'before' | 'during_same_encoder' | 'between' | 'during_new_encoder' | 'after';
+const PHASES: PhaseName[] = ['before', 'during_same_encoder', 'between', 'during_new_encoder', 'after'];
+
+interface PhaseReport extends PhaseStats {
+  /** Largest event-loop delay the server measured (perf_hooks.monitorEventLoopDelay via /metrics) in the phase. */
+  event_loop_max_ms: number | null;
+  /** Largest per-second p99 of that delay in the phase. */
+  event_loop_p99_ms: number | null;
+}
+
+export interface SwitchRecord {
+  kind: 'same_encoder' | 'new_encoder';
   from_version: string;
   to_version: string;
-  active_version_after: string;
-  responses_by_version: Record<string, number>;
-  /** Requests due after the first answer of the new version had arrived, yet answered by the old one (should be 0). */
+  /** From the activateModel call to the first modelActivation poll that said `active` (polled every 250 ms). */
+  seconds: number;
+  /** The server's own startedAt..finishedAt. */
+  server_seconds: number | null;
+  /** How the server filled the new collection: reuse (semantic vectors kept, adapter only) or embed. */
+  mode: string | null;
+  reused: number | null;
+  embedded: number | null;
+  /** Requests due after the first answer of the new version, yet answered by the old one (should be 0). */
   old_version_answers_after_first_new: number;
-  /** Failed requests by kind (HTTP status or error). */
+  cpu: CpuUse;
+}
+
+export interface RateRun {
+  rate: number;
+  concurrency: number;
+  requests: number;
+  failed: number;
   failures: Record<string, number>;
   first_failures: string[];
+  phases: Record<PhaseName, PhaseReport>;
+  switches: SwitchRecord[];
+  responses_by_version: Record<string, number>;
+  /** p99 during each switch over p99 before the switches (target: at most 3). */
+  p99_ratio_same_encoder: number;
+  p99_ratio_new_encoder: number;
+  load: { start: LoadSnapshot; end: LoadSnapshot };
+}
+
+export interface SteadyStep {
+  rate: number;
+  seconds: number;
+  requests: number;
+  failed: number;
+  p50_ms: number;
+  p99_ms: number;
+  max_ms: number;
+  answered_per_s: number;
+  event_loop_max_ms: number | null;
+  /** All answered, at least 95% of the offered rate answered per second, p99 from due under 100 ms. */
+  kept_up: boolean;
+}
+
+export interface HotSwapReport {
+  /** Over every switch run. */
+  requests: number;
+  failed: number;
+  steady: SteadyStep[];
+  /** The highest rate of the search that was kept up with (null without a search). */
+  max_steady_rate: number | null;
+  runs: RateRun[];
   catalogue: { datasets: string[]; items: number };
-  load: { generator: string; max_in_flight: number; rate_per_s: number; request: string; histories: number };
-  cpu_during: CpuUse;
+  bundle_version: string;
+  load: { generator: string; max_in_flight: number; request: string; histories: number };
   command: string;
   date: string;
   machine: MachineInfo;
@@ -99,6 +152,37 @@ const API_KEY = 'bench-hot-swap';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** The server's event-loop delay, read from /metrics every second (prom-client resets its histogram on each read). */
+class EventLoopProbe {
+  readonly samples: { at: number; max_ms: number; p99_ms: number }[] = [];
+  private running = true;
+  private readonly done: Promise<void>;
+
+  constructor(origin: string) {
+    this.done = (async () => {
+      while (this.running) {
+        await sleep(1000);
+        const text = await fetch(`${origin}/metrics`).then((response) => response.text(), () => '');
+        const value = (name: string) => Number(new RegExp(`^${name} ([0-9.eE+-]+)`, 'm').exec(text)?.[1]) * 1000;
+        const max = value('nodejs_eventloop_lag_max_seconds');
+        if (Number.isFinite(max)) this.samples.push({ at: performance.now(), max_ms: round(max, 1), p99_ms: round(value('nodejs_eventloop_lag_p99_seconds'), 1) });
+      }
+    })();
+  }
+
+  /** Over the readings that cover [from, to] (each covers the second before it). */
+  between(from: number, to: number): { max_ms: number | null; p99_ms: number | null } {
+    const inside = this.samples.filter(({ at }) => at > from && at - 1000 < to);
+    if (inside.length === 0) return { max_ms: null, p99_ms: null };
+    return { max_ms: Math.max(...inside.map((s) => s.max_ms)), p99_ms: Math.max(...inside.map((s) => s.p99_ms)) };
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    await this.done;
+  }
+}
+
 export async function runHotSwap(options: HotSwapOptions): Promise<HotSwapReport> {
   const { log } = options;
   const startLoad = await loadSnapshot();
@@ -106,9 +190,9 @@ export async function runHotSwap(options: HotSwapOptions): Promise<HotSwapReport
     log(`warning: other processes use the CPU, numbers will be low:\n  ${startLoad.busy_processes.join('\n  ')}`);
   }
   const registry = path.join(options.workDir, 'registry-hot-swap');
+  // Versions published by earlier runs go: every run switches to versions the server has not seen.
+  await rm(registry, { recursive: true, force: true });
   const from = await snapshotBundle(options.bundleDir, registry, { dirName: 'a' });
-  const to = await snapshotBundle(options.bundleDir, registry, { dirName: 'b', version: `${from.version}-b` });
-  log(`switching ${from.version} -> ${to.version} (registry ${registry})`);
 
   // The catalogue, written directly with the first version's vectors (cached per bundle).
   const items = await readCatalogue(options.datasets.map((name) => path.join(SHARED_DATA, name)), { limitPerDir: options.limitPerDir });
@@ -128,10 +212,21 @@ export async function runHotSwap(options: HotSwapOptions): Promise<HotSwapReport
   });
   if (histories.length === 0) throw new Error('no amazon-games history fits the catalogue');
 
+  const logFile = path.join(options.workDir, 'logs', 'serve-hot-swap.log');
   const server = await startPlatformServer({
-    dataDir, bundleDir: from.dir, registryDir: registry, apiKey: API_KEY, logLevel: options.serverLogLevel,
-    logFile: path.join(options.workDir, 'logs', 'serve-hot-swap.log'),
+    dataDir, bundleDir: from.dir, registryDir: registry, apiKey: API_KEY, logLevel: options.serverLogLevel, logFile,
   });
+  /** How the server filled a version's collection: its 'model version ready' log line (written asynchronously). */
+  const readyLine = async (version: string): Promise<{ mode?: string; reused?: number; embedded?: number }> => {
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const text = await readFile(logFile, 'utf8').catch(() => '');
+      const line = text.split('\n').filter((l) => l.includes('"model version ready"')).map((l) => JSON.parse(l))
+        .filter((entry) => entry.version === version).at(-1);
+      if (line) return line;
+      await sleep(100);
+    }
+    return {};
+  };
   log(`server ready in ${server.startupSeconds.toFixed(1)} s on ${items.length} items`);
   const graphql = async (query: string, variables: Record<string, unknown> = {}) => {
     const response = await fetch(`${server.origin}/graphql`, {
@@ -152,121 +247,182 @@ export async function runHotSwap(options: HotSwapOptions): Promise<HotSwapReport
     }
   };
   const bodies = histories.map((h) => JSON.stringify({ query: RECOMMEND, variables: { h, first: options.first } }));
-  const load = (seconds: number) => pacedLoad({
-    url: `${server.origin}/graphql`, bodies, rate: options.rate, maxInFlight: options.concurrency, maxSeconds: seconds, inspect,
+  const load = (rate: number, seconds: number) => pacedLoad({
+    url: `${server.origin}/graphql`, bodies, rate, maxInFlight: options.concurrency, maxSeconds: seconds, inspect,
   });
-  let swapStarted = 0;
-  let swapEnded = 0;
-  let serverSwapSeconds: number | null = null;
-  let activeAfter = '';
-  let cpuDuring: CpuUse;
-  let run: PacedRun | undefined;
-  let samples: PacedSample[];
-  try {
-    await load(options.warmupSeconds).done;
-    run = load(options.beforeSeconds + options.swapTimeoutSeconds + options.afterSeconds + 30);
-    await sleep(options.beforeSeconds * 1000);
+  const probe = new EventLoopProbe(server.origin);
 
-    const meter = new CpuMeter(() => [server.pid]);
-    swapStarted = performance.now();
-    const started = await graphql(ACTIVATE, { v: to.version });
-    if (started.errors) throw new Error(`activateModel failed: ${JSON.stringify(started.errors)}`);
-    log(`activateModel: ${JSON.stringify(started.data.activateModel)}`);
-    let lastLogged = 0;
+  /** One switch, timed; the activation record as the server ended it. */
+  const switchTo = async (version: string): Promise<{ seconds: number; server: number | null; activation: any }> => {
+    const started = performance.now();
+    const answer = await graphql(ACTIVATE, { v: version });
+    if (answer.errors) throw new Error(`activateModel(${version}) failed: ${JSON.stringify(answer.errors)}`);
+    let lastLogged = performance.now();
     for (;;) {
-      const progress = await graphql(PROGRESS);
-      const activation = progress.data?.modelActivation;
+      const activation = (await graphql(PROGRESS)).data?.modelActivation;
       if (activation?.state === 'failed') throw new Error(`activation failed: ${activation.error}`);
       if (activation?.state === 'active') {
-        swapEnded = performance.now();
-        serverSwapSeconds = activation.finishedAt ? (Date.parse(activation.finishedAt) - Date.parse(activation.startedAt)) / 1000 : null;
-        break;
+        const seconds = (performance.now() - started) / 1000;
+        const server = activation.finishedAt ? (Date.parse(activation.finishedAt) - Date.parse(activation.startedAt)) / 1000 : null;
+        return { seconds, server, activation };
       }
-      if (performance.now() - swapStarted > options.swapTimeoutSeconds * 1000) {
-        throw new Error(`the switch did not finish in ${options.swapTimeoutSeconds} s (${activation?.done}/${activation?.total})`);
+      if (performance.now() - started > options.swapTimeoutSeconds * 1000) {
+        throw new Error(`the switch to ${version} did not finish in ${options.swapTimeoutSeconds} s (${activation?.done}/${activation?.total})`);
       }
       if (performance.now() - lastLogged > 10_000) {
         lastLogged = performance.now();
-        log(`switching: ${activation?.state} ${activation?.done}/${activation?.total}, ${run.count()} responses so far`);
+        log(`  switching: ${activation?.state} ${activation?.done}/${activation?.total}`);
       }
       await sleep(250);
     }
-    cpuDuring = meter.read();
-    log(`switched in ${((swapEnded - swapStarted) / 1000).toFixed(1)} s`);
-    await sleep(options.afterSeconds * 1000);
-    run.stop();
-    samples = await run.done;
-    activeAfter = (await graphql(PROGRESS)).data?.activeModel?.version ?? '';
+  };
+
+  const steady: SteadyStep[] = [];
+  const runs: RateRun[] = [];
+  let serving = from;
+  try {
+    await load(Math.min(...options.rates, 100), options.warmupSeconds).done;
+
+    // The highest steady rate outside a switch.
+    let maxRate: number | null = null;
+    if (options.findMax) {
+      const step = async (rate: number): Promise<SteadyStep> => {
+        const started = performance.now();
+        const samples = await load(rate, options.steadySeconds).done;
+        const ended = performance.now();
+        const ok = samples.filter((sample) => sample.ok);
+        const stats = summarize(ok.map((sample) => sample.end - sample.due), samples.length - ok.length, options.steadySeconds);
+        const answered = round(samples.filter(({ end }) => end - started <= options.steadySeconds * 1000).length / options.steadySeconds, 1);
+        const result: SteadyStep = {
+          rate, seconds: options.steadySeconds, requests: stats.requests, failed: stats.failed, p50_ms: stats.p50_ms,
+          p99_ms: stats.p99_ms, max_ms: stats.max_ms, answered_per_s: answered, event_loop_max_ms: probe.between(started, ended).max_ms,
+          kept_up: stats.failed === 0 && answered >= 0.95 * rate && stats.p99_ms < 100,
+        };
+        log(`steady ${rate}/s: answered ${answered}/s, p50 ${stats.p50_ms} ms, p99 ${stats.p99_ms} ms, max ${stats.max_ms} ms, failed ${stats.failed}: ${result.kept_up ? 'kept up' : 'fell behind'}`);
+        steady.push(result);
+        await sleep(2000); // the queue of a step that fell behind drains before the next
+        return result;
+      };
+      let good = 0;
+      let bad = 0;
+      for (let rate = Math.max(50, Math.min(...options.rates)); bad === 0 && rate <= 20_000; rate *= 2) {
+        if ((await step(rate)).kept_up) good = rate;
+        else bad = rate;
+      }
+      for (let i = 0; i < 2 && bad > 0 && bad - good > Math.max(10, good * 0.1); i++) {
+        const rate = Math.round((good + bad) / 2);
+        if ((await step(rate)).kept_up) good = rate;
+        else bad = rate;
+      }
+      maxRate = good > 0 ? good : null;
+      log(`highest steady rate kept up with: ${maxRate ?? 'none'} requests/s`);
+    }
+
+    const rates = [...new Set([...options.rates, ...(maxRate ? [maxRate] : [])])];
+    for (const [index, rate] of rates.entries()) {
+      const same = await snapshotBundle(serving.dir, registry, { dirName: `r${index}-same`, version: `${from.version}-r${index}-same` });
+      const next = await publishWithOtherEncoder(serving.dir, registry, { dirName: `r${index}-new`, version: `${from.version}-r${index}-new`, mark: `run ${process.pid} rate ${rate}` });
+      log(`rate ${rate}/s: ${serving.version} -> ${same.version} (same encoder) -> ${next.version} (new encoder)`);
+      const loadStart = await loadSnapshot();
+      const run = load(rate, options.beforeSeconds + options.betweenSeconds + options.afterSeconds + 2 * options.swapTimeoutSeconds + 30);
+      const marks: number[] = [performance.now()];
+      const switches: SwitchRecord[] = [];
+      let samples: PacedSample[];
+      try {
+        await sleep(options.beforeSeconds * 1000);
+        for (const [kind, target] of [['same_encoder', same], ['new_encoder', next]] as const) {
+          const meter = new CpuMeter(() => [server.pid]);
+          marks.push(performance.now());
+          const done = await switchTo(target.version);
+          marks.push(performance.now());
+          const a = await readyLine(target.version);
+          switches.push({
+            kind, from_version: serving.version, to_version: target.version, seconds: round(done.seconds, 2),
+            server_seconds: done.server === null ? null : round(done.server, 2), mode: a.mode ?? null,
+            reused: a.reused ?? null, embedded: a.embedded ?? null, old_version_answers_after_first_new: 0, cpu: meter.read(),
+          });
+          log(`  ${kind}: ${round(done.seconds, 1)} s`);
+          serving = target;
+          await sleep((kind === 'same_encoder' ? options.betweenSeconds : options.afterSeconds) * 1000);
+        }
+      } finally {
+        run.stop();
+        samples = await run.done;
+      }
+      // marks: start, same start, same end, new start, new end; phases by when requests were due.
+      const windows: Record<PhaseName, [number, number]> = {
+        before: [marks[0], marks[1]], during_same_encoder: [marks[1], marks[2]], between: [marks[2], marks[3]],
+        during_new_encoder: [marks[3], marks[4]], after: [marks[4], Infinity],
+      };
+      const phases = Object.fromEntries(PHASES.map((name) => {
+        const [start, end] = windows[name];
+        const inPhase = samples.filter(({ due }) => due >= start && due < end);
+        const ok = inPhase.filter((sample) => sample.ok);
+        const seconds = inPhase.length < 2 ? 1 : (inPhase.at(-1)!.due - inPhase[0].due) / 1000 + 1 / rate;
+        const stats = summarize(ok.map((sample) => sample.end - sample.due), inPhase.length - ok.length, seconds);
+        const fromSend = summarize(ok.map((sample) => sample.end - sample.sent), 0, seconds);
+        const last = Number.isFinite(end) ? end : Math.max(...samples.map((sample) => sample.end));
+        const answered = samples.filter((sample) => sample.end >= start && sample.end < last).length;
+        const loop = probe.between(start, last);
+        const report: PhaseReport = {
+          requests: stats.requests, failed: stats.failed, p50_ms: stats.p50_ms, p99_ms: stats.p99_ms, max_ms: stats.max_ms,
+          p50_ms_from_send: fromSend.p50_ms, p99_ms_from_send: fromSend.p99_ms, rps: stats.rps,
+          answered_per_s: round(answered / Math.max(1e-3, (last - start) / 1000), 1),
+          event_loop_max_ms: loop.max_ms, event_loop_p99_ms: loop.p99_ms,
+        };
+        return [name, report];
+      })) as Record<PhaseName, PhaseReport>;
+      for (const record of switches) {
+        const firstNew = Math.min(...samples.filter((s) => s.label === record.to_version).map((s) => s.end));
+        record.old_version_answers_after_first_new = samples.filter((s) => s.label === record.from_version && s.due > firstNew).length;
+      }
+      const responsesByVersion: Record<string, number> = {};
+      for (const sample of samples) if (sample.label) responsesByVersion[sample.label] = (responsesByVersion[sample.label] ?? 0) + 1;
+      const failures = samples.filter((s) => !s.ok);
+      const errorKinds: Record<string, number> = {};
+      for (const failure of failures) {
+        const kind = failure.status ? `HTTP ${failure.status}` : failure.error ?? 'unknown';
+        errorKinds[kind] = (errorKinds[kind] ?? 0) + 1;
+      }
+      const result: RateRun = {
+        rate, concurrency: options.concurrency, requests: samples.length, failed: failures.length, failures: errorKinds,
+        first_failures: failures.slice(0, 5).map((f) => f.error ?? `HTTP ${f.status}`), phases, switches,
+        responses_by_version: responsesByVersion,
+        p99_ratio_same_encoder: round(phases.during_same_encoder.p99_ms / phases.before.p99_ms, 2),
+        p99_ratio_new_encoder: round(phases.during_new_encoder.p99_ms / phases.before.p99_ms, 2),
+        load: { start: loadStart, end: await loadSnapshot() },
+      };
+      runs.push(result);
+      log(`rate ${rate}/s: ${result.requests} requests, ${result.failed} failed; p99 before ${phases.before.p99_ms} ms, `
+        + `during same-encoder switch ${phases.during_same_encoder.p99_ms} ms (max ${phases.during_same_encoder.max_ms}), `
+        + `during new-encoder switch ${phases.during_new_encoder.p99_ms} ms (max ${phases.during_new_encoder.max_ms}); `
+        + `event loop max ${PHASES.map((name) => `${name} ${phases[name].event_loop_max_ms}`).join(', ')} ms`);
+    }
   } finally {
-    run?.stop();
-    await run?.done;
+    await probe.stop();
     await server.stop();
   }
   await rm(dataDir, { recursive: true, force: true });
 
-  // A request belongs to the phase in which it was due.
-  const firstDue = samples[0]?.due ?? swapStarted;
-  const lastEnd = Math.max(...samples.map((sample) => sample.end));
-  const windows = { before: [firstDue, swapStarted], during: [swapStarted, swapEnded], after: [swapEnded, lastEnd] } as const;
-  const phase = (which: keyof typeof windows): PhaseStats => {
-    const [from, to] = windows[which];
-    const inPhase = samples.filter(({ due }) => (which === 'after' ? due > from : due >= from && due < to));
-    const ok = inPhase.filter((sample) => sample.ok);
-    const seconds = inPhase.length < 2 ? 1 : (inPhase.at(-1)!.due - inPhase[0].due) / 1000 + 1 / options.rate;
-    const stats = summarize(ok.map((sample) => sample.end - sample.due), inPhase.length - ok.length, seconds);
-    const server = summarize(ok.map((sample) => sample.end - sample.sent), 0, seconds);
-    const answered = samples.filter(({ end }) => end >= from && end < to).length;
-    return {
-      requests: stats.requests, failed: stats.failed, p50_ms: stats.p50_ms, p99_ms: stats.p99_ms, max_ms: stats.max_ms,
-      p50_ms_from_send: server.p50_ms, p99_ms_from_send: server.p99_ms, rps: stats.rps,
-      answered_per_s: round(answered / Math.max(1e-3, (to - from) / 1000), 1),
-    };
-  };
-  const before = phase('before');
-  const during = phase('during');
-  const after = phase('after');
-  const responsesByVersion: Record<string, number> = {};
-  for (const sample of samples) if (sample.label) responsesByVersion[sample.label] = (responsesByVersion[sample.label] ?? 0) + 1;
-  const firstNew = Math.min(...samples.filter((s) => s.label === to.version).map((s) => s.end));
-  const oldAfterNew = samples.filter((s) => s.label === from.version && s.due > firstNew).length;
-  const failures = samples.filter((s) => !s.ok);
-  const errorKinds: Record<string, number> = {};
-  for (const failure of failures) {
-    const kind = failure.status ? `HTTP ${failure.status}` : failure.error ?? 'unknown';
-    errorKinds[kind] = (errorKinds[kind] ?? 0) + 1;
-  }
   const endLoad = await loadSnapshot();
   return {
-    requests: samples.length,
-    failed: failures.length,
-    p99_ms_before: before.p99_ms,
-    p99_ms_during: during.p99_ms,
-    swap_seconds: round((swapEnded - swapStarted) / 1000, 1),
-    p50_ms_before: before.p50_ms,
-    p50_ms_during: during.p50_ms,
-    p50_ms_after: after.p50_ms,
-    p99_ms_after: after.p99_ms,
-    phases: { before, during, after },
-    server_swap_seconds: serverSwapSeconds === null ? null : round(serverSwapSeconds, 1),
-    from_version: from.version,
-    to_version: to.version,
-    active_version_after: activeAfter,
-    responses_by_version: responsesByVersion,
-    old_version_answers_after_first_new: oldAfterNew,
-    failures: errorKinds,
-    first_failures: failures.slice(0, 5).map((f) => f.error ?? `HTTP ${f.status}`),
+    requests: runs.reduce((sum, run) => sum + run.requests, 0),
+    failed: runs.reduce((sum, run) => sum + run.failed, 0),
+    steady,
+    max_steady_rate: options.findMax ? (steady.filter((step) => step.kept_up).map((step) => step.rate).sort((a, b) => b - a)[0] ?? null) : null,
+    runs,
     catalogue: { datasets: options.datasets, items: items.length },
+    bundle_version: from.version,
     load: {
       generator: 'open loop at a steady rate (bench/lib/paced.ts); latency counted from when each request was due',
-      max_in_flight: options.concurrency, rate_per_s: options.rate,
+      max_in_flight: options.concurrency,
       request: `recommendations(history: last ${options.historyLength} items of an amazon-games user, first: ${options.first})`,
       histories: histories.length,
     },
-    cpu_during: cpuDuring!,
     command: options.command,
     date: new Date().toISOString(),
     machine: machineInfo(),
     git: gitState(REPO),
-    machine_load: { note: loadNote(startLoad, endLoad, cpuDuring!.other_cores), start: startLoad, end: endLoad },
+    machine_load: { note: loadNote(startLoad, endLoad), start: startLoad, end: endLoad },
   };
 }

@@ -12,15 +12,18 @@ import { runHotSwap } from './hot-swap.js';
 const DEFAULT_OUT = path.join(REPO, 'reports/hot-swap.json');
 
 const program = new Command('bench:hot-swap')
-  .description('Switch model versions while recommendation requests flow; report failed requests and latency')
+  .description('Switch model versions (same encoder, then a new one) while recommendation requests flow, at each rate of a sweep; report failed requests, latency, event-loop delay and switch times')
   .option('--bundle <dir>', 'model bundle (a copy is published under a second version)', path.join(REPO, 'bundles/quick'))
   .option('--datasets <list>', 'datasets of ../shared/data in the catalogue', 'amazon-games')
   .option('--limit-per-dir <n>', 'only the first n items of each dataset')
-  .option('--concurrency <n>', 'most requests in flight (keep-alive connections)', '8')
-  .option('--rate <n>', 'requests per second, steady (open loop)', '20')
+  .option('--concurrency <n>', 'most requests in flight (keep-alive connections)', '16')
+  .option('--rate <list>', 'requests per second (open loop) of the switch runs, comma-separated', '20,100,300')
+  .option('--no-find-max', 'skip the search for the highest steady rate (and the switch run at it)')
+  .option('--steady <s>', 'seconds of each step of that search', '8')
   .option('--warmup <s>', 'unmeasured load first', '3')
-  .option('--before <s>', 'measured seconds before the switch', '15')
-  .option('--after <s>', 'measured seconds after the switch', '5')
+  .option('--before <s>', 'measured seconds before the first switch of a run', '10')
+  .option('--between <s>', 'measured seconds between the two switches of a run', '5')
+  .option('--after <s>', 'measured seconds after the second switch', '5')
   .option('--swap-timeout <s>', 'longest the switch may take', '900')
   .option('--samples <n>', 'histories to cycle through', '500')
   .option('--history-length <n>', 'items per history', '10')
@@ -46,9 +49,12 @@ const report = await runHotSwap({
   datasets: String(o.datasets).split(',').map((d) => d.trim()).filter((d) => d !== ''),
   limitPerDir: o.limitPerDir ? int(o.limitPerDir) : undefined,
   concurrency: int(o.concurrency),
-  rate: Number(o.rate),
+  rates: String(o.rate).split(',').map(Number).filter((rate) => rate > 0),
+  findMax: Boolean(o.findMax),
+  steadySeconds: Number(o.steady),
   warmupSeconds: Number(o.warmup),
   beforeSeconds: Number(o.before),
+  betweenSeconds: Number(o.between),
   afterSeconds: Number(o.after),
   swapTimeoutSeconds: Number(o.swapTimeout),
   samples: int(o.samples),
@@ -66,5 +72,7 @@ if (o.docs && out === DEFAULT_OUT) {
   await replaceSection(path.join(REPO, 'docs/BENCHMARKS.md'), 'hot-swap', hotSwapMarkdown(report));
   console.log('updated docs/BENCHMARKS.md');
 }
-console.log(`requests ${report.requests}, failed ${report.failed}, p99 before ${report.p99_ms_before} ms, during ${report.p99_ms_during} ms, switch ${report.swap_seconds} s`);
+console.log(hotSwapMarkdown(report));
+console.log(`requests ${report.requests}, failed ${report.failed}; highest steady rate ${report.max_steady_rate ?? 'n/a'} requests/s; `
+  + report.runs.map((run) => `${run.rate}/s: switches ${run.switches.map((s) => `${s.kind} ${s.seconds} s`).join(', ')}`).join('; '));
 if (report.failed > 0) process.exitCode = 1;

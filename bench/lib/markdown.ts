@@ -60,25 +60,47 @@ export function servingMarkdown(report: ServingReport): string {
   return lines.join('\n');
 }
 
+const PHASE_LABELS: Record<string, string> = {
+  before: 'before the switches',
+  during_same_encoder: 'during the same-encoder switch',
+  between: 'between the switches',
+  during_new_encoder: 'during the new-encoder switch',
+  after: 'after the switches',
+};
+
 export function hotSwapMarkdown(report: HotSwapReport): string {
-  const row = (name: string, p: HotSwapReport['phases']['before']) =>
-    `| ${name} | ${p.requests} | ${p.failed} | ${fmt(p.p50_ms)} | ${fmt(p.p99_ms)} | ${fmt(p.max_ms)} | ${fmt(p.p50_ms_from_send)} | ${fmt(p.p99_ms_from_send)} | ${fmt(p.rps, 0)} | ${fmt(p.answered_per_s, 0)} |`;
-  return [
+  const loop = (value: number | null) => (value === null ? 'n/a' : fmt(value, 0));
+  const lines = [
     `Command: \`${report.command}\` → \`reports/hot-swap.json\`.`,
     '',
     `- Machine: ${machineLine(report)}.`,
     ...loadLines(report.machine_load),
-    `- ${report.catalogue.items} items (${report.catalogue.datasets.join(', ')}); ${report.load.request} at a steady ${report.load.rate_per_s} requests/s (open loop, at most ${report.load.max_in_flight} in flight; latency counted from when each request was due).`,
-    `- Switch \`${report.from_version}\` → \`${report.to_version}\`: ${report.swap_seconds} s from \`activateModel\` to \`state: active\` (server: ${report.server_swap_seconds ?? 'n/a'} s); serving after: \`${report.active_version_after}\`. CPU during the switch: ${report.cpu_during.measured_cores} cores for the server and the load generator, ${report.cpu_during.other_cores} for other processes.`,
+    `- ${report.catalogue.items} items (${report.catalogue.datasets.join(', ')}); bundle \`${report.bundle_version}\`; ${report.load.request}, open loop at a steady rate, at most ${report.load.max_in_flight} in flight (keep-alive connections); latency counted from when each request was due. Event-loop delay: the server's own (perf_hooks.monitorEventLoopDelay, read from /metrics every second).`,
     '',
-    '| phase (requests by when they were due) | requests | failed | p50 ms | p99 ms | max ms | p50 ms from send | p99 ms from send | offered req/s | answered/s |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
-    row('before the switch', report.phases.before),
-    row('during the switch', report.phases.during),
-    row('after the switch', report.phases.after),
-    '',
-    `Total: ${report.requests} requests, **${report.failed} failed**${report.failed ? ` (${Object.entries(report.failures).map(([kind, n]) => `${kind}: ${n}`).join(', ')})` : ''}. Responses by version: ${Object.entries(report.responses_by_version).map(([v, n]) => `\`${v}\` ${n}`).join(', ')}; requests due after the first answer of the new version yet answered by the old one: ${report.old_version_answers_after_first_new}.`,
-  ].join('\n');
+  ];
+  if (report.steady.length > 0) {
+    lines.push('Steady load, no switch (the search for the highest rate answered in full: all answered, >= 95% of the offered rate per second, p99 < 100 ms):', '',
+      '| offered req/s | requests | failed | answered/s | p50 ms | p99 ms | max ms | event-loop delay max ms | kept up |',
+      '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
+      ...report.steady.map((s) => `| ${s.rate} | ${s.requests} | ${s.failed} | ${fmt(s.answered_per_s, 0)} | ${fmt(s.p50_ms)} | ${fmt(s.p99_ms)} | ${fmt(s.max_ms)} | ${loop(s.event_loop_max_ms)} | ${s.kept_up ? 'yes' : 'no'} |`),
+      '', `Highest steady rate kept up with: **${report.max_steady_rate ?? 'none'} requests/s**.`, '');
+  }
+  for (const run of report.runs) {
+    lines.push(`#### ${run.rate} requests/s, ${run.concurrency} connections`, '');
+    for (const s of run.switches) {
+      lines.push(`- ${s.kind === 'same_encoder' ? 'Same encoder' : 'New encoder'}: \`${s.from_version}\` → \`${s.to_version}\` in **${fmt(s.seconds, 1)} s** (server ${s.server_seconds ?? 'n/a'} s; ${s.mode}: ${s.reused ?? 0} items reused, ${s.embedded ?? 0} embedded); CPU ${s.cpu.measured_cores} cores for the server and the load generator, ${s.cpu.other_cores} for other processes; old version after the first answer of the new: ${s.old_version_answers_after_first_new}.`);
+    }
+    lines.push(`- Load average (1 min) ${run.load.start.loadavg[0]} at the start, ${run.load.end.loadavg[0]} at the end${run.load.start.busy_processes.length ? `; busy at the start: ${run.load.start.busy_processes.map((p) => `\`${p.replace(/`/g, "'")}\``).join(', ')}` : ''}.`,
+      '',
+      '| phase (requests by when they were due) | requests | failed | p50 ms | p99 ms | max ms | p99 ms from send | answered/s | event-loop delay max ms | event-loop delay p99 ms |',
+      '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+      ...Object.entries(run.phases).map(([name, p]) => `| ${PHASE_LABELS[name] ?? name} | ${p.requests} | ${p.failed} | ${fmt(p.p50_ms)} | ${fmt(p.p99_ms)} | ${fmt(p.max_ms)} | ${fmt(p.p99_ms_from_send)} | ${fmt(p.answered_per_s, 0)} | ${loop(p.event_loop_max_ms)} | ${loop(p.event_loop_p99_ms)} |`),
+      '',
+      `${run.requests} requests, **${run.failed} failed**${run.failed ? ` (${Object.entries(run.failures).map(([kind, n]) => `${kind}: ${n}`).join(', ')})` : ''}; p99 during the switches / before: ${fmt(run.p99_ratio_same_encoder)}x (same encoder), ${fmt(run.p99_ratio_new_encoder)}x (new encoder).`,
+      '');
+  }
+  lines.push(`Total: ${report.requests} requests through the switches, **${report.failed} failed**.`);
+  return lines.join('\n');
 }
 
 /** Replaces the text between `<!-- name:begin -->` and `<!-- name:end -->` in a Markdown file. */
