@@ -59,6 +59,8 @@ const Settings = z.object({
   maxAttributesSize: z.coerce.number().int().positive().default(65536),
   /** Deepest nesting of objects and arrays in item attributes (the attributes object itself is level 1). */
   maxAttributesDepth: z.coerce.number().int().positive().default(8),
+  /** How often the vector index's accepted writes are made durable (the embedded index; the database commits each). */
+  indexFlushIntervalMs: z.coerce.number().int().positive().default(10_000),
   /** Deepest nesting of brackets ({, [, () in a GraphQL document, literal arguments included; checked before parsing. */
   maxDocumentNesting: z.coerce.number().int().positive().default(64),
   /** Most aliased fields one GraphQL operation may have. */
@@ -105,6 +107,7 @@ export const ENVIRONMENT_NAMES: Record<keyof Settings, string> = {
   maxTitleLength: 'LLM2REC_MAX_TITLE_LENGTH',
   maxAttributesSize: 'LLM2REC_MAX_ATTRIBUTES_SIZE',
   maxAttributesDepth: 'LLM2REC_MAX_ATTRIBUTES_DEPTH',
+  indexFlushIntervalMs: 'LLM2REC_INDEX_FLUSH_INTERVAL_MS',
   maxDocumentNesting: 'LLM2REC_MAX_DOCUMENT_NESTING',
   maxAliases: 'LLM2REC_MAX_ALIASES',
   maxRootFields: 'LLM2REC_MAX_ROOT_FIELDS',

@@ -5,6 +5,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { Catalog } from './catalog/catalog.js';
+import { IndexJournal } from './catalog/index-journal.js';
 import { ItemReadModel } from './catalog/item-read-model.js';
 import type { Settings } from './config.js';
 import { openDatabase, type Database } from './db/index.js';
@@ -37,8 +38,6 @@ export interface Platform {
   close(): Promise<void>;
 }
 
-/** How often accepted index writes are made durable. The database stays the source of truth in between. */
-const FLUSH_INTERVAL_MS = 10_000;
 
 export async function openPlatform(settings: Settings, logger: Logger): Promise<Platform> {
   const db = await openDatabase({ databaseUrl: settings.databaseUrl, dataDir: settings.dataDir });
@@ -72,22 +71,30 @@ export async function openPlatform(settings: Settings, logger: Logger): Promise<
     encodeBatchSize: settings.encodeBatchSize,
   });
 
+  // After an unclean shutdown (a marker left in the data directory), items changed since the index's last durable
+  // state are embedded again (index-journal.ts).
+  const journal = IndexJournal.inDataDir(settings.dataDir);
+  const changedSince = await journal.changedSince();
+  if (changedSince) logger.warn({ changedSince }, 'the previous process did not shut down cleanly: re-embedding items changed since');
+  const syncStarted = new Date();
   let lastLogged = 0;
   const synced = await catalog.syncIndex(initial, (done, total) => {
     if (total > 0 && (done === total || Date.now() - lastLogged > 2000)) {
       lastLogged = Date.now();
       logger.info({ done, total }, 'embedding catalogue into the vector index');
     }
-  });
+  }, { changedSince });
+  await journal.durableSince(syncStarted); // syncIndex flushed: everything before it is in the index now
   await models.activate(initial.model);
   await vectors.setActiveCollection(initial.collection.name);
   logger.info({ ...synced, points: await initial.collection.count(), collection: initial.collection.name }, 'vector index in step with the database');
 
   const flusher = setInterval(() => {
-    for (const target of switcher.targets()) {
-      target.collection.flush().catch((error) => logger.error({ err: error }, 'vector index flush failed'));
-    }
-  }, FLUSH_INTERVAL_MS);
+    const started = new Date();
+    Promise.all(switcher.targets().map((target) => target.collection.flush()))
+      .then(() => journal.durableSince(started))
+      .catch((error) => logger.error({ err: error }, 'vector index flush failed'));
+  }, settings.indexFlushIntervalMs);
   flusher.unref();
 
   return {
@@ -99,6 +106,7 @@ export async function openPlatform(settings: Settings, logger: Logger): Promise<
       clearInterval(flusher);
       await switcher.close();
       await vectors.close();
+      await journal.closed();
       await db.close();
     },
   };

@@ -163,10 +163,17 @@ export class Catalog {
   /**
    * Makes a model version's collection match the catalogue: embeds the items it lacks and drops the points of items
    * the catalogue no longer has. Run at start-up (writes the index had not flushed) and before a version serves.
+   * With `changedSince`, the items the database changed since then are embedded again whether indexed or not.
    */
-  async syncIndex(target: EmbeddingTarget, progress?: Progress): Promise<{ embedded: number; dropped: number }> {
+  async syncIndex(target: EmbeddingTarget, progress?: Progress, options: { changedSince?: Date } = {}): Promise<{ embedded: number; dropped: number }> {
     const { collection, model } = target;
     const indexed = new Set(await collection.listIds());
+    // Items the database changed after the index's last durable state (a crash, index-journal.ts): their points may
+    // hold the vectors of an older title, so they are embedded again.
+    if (options.changedSince) {
+      const changed = await this.db.prisma.item.findMany({ where: { updatedAt: { gte: options.changedSince } }, select: { id: true } });
+      for (const row of changed) indexed.delete(row.id);
+    }
     // The rows come from the read model: reading the whole table would hold the event loop (PGlite runs in it).
     const missing = [...this.items.values()].filter((row) => !indexed.has(row.id));
     const stale = [...indexed].filter((id) => !this.items.has(id));
