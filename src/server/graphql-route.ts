@@ -8,7 +8,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HeaderMap, type ApolloServer } from '@apollo/server';
 import bodyParser from 'body-parser';
 import type { Logger } from '../logger.js';
-import { errorBody, refuse } from './http-errors.js';
+import { assignRequestId, errorBody, refuse, requestIdOf } from './http-errors.js';
 
 export const GRAPHQL_PATH = '/graphql';
 
@@ -67,9 +67,10 @@ export function graphqlRoute<TContext extends object>(apollo: ApolloServer<TCont
   const parseJson = bodyParser.json({ limit: options.bodyLimit });
 
   const refused = (req: IncomingMessage, res: ServerResponse, error: unknown) => {
-    const { status, code, message } = refuse(error, { method: req.method, path: GRAPHQL_PATH }, options.logger, options.bodyLimit);
+    const requestId = requestIdOf(req);
+    const { status, code, message } = refuse(error, { method: req.method, path: GRAPHQL_PATH, requestId }, options.logger, options.bodyLimit);
     options.onRefused?.(code);
-    send(res, status, [['content-type', 'application/json; charset=utf-8']], JSON.stringify(errorBody(message, code)));
+    send(res, status, [['content-type', 'application/json; charset=utf-8']], JSON.stringify(errorBody(message, code, requestId)));
   };
 
   const execute = async (req: IncomingMessage & { body?: unknown }, res: ServerResponse) => {
@@ -80,7 +81,8 @@ export function graphqlRoute<TContext extends object>(apollo: ApolloServer<TCont
     if (typeof source === 'string' && documentNesting(source) > options.maxDocumentNesting) {
       options.onRefused?.('NESTING_TOO_DEEP');
       const message = `the document's brackets nest deeper than the limit of ${options.maxDocumentNesting}`;
-      send(res, 400, [['content-type', 'application/json; charset=utf-8']], JSON.stringify(errorBody(message, 'NESTING_TOO_DEEP')));
+      options.logger.info({ requestId: requestIdOf(req), path: GRAPHQL_PATH, status: 400, reason: 'NESTING_TOO_DEEP' }, 'request refused');
+      send(res, 400, [['content-type', 'application/json; charset=utf-8']], JSON.stringify(errorBody(message, 'NESTING_TOO_DEEP', requestIdOf(req))));
       return;
     }
     const headers = new HeaderMap();
@@ -103,6 +105,7 @@ export function graphqlRoute<TContext extends object>(apollo: ApolloServer<TCont
   };
 
   return (req: IncomingMessage, res: ServerResponse): void => {
+    assignRequestId(req, res);
     parseJson(req as Parameters<typeof parseJson>[0], res as Parameters<typeof parseJson>[1], (error?: unknown) => {
       if (error) return refused(req, res, error);
       execute(req, res).catch((failure: unknown) => {

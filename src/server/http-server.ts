@@ -17,7 +17,7 @@ import type { Platform } from '../platform.js';
 import { createContext, type RequestContext } from '../resolvers/context.js';
 import { resolvers } from '../resolvers/index.js';
 import { typeDefs } from '../schema/index.js';
-import { jsonErrorHandler, notFound } from './http-errors.js';
+import { assignRequestId, jsonErrorHandler, notFound, requestIdOf } from './http-errors.js';
 import { createMetrics, observeOperations } from './observability.js';
 import { aliasLimitRule, complexityLimit, depthLimitRule, requestError, rootFieldLimitRule } from './query-limits.js';
 import { exportRoutes } from './export-routes.js';
@@ -30,7 +30,7 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-type ServerContext = RequestContext & { apiKey?: string };
+type ServerContext = RequestContext & { apiKey?: string; requestId?: string };
 
 /**
  * How long an idle keep-alive connection stays open. Node's default (5 s) lost requests under load (issue #16):
@@ -56,7 +56,7 @@ function platformErrorOf(error: unknown): PlatformError | undefined {
  * Passes a PlatformError's code on as extensions.code. Unexpected errors (INTERNAL_SERVER_ERROR) are logged with
  * their stack and answered with a generic message, so no internals (SQL, hosts, paths) reach the client.
  */
-function createFormatError(logger: Logger, redact: (text: string) => string) {
+function createFormatError(redact: (text: string) => string) {
   return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
     const original = platformErrorOf(error);
     if (original) {
@@ -64,11 +64,37 @@ function createFormatError(logger: Logger, redact: (text: string) => string) {
       return { ...formatted, message: redact(original.message), extensions: { ...formatted.extensions, code: original.code, ...details } };
     }
     if (formatted.extensions?.code === 'INTERNAL_SERVER_ERROR') {
-      const cause = error instanceof GraphQLError ? error.originalError ?? error : error;
-      logger.error({ err: cause, path: formatted.path }, 'unexpected error in a GraphQL request');
+      // Logged with its stack and the request id by requestIds() below.
       return { message: 'Internal server error', locations: formatted.locations, path: formatted.path, extensions: { code: 'INTERNAL_SERVER_ERROR' } };
     }
     return { ...formatted, message: redact(formatted.message) };
+  };
+}
+
+/**
+ * Request ids in GraphQL answers and logs: every error of a response carries extensions.requestId (the x-request-id
+ * the route assigned), and unexpected errors are logged with their stack and that id (the client sees neither).
+ */
+function requestIds(logger: Logger): ApolloServerPlugin<ServerContext> {
+  return {
+    async requestDidStart() {
+      return {
+        async didEncounterErrors({ errors, contextValue }) {
+          for (const error of errors) {
+            if (platformErrorOf(error) || (error.extensions?.code !== undefined && error.extensions.code !== 'INTERNAL_SERVER_ERROR')) continue;
+            logger.error({ requestId: contextValue.requestId, err: error.originalError ?? error, path: error.path }, 'unexpected error in a GraphQL request');
+          }
+        },
+        async willSendResponse({ response, contextValue }) {
+          const { body } = response;
+          const errors = body.kind === 'single' ? body.singleResult.errors : body.initialResult.errors;
+          if (!errors || !contextValue.requestId) return;
+          for (const error of errors) {
+            (error as { extensions?: Record<string, unknown> }).extensions = { ...error.extensions, requestId: contextValue.requestId };
+          }
+        },
+      };
+    },
   };
 }
 
@@ -107,7 +133,7 @@ export async function startHttpServer(platform: Platform, options: { host: strin
   const apollo = new ApolloServer<ServerContext>({
     typeDefs,
     resolvers,
-    formatError: createFormatError(logger, pathRedactor(settings)),
+    formatError: createFormatError(pathRedactor(settings)),
     // Set per environment (LLM2REC_INTROSPECTION, else off when NODE_ENV=production): with introspection off, the
     // validation errors do not suggest field names either ("Did you mean ...").
     introspection: settings.introspection,
@@ -122,12 +148,17 @@ export async function startHttpServer(platform: Platform, options: { host: strin
       ApolloServerPluginDrainHttpServer({ httpServer }),
       observeOperations(metrics, platform),
       mutationsNeedApiKey(settings.apiKey),
+      requestIds(logger),
       complexityLimit(settings.maxQueryComplexity),
     ],
   });
   await apollo.start();
   let open = true;
 
+  app.use((req, res, next) => {
+    assignRequestId(req, res);
+    next();
+  });
   app.get('/healthz', (_req, res) => { res.json({ status: 'ok', modelVersion: platform.model.version }); });
   app.get('/readyz', async (_req, res) => {
     const readiness = await checkReadiness(platform, open);
@@ -142,7 +173,7 @@ export async function startHttpServer(platform: Platform, options: { host: strin
   const graphql = graphqlRoute(apollo, {
     context: (req) => {
       const apiKey = req.headers['x-api-key'];
-      return { ...createContext(platform), apiKey: Array.isArray(apiKey) ? apiKey[0] : apiKey };
+      return { ...createContext(platform), apiKey: Array.isArray(apiKey) ? apiKey[0] : apiKey, requestId: requestIdOf(req) };
     },
     bodyLimit: settings.maxBodySize,
     maxDocumentNesting: settings.maxDocumentNesting,

@@ -111,6 +111,7 @@ export function observeOperations<TContext extends object>(metrics: ServerMetric
             { operation: metrics.operationLabel(name), outcome: codes.length > 0 ? 'error' : 'ok' }, seconds);
           for (const code of codes) metrics.graphqlErrors.inc({ code });
           platform.logger.info({
+            requestId: (requestContext.contextValue as { requestId?: string }).requestId,
             operation: name,
             type: requestContext.operation?.operation ?? null,
             durationMs: Math.round(seconds * 1e6) / 1e3,

@@ -163,7 +163,9 @@ describe('request limits over HTTP', () => {
   it('answers a malformed JSON body with 400 and a GraphQL-style JSON error', async () => {
     const result = await send(server.url, '{"query": "{ domains { name } }"');
     assert.equal(result.status, 400);
-    assert.deepEqual(result.body, { errors: [{ message: 'the request body is not valid JSON', extensions: { code: 'BAD_REQUEST' } }] });
+    const requestId = result.body.errors![0].extensions?.requestId;
+    assert.equal(typeof requestId, 'string');
+    assert.deepEqual(result.body, { errors: [{ message: 'the request body is not valid JSON', extensions: { code: 'BAD_REQUEST', requestId } }] });
   });
 
   it('answers a body over the size limit with 413 and a JSON error', async () => {

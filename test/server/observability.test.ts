@@ -168,6 +168,24 @@ describe('observability over HTTP', () => {
     }
   });
 
+  it('gives every request an id: a plain x-request-id as sent, else a new one, in errors and log lines', async () => {
+    const from = logs.length;
+    const send = (headers: Record<string, string>, body: string) =>
+      fetch(server.url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
+    const given = await send({ 'x-request-id': 'edge-42.a' }, JSON.stringify({ query: 'query Typo { nope }' }));
+    assert.equal(given.headers.get('x-request-id'), 'edge-42.a');
+    assert.equal(((await given.json()) as any).errors[0].extensions.requestId, 'edge-42.a');
+    assert.ok(logs.slice(from).some((line) => line.msg === 'graphql operation' && line.requestId === 'edge-42.a'));
+    const hostile = await send({ 'x-request-id': 'bad id\twith spaces' }, JSON.stringify({ query: '{ domains { name } }' }));
+    assert.match(hostile.headers.get('x-request-id') ?? '', /^[0-9a-f-]{36}$/);
+    const malformed = await send({}, '{"query": ');
+    const id = malformed.headers.get('x-request-id');
+    assert.equal(((await malformed.json()) as any).errors[0].extensions.requestId, id);
+    assert.ok(logs.slice(from).some((line) => line.msg === 'request refused' && line.requestId === id));
+    const healthz = await fetch(new URL('/healthz', server.url));
+    assert.match(healthz.headers.get('x-request-id') ?? '', /^[0-9a-f-]{36}$/);
+  });
+
   it('logs refused operations under their name too', async () => {
     const from = logs.length;
     await post(server.url, { query: 'query NoSuchField { nope }' });
@@ -190,10 +208,17 @@ describe('observability over HTTP', () => {
     assert.deepEqual(await response.json(), { status: 'unavailable', reason: 'the database does not answer' });
 
     const from = logs.length;
-    // Item rows come from memory; the domain counts still ask the database.
-    const result = await post(server.url, { query: 'query Lookup { domains { name items } }' });
+    // Item rows and domain counts come from memory; users still ask the database.
+    const response2 = await fetch(server.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: 'query Lookup { user(id: "u1") { id } }' }) });
+    const result = { body: await response2.json() as any };
     assert.equal(result.body.errors[0].extensions.code, 'INTERNAL_SERVER_ERROR');
     assert.equal(result.body.errors[0].message, 'Internal server error');
-    assert.ok(logs.slice(from).some((line) => line.level === 50 && line.msg === 'unexpected error in a GraphQL request'));
+    // The request id is in the answer (header and error) and in every log line about the request.
+    const requestId = response2.headers.get('x-request-id');
+    assert.match(requestId ?? '', /^[0-9a-f-]{36}$/);
+    assert.equal(result.body.errors[0].extensions.requestId, requestId);
+    const logged = logs.slice(from).filter((line) => line.requestId === requestId);
+    assert.ok(logged.some((line) => line.level === 50 && line.msg === 'unexpected error in a GraphQL request'), JSON.stringify(logs.slice(from)));
+    assert.ok(logged.some((line) => line.msg === 'graphql operation'));
   });
 });
