@@ -4,6 +4,7 @@
 #   scripts/postgres-test-server.sh start   # installs postgresql if needed, starts it, prints the DATABASE_URL
 #   scripts/postgres-test-server.sh stop    # stops it and deletes its data directory
 #   scripts/postgres-test-server.sh url     # prints the DATABASE_URL
+#   scripts/postgres-test-server.sh running # exit status 0 when it is running
 #
 # Typical use (CI):  export TEST_DATABASE_URL="$(bash scripts/postgres-test-server.sh start)"
 # Only the URL goes to stdout; progress goes to stderr. `start` is idempotent.
@@ -96,5 +97,6 @@ case "${1:-}" in
   start) start ;;
   stop) stop ;;
   url) echo "$URL" ;;
-  *) echo "usage: $0 start|stop|url" >&2; exit 2 ;;
+  running) bin="$(pg_bindir)" && is_running "$bin" ;;
+  *) echo "usage: $0 start|stop|url|running" >&2; exit 2 ;;
 esac

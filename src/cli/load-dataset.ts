@@ -100,6 +100,11 @@ try {
   }
   console.log(`loaded ${dir} with namespace ${JSON.stringify(namespace)}`);
 } catch (error) {
-  console.error(`load-dataset failed: ${(error as Error).message}`);
+  // A server that is not there fails inside fetch ("fetch failed"): name the URL and why.
+  const cause = (error as Error & { cause?: { code?: string; message?: string } }).cause;
+  const unreachable = error instanceof TypeError && cause !== undefined;
+  console.error(unreachable
+    ? `load-dataset failed: cannot reach ${options.url} (${cause.code ?? cause.message}); is the server running there? --url or PORT choose another`
+    : `load-dataset failed: ${(error as Error).message} (${options.url})`);
   process.exit(1);
 }
