@@ -90,6 +90,9 @@ export interface SwitchRecord {
   server_seconds: number | null;
   /** How the server filled the new collection: reuse (semantic vectors kept, adapter only) or embed. */
   mode: string | null;
+  /** The server's time to load and check the bundle, and to fill the collection (from its log). */
+  load_seconds: number | null;
+  fill_seconds: number | null;
   reused: number | null;
   embedded: number | null;
   /** Requests due after the first answer of the new version, yet answered by the old one (should be 0). */
@@ -196,7 +199,8 @@ export async function runHotSwap(options: HotSwapOptions): Promise<HotSwapReport
 
   // The catalogue, written directly with the first version's vectors (cached per bundle).
   const items = await readCatalogue(options.datasets.map((name) => path.join(SHARED_DATA, name)), { limitPerDir: options.limitPerDir });
-  const model = await RecommendationModel.load(from.dir);
+  // The encoder at the benchmark's own priority: nothing here serves meanwhile.
+  const model = await RecommendationModel.load(from.dir, { nice: null });
   const cache = await VectorCache.open(model, path.join(options.workDir, 'vectors'));
   await cache.fill(items.map((item) => item.title), {
     onProgress: (done, total, rate) => log(`embedding catalogue titles for the vector cache: ${done}/${total} (${rate.toFixed(0)}/s)`),
@@ -217,7 +221,7 @@ export async function runHotSwap(options: HotSwapOptions): Promise<HotSwapReport
     dataDir, bundleDir: from.dir, registryDir: registry, apiKey: API_KEY, logLevel: options.serverLogLevel, logFile,
   });
   /** How the server filled a version's collection: its 'model version ready' log line (written asynchronously). */
-  const readyLine = async (version: string): Promise<{ mode?: string; reused?: number; embedded?: number }> => {
+  const readyLine = async (version: string): Promise<{ mode?: string; reused?: number; embedded?: number; load_seconds?: number; fill_seconds?: number }> => {
     for (let attempt = 0; attempt < 20; attempt++) {
       const text = await readFile(logFile, 'utf8').catch(() => '');
       const line = text.split('\n').filter((l) => l.includes('"model version ready"')).map((l) => JSON.parse(l))
@@ -339,9 +343,11 @@ export async function runHotSwap(options: HotSwapOptions): Promise<HotSwapReport
           switches.push({
             kind, from_version: serving.version, to_version: target.version, seconds: round(done.seconds, 2),
             server_seconds: done.server === null ? null : round(done.server, 2), mode: a.mode ?? null,
+            load_seconds: a.load_seconds === undefined ? null : round(a.load_seconds, 2),
+            fill_seconds: a.fill_seconds === undefined ? null : round(a.fill_seconds, 2),
             reused: a.reused ?? null, embedded: a.embedded ?? null, old_version_answers_after_first_new: 0, cpu: meter.read(),
           });
-          log(`  ${kind}: ${round(done.seconds, 1)} s`);
+          log(`  ${kind}: ${round(done.seconds, 1)} s (server: load and check ${a.load_seconds?.toFixed(1)} s, ${a.mode} ${a.fill_seconds?.toFixed(1)} s)`);
           serving = target;
           await sleep((kind === 'same_encoder' ? options.betweenSeconds : options.afterSeconds) * 1000);
         }

@@ -88,7 +88,7 @@ export function hotSwapMarkdown(report: HotSwapReport): string {
   for (const run of report.runs) {
     lines.push(`#### ${run.rate} requests/s, ${run.concurrency} connections`, '');
     for (const s of run.switches) {
-      lines.push(`- ${s.kind === 'same_encoder' ? 'Same encoder' : 'New encoder'}: \`${s.from_version}\` → \`${s.to_version}\` in **${fmt(s.seconds, 1)} s** (server ${s.server_seconds ?? 'n/a'} s; ${s.mode}: ${s.reused ?? 0} items reused, ${s.embedded ?? 0} embedded); CPU ${s.cpu.measured_cores} cores for the server and the load generator, ${s.cpu.other_cores} for other processes; old version after the first answer of the new: ${s.old_version_answers_after_first_new}.`);
+      lines.push(`- ${s.kind === 'same_encoder' ? 'Same encoder' : 'New encoder'}: \`${s.from_version}\` → \`${s.to_version}\` in **${fmt(s.seconds, 1)} s** (server ${s.server_seconds ?? 'n/a'} s: loading and checking the bundle ${s.load_seconds ?? 'n/a'} s, filling the collection ${s.fill_seconds ?? 'n/a'} s, ${s.mode}: ${s.reused ?? 0} items reused, ${s.embedded ?? 0} embedded); CPU ${s.cpu.measured_cores} cores for the server and the load generator, ${s.cpu.other_cores} for other processes; old version after the first answer of the new: ${s.old_version_answers_after_first_new}.`);
     }
     lines.push(`- Load average (1 min) ${run.load.start.loadavg[0]} at the start, ${run.load.end.loadavg[0]} at the end${run.load.start.busy_processes.length ? `; busy at the start: ${run.load.start.busy_processes.map((p) => `\`${p.replace(/`/g, "'")}\``).join(', ')}` : ''}.`,
       '',

@@ -27,7 +27,7 @@ export async function validateCommand(
       allVariants: options.encoder === undefined,
       onCheck: (check) => print(`ok    ${check.name.padEnd(20)} ${check.detail}`),
     });
-    await Promise.all([bundle.encoder.release(), bundle.adapter.release(), bundle.sequenceModel.release()]);
+    await Promise.all([bundle.encoder?.release(), bundle.adapter.release(), bundle.sequenceModel.release()]);
     print(`valid: ${bundleDir} (model ${bundle.manifest.model_version}, ${bundle.checks.length} checks passed)`);
     return 0;
   } catch (error) {

@@ -17,6 +17,8 @@ export interface BundleCheckRequest {
   encoder: EncoderVariant;
   /** Nice value of this thread (and of the onnxruntime threads it starts); undefined leaves it as it is. */
   nice?: number;
+  /** The sample titles' embeddings from a running encoder with the same graph: the encoder is not loaded here. */
+  sampleEmbeddings?: Float32Array;
 }
 
 export type BundleCheckAnswer =
@@ -41,11 +43,15 @@ export default async function check(request: BundleCheckRequest): Promise<Bundle
   }
   const checks: BundleCheck[] = [];
   try {
-    const bundle = await validateBundle(request.bundleDir, { provider: request.provider, encoder: request.encoder, onCheck: (c) => checks.push(c) });
+    const bundle = await validateBundle(request.bundleDir, {
+      provider: request.provider, encoder: request.encoder, onCheck: (c) => checks.push(c), sampleEmbeddings: request.sampleEmbeddings,
+    });
     try {
       const { manifest } = bundle;
       const titles = manifest.samples.length > 0 ? manifest.samples.map((sample) => sample.title) : ['Tetris'];
-      const embeddings = (await runEncoder(bundle.encoder, bundle.tokenizer, titles)).data as Float32Array;
+      const embeddings = bundle.encoder
+        ? (await runEncoder(bundle.encoder, bundle.tokenizer, titles)).data as Float32Array
+        : request.sampleEmbeddings!;
       const itemDim = manifest.dimensions.item_embedding;
       const recDim = manifest.dimensions.recommendation;
       const adapted = await bundle.adapter.run({ item_embedding: new ort.Tensor('float32', embeddings, [titles.length, itemDim]) });
@@ -55,7 +61,7 @@ export default async function check(request: BundleCheckRequest): Promise<Bundle
       const users = await runSequenceModel(bundle.sequenceModel, padHistories(prefixes, manifest.sequence_model.max_history, recDim));
       return { ok: true, manifest, provider: bundle.provider, checks, titles, embeddings, userVectors: users.data as Float32Array };
     } finally {
-      await Promise.allSettled([bundle.encoder.release(), bundle.adapter.release(), bundle.sequenceModel.release()]);
+      await Promise.allSettled([bundle.encoder?.release(), bundle.adapter.release(), bundle.sequenceModel.release()]);
     }
   } catch (error) {
     return { ok: false, invalidBundle: error instanceof InvalidBundleError, message: (error as Error).message };

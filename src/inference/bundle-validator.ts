@@ -37,6 +37,13 @@ export interface ValidateOptions {
   allVariants?: boolean;
   /** Called after each passed check. */
   onCheck?: (check: BundleCheck) => void;
+  /**
+   * The encoder's embeddings of the manifest's sample titles ([samples, item_embedding], row-major), computed by a
+   * running encoder whose graph has the sha256 the manifest lists (checked before, when that encoder was loaded).
+   * The encoder graph is then not loaded again: the samples are compared with these (a switch between versions that
+   * share the encoder, issue #16). Applies to the `encoder` variant served; not with allVariants.
+   */
+  sampleEmbeddings?: Float32Array;
 }
 
 /** A bundle that passed every check, with its sessions open. */
@@ -45,7 +52,8 @@ export interface ValidatedBundle {
   /** The provider the sessions run on: 'cpu' when 'cuda' was asked for but onnxruntime-node cannot load it. */
   provider: ExecutionProvider;
   tokenizer: TitleTokenizer;
-  encoder: ort.InferenceSession;
+  /** Absent when the caller gave the sample embeddings (ValidateOptions.sampleEmbeddings). */
+  encoder?: ort.InferenceSession;
   adapter: ort.InferenceSession;
   sequenceModel: ort.InferenceSession;
   checks: BundleCheck[];
@@ -171,8 +179,9 @@ export async function validateBundle(bundleDir: string, options: ValidateOptions
   // graphs: names, types and shapes
   const contract = contracts(manifest);
   const wanted: { key: 'encoder' | 'encoder_int8' | 'adapter' | 'sequence_model'; contract: GraphContract }[] = [];
-  if (variant === 'fp32' || options.allVariants) wanted.push({ key: 'encoder', contract: contract.encoder });
-  if (int8Graph && (variant === 'int8' || options.allVariants)) wanted.push({ key: 'encoder_int8', contract: contract.encoder });
+  const given = options.sampleEmbeddings && !options.allVariants ? options.sampleEmbeddings : undefined;
+  if (!given && (variant === 'fp32' || options.allVariants)) wanted.push({ key: 'encoder', contract: contract.encoder });
+  if (!given && int8Graph && (variant === 'int8' || options.allVariants)) wanted.push({ key: 'encoder_int8', contract: contract.encoder });
   wanted.push({ key: 'adapter', contract: contract.adapter }, { key: 'sequence_model', contract: contract.sequence_model });
   const sessions = new Map<string, ort.InferenceSession>();
   const files = new Map<string, string>();
@@ -267,12 +276,18 @@ export async function validateBundle(bundleDir: string, options: ValidateOptions
         }
       }
       const titles = samples.map((sample) => sample.title);
-      for (const [key, encoder] of encoders) {
+      const runs: [('encoder' | 'encoder_int8'), () => Promise<Float32Array[]>][] = encoders.map(([key, encoder]) =>
+        [key, async () => splitRows(await runEncoder(encoder, tokenizer, titles), titles.length)]);
+      if (given) {
+        if (given.length !== titles.length * itemDim) return fail(`the given sample embeddings have ${given.length} values, not ${titles.length} x ${itemDim}`);
+        runs.push([variant === 'int8' ? 'encoder_int8' : 'encoder', async () => splitRows(given, titles.length)]);
+      }
+      for (const [key, embed] of runs) {
         const int8 = key === 'encoder_int8';
         const heads = int8 ? int8Variant!.item_embedding_heads : samples.map((sample) => sample.item_embedding_head);
         if (heads.length !== samples.length) return fail(`variants.encoder_int8.item_embedding_heads has ${heads.length} rows for ${samples.length} samples`);
         const tolerance = int8 ? INT8_SAMPLE_TOLERANCE : SAMPLE_TOLERANCE;
-        const embeddings = splitRows(await runEncoder(encoder, tokenizer, titles), titles.length);
+        const embeddings = await embed();
         let worst = 0;
         for (let i = 0; i < samples.length; i++) {
           for (let j = 0; j < heads[i].length; j++) {
@@ -309,7 +324,7 @@ export async function validateBundle(bundleDir: string, options: ValidateOptions
   }
 
   // keep the sessions the caller serves with, release the others
-  const encoder = sessions.get(variant === 'int8' ? 'encoder_int8' : 'encoder')!;
+  const encoder = sessions.get(variant === 'int8' ? 'encoder_int8' : 'encoder');
   for (const [key, session] of sessions) {
     if (session !== encoder && key.startsWith('encoder')) await session.release();
   }

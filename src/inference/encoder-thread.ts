@@ -14,7 +14,16 @@ import type { EncoderWorkerData } from './encoder-worker.js';
 const WORKER = new URL(`./encoder-worker${path.extname(fileURLToPath(import.meta.url))}`, import.meta.url).href;
 
 export class EncoderThread {
+  /** Models using this thread: versions whose encoder graph is the same share one (RecommendationModel.load). */
+  private users = 1;
+
   private constructor(private readonly pool: Piscina) {}
+
+  /** One more model uses the thread; each closes it once. */
+  retain(): this {
+    this.users += 1;
+    return this;
+  }
 
   /** Starts the thread; it loads the tokenizer and the encoder graph on its own. */
   static start(data: EncoderWorkerData): EncoderThread {
@@ -31,8 +40,9 @@ export class EncoderThread {
     return splitRows(matrix, titles.length);
   }
 
-  /** Stops the thread; calls not yet answered are rejected. */
+  /** Stops the thread once its last user closes it; calls not yet answered are rejected. */
   close(): Promise<void> {
-    return this.pool.destroy();
+    this.users -= 1;
+    return this.users > 0 ? Promise.resolve() : this.pool.destroy();
   }
 }

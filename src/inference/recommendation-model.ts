@@ -14,7 +14,7 @@ import { SAMPLE_TOLERANCE, type BundleCheck, type EncoderVariant } from './bundl
 import { splitRows } from './encoder.js';
 import { EncoderThread } from './encoder-thread.js';
 import { SequenceModelThread } from './sequence-model-thread.js';
-import { InvalidBundleError, type Manifest } from './manifest.js';
+import { InvalidBundleError, parseManifest, type Manifest } from './manifest.js';
 import { backgroundNice, createSession, ort, type ExecutionProvider } from './onnx-runtime.js';
 import { TitleTokenizer } from './tokenizer.js';
 
@@ -27,6 +27,34 @@ export interface LoadOptions {
   encoder?: EncoderVariant;
   /** Called after each passed bundle check. */
   onCheck?: (check: BundleCheck) => void;
+  /**
+   * Nice value of the encoder's and the bundle checks' threads. Default: BACKGROUND_NICE_STEPS nicer than the
+   * caller, so that a server's event loop comes first; tools that only embed (benchmarks) keep their own with null.
+   */
+  nice?: number | null;
+  /**
+   * Loaded models whose encoder thread this one may share: one whose encoder is the same (encoderIdentity: sha256
+   * of the graph and the tokenizer, settings, variant, provider) lends its thread, and the graph is neither loaded
+   * nor run again to check it; the sample titles are compared through the shared thread instead (issue #16).
+   */
+  encoderFrom?: readonly RecommendationModel[];
+}
+
+/**
+ * What an item's semantic vector depends on: the sha256 of the encoder graph in use (fp32 or int8), the sha256 of the
+ * tokenizer and its settings, the embedding size and the execution provider. Two models with the same identity give
+ * every title the same semantic vector.
+ */
+export function encoderIdentity(manifest: Manifest, variant: EncoderVariant, provider: ExecutionProvider): string {
+  const graph = variant === 'int8' ? manifest.graphs.encoder_int8 : manifest.graphs.encoder;
+  return JSON.stringify({
+    variant,
+    encoder: graph && manifest.files[graph.file]?.sha256,
+    tokenizer: manifest.files[manifest.tokenizer.file]?.sha256,
+    settings: [manifest.tokenizer.max_length, manifest.tokenizer.pad_token_id, manifest.tokenizer.add_special_tokens],
+    dimensions: manifest.dimensions.item_embedding,
+    provider,
+  });
 }
 
 export interface ItemVectors {
@@ -54,6 +82,11 @@ export class RecommendationModel {
     return this.manifest.model_version;
   }
 
+  /** See encoderIdentity(): equal for two models that give every title the same semantic vector. */
+  get encoderIdentity(): string {
+    return encoderIdentity(this.manifest, this.encoderVariant, this.executionProvider);
+  }
+
   get dimensions(): { semantic: number; recommendation: number } {
     return { semantic: this.manifest.dimensions.item_embedding, recommendation: this.manifest.dimensions.recommendation };
   }
@@ -69,17 +102,27 @@ export class RecommendationModel {
    */
   static async load(bundleDir: string, options: LoadOptions = {}): Promise<RecommendationModel> {
     const { provider = 'cpu', encoder = 'fp32', onCheck } = options;
+    const nice = options.nice === null ? undefined : options.nice ?? backgroundNice();
     // Every check runs in a thread of its own: onnxruntime-node creates and runs sessions synchronously, and the
     // encoder's took the event loop for up to seconds while a model switch loaded the next version (issue #16).
-    const nice = backgroundNice();
-    const checked = await checkBundleInThread({ bundleDir, provider, encoder, nice });
+    // An encoder already running with the same graph: its thread is shared, and it computes the samples to check.
+    const listed = options.encoderFrom?.length ? await parseManifest(bundleDir) : undefined;
+    const donor = listed && options.encoderFrom!.find((model) =>
+      model.encoderIdentity === encoderIdentity(listed, encoder, model.executionProvider) && (provider === model.executionProvider || provider === 'cpu'));
+    let sampleEmbeddings: Float32Array | undefined;
+    if (donor && listed) {
+      const rows = await donor.encode(listed.samples.length > 0 ? listed.samples.map((sample) => sample.title) : ['Tetris']);
+      sampleEmbeddings = new Float32Array(rows.length * listed.dimensions.item_embedding);
+      rows.forEach((row, i) => sampleEmbeddings!.set(row, i * row.length));
+    }
+    const checked = await checkBundleInThread({ bundleDir, provider: donor ? donor.executionProvider : provider, encoder, nice, sampleEmbeddings });
     for (const check of checked.checks) onCheck?.(check);
     const { manifest, titles } = checked;
     const settings = { maxLength: manifest.tokenizer.max_length, padTokenId: manifest.tokenizer.pad_token_id, addSpecialTokens: manifest.tokenizer.add_special_tokens };
     const graph = encoder === 'int8' ? manifest.graphs.encoder_int8! : manifest.graphs.encoder;
     const tokenizer = await TitleTokenizer.fromFile(path.resolve(bundleDir, manifest.tokenizer.file), settings);
     const adapter = await createSession(path.resolve(bundleDir, manifest.graphs.adapter.file), checked.provider, 'small');
-    const encoderThread = EncoderThread.start({
+    const encoderThread = donor ? donor.encoder.retain() : EncoderThread.start({
       encoderFile: path.resolve(bundleDir, graph.file),
       tokenizerFile: path.resolve(bundleDir, manifest.tokenizer.file),
       tokenizer: settings,

@@ -42,6 +42,8 @@ export interface Activation {
   reused?: number;
   /** Items run through the encoder. */
   embedded?: number;
+  /** When the bundle was loaded and checked, and the collection's filling began. */
+  loadedAt?: Date;
 }
 
 /** How long a displaced version stays loaded for requests that started on it. */
@@ -133,6 +135,7 @@ export class ModelSwitcher {
     }
     this.pending = next;
     activation.state = 'embedding';
+    activation.loadedAt = new Date();
     this.completion = this.complete(next, activation, install);
     return activation;
   }
@@ -177,7 +180,8 @@ export class ModelSwitcher {
     const dir = await this.registry.find(version);
     if (!dir) throw new PlatformError('UNKNOWN_MODEL_VERSION', `no bundle of version ${JSON.stringify(version)} in ${this.registry.dir}`);
     try {
-      return await ServingModel.open(dir, this.dependencies);
+      const loaded = [this.serving, this.previous, this.split?.model].filter((model): model is ServingModel => model !== undefined);
+      return await ServingModel.open(dir, this.dependencies, loaded);
     } catch (error) {
       throw new PlatformError('INVALID_BUNDLE', (error as Error).message);
     }
@@ -209,6 +213,8 @@ export class ModelSwitcher {
       this.logger.info({
         version: next.version, seconds: (+activation.finishedAt - +activation.startedAt) / 1000,
         mode: activation.mode, reused: activation.reused, embedded: activation.embedded,
+        load_seconds: (+activation.loadedAt! - +activation.startedAt) / 1000,
+        fill_seconds: (+activation.finishedAt - +activation.loadedAt!) / 1000,
       }, 'model version ready');
     } catch (error) {
       this.pending = undefined;

@@ -22,9 +22,15 @@ export class ServingModel {
     readonly recommender: Recommender,
   ) {}
 
-  /** Loads and checks a bundle (an invalid one throws InvalidBundleError) and opens its version's collection. */
-  static async open(bundleDir: string, dependencies: ServingDependencies): Promise<ServingModel> {
-    const model = await RecommendationModel.load(bundleDir, { provider: dependencies.provider, encoder: dependencies.encoder });
+  /**
+   * Loads and checks a bundle (an invalid one throws InvalidBundleError) and opens its version's collection. An
+   * encoder identical to one of `loaded`'s is shared, not loaded again.
+   */
+  static async open(bundleDir: string, dependencies: ServingDependencies, loaded: readonly ServingModel[] = []): Promise<ServingModel> {
+    // A loaded version with the same encoder graph lends its encoder thread (see RecommendationModel.load).
+    const model = await RecommendationModel.load(bundleDir, {
+      provider: dependencies.provider, encoder: dependencies.encoder, encoderFrom: loaded.map((serving) => serving.model),
+    });
     // The int8 encoder's vectors differ slightly from fp32's: they get a collection of their own.
     const variant = model.encoderVariant === 'fp32' ? model.version : `${model.version}+${model.encoderVariant}`;
     const collection = await dependencies.vectors.collection(collectionName(variant), model.dimensions);

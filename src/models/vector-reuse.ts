@@ -11,25 +11,9 @@ import { SAMPLE_TOLERANCE } from '../inference/bundle-validator.js';
 import type { RecommendationModel } from '../inference/recommendation-model.js';
 import type { VectorPoint } from '../index/vector-index.js';
 
-/**
- * What an item's semantic vector depends on: the sha256 of the encoder graph in use (fp32 or int8), the sha256 of the
- * tokenizer and its settings, the embedding size and where the graph runs. Two models with the same identity give
- * every title the same semantic vector.
- */
-export function encoderIdentity(model: RecommendationModel): string {
-  const { manifest } = model;
-  const graph = model.encoderVariant === 'int8' ? manifest.graphs.encoder_int8! : manifest.graphs.encoder;
-  return JSON.stringify({
-    encoder: manifest.files[graph.file]?.sha256,
-    tokenizer: manifest.files[manifest.tokenizer.file]?.sha256,
-    settings: [manifest.tokenizer.max_length, manifest.tokenizer.pad_token_id, manifest.tokenizer.add_special_tokens],
-    dimensions: manifest.dimensions.item_embedding,
-    provider: model.executionProvider,
-  });
-}
-
+/** Whether two models give every title the same semantic vector (RecommendationModel.encoderIdentity). */
 export function sameEncoder(a: RecommendationModel, b: RecommendationModel): boolean {
-  return encoderIdentity(a) === encoderIdentity(b);
+  return a.encoderIdentity === b.encoderIdentity;
 }
 
 export interface ReuseResult {

@@ -5,9 +5,11 @@
  */
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
+import { publishWithOtherEncoder, snapshotBundle } from '../../bench/lib/bundle.js';
 import { checkBundleInThread } from '../../src/inference/bundle-check-thread.js';
 import { ort } from '../../src/inference/onnx-runtime.js';
 import { RecommendationModel } from '../../src/inference/recommendation-model.js';
@@ -64,6 +66,33 @@ describe('bundle checks off the calling thread', () => {
       assert.equal(os.getPriority(), mine);
     } finally {
       await model.release();
+    }
+  });
+
+  it('shares the encoder thread of a loaded model whose encoder graph is the same, and only then', async () => {
+    const registry = await mkdtemp(path.join(os.tmpdir(), 'llm2rec-share-'));
+    try {
+      const copy = await snapshotBundle(tinyBundle(), registry, { dirName: 'copy', version: 'tiny-copy' });
+      const other = await publishWithOtherEncoder(tinyBundle(), registry, { dirName: 'other', version: 'tiny-other', mark: 'share test' });
+      const first = await RecommendationModel.load(tinyBundle());
+      const sharing = await RecommendationModel.load(copy.dir, { encoderFrom: [first] });
+      const notSharing = await RecommendationModel.load(other.dir, { encoderFrom: [first, sharing] });
+      const threadOf = (model: RecommendationModel) => (model as unknown as { encoder: object }).encoder;
+      assert.equal(threadOf(sharing), threadOf(first));
+      assert.notEqual(threadOf(notSharing), threadOf(first));
+      assert.equal(sharing.encoderIdentity, first.encoderIdentity);
+      assert.notEqual(notSharing.encoderIdentity, first.encoderIdentity);
+      const [expected] = await first.embedItems(['Tetris']);
+      // The thread outlives the model that started it while another one uses it.
+      await first.release();
+      const [shared] = await sharing.embedItems(['Tetris']);
+      const [own] = await notSharing.embedItems(['Tetris']);
+      assert.deepEqual(shared.semantic, expected.semantic);
+      assert.ok(Math.max(...Array.from(own.semantic, (value, i) => Math.abs(value - expected.semantic[i]))) < 1e-4);
+      await Promise.all([sharing.release(), notSharing.release()]);
+      await assert.rejects(sharing.embedItems(['Tetris']));
+    } finally {
+      await rm(registry, { recursive: true, force: true });
     }
   });
 
