@@ -15,6 +15,7 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Command } from 'commander';
+import { ModelRegistry } from '../models/model-registry.js';
 import { exportDataset } from './export-dataset.js';
 import { graphqlRequest } from './graphql-client.js';
 import { isMain } from './is-main.js';
@@ -52,7 +53,7 @@ interface EncoderInfo { kind: string; runId: string | null }
 interface ActivationInfo { version: string; state: string; done: number; total: number; error: string | null }
 
 const STATUS = '{ activeModel { version encoder { kind runId } } }';
-const REGISTERED = '{ registeredModels { version path } }';
+const REGISTERED = '{ registeredModels { version } }';
 const ACTIVATE = 'mutation($v: String!) { activateModel(version: $v) { version state } }';
 const PROGRESS = '{ modelActivation { version state done total error } }';
 const ACTIVE = '{ activeModel { version preset encoder { kind runId trainingPreset stages } } }';
@@ -85,6 +86,14 @@ export async function trainAndActivate(options: TrainAndActivateOptions): Promis
     graphqlRequest<T>(options.url, query, variables, options.apiKey);
 
   const before = await gql<{ activeModel: { version: string; encoder: EncoderInfo } }>(STATUS);
+  // The bundle must land where the server looks: check now, not after hours of training.
+  const listed = (await gql<{ registeredModels: { version: string }[] }>(REGISTERED)).registeredModels.map((m) => m.version);
+  const local = (await new ModelRegistry(options.registry).list()).map((bundle) => bundle.version);
+  if (listed.sort().join('\n') !== local.sort().join('\n')) {
+    throw new Error(`--registry ${options.registry} holds ${local.length ? local.join(', ') : 'no bundles'} but the ` +
+      `server's registry lists ${listed.length ? listed.join(', ') : 'none'}: give --registry the directory the server ` +
+      'uses (its LLM2REC_MODEL_REGISTRY)');
+  }
   print(`== serving ${before.activeModel.version} (encoder ${before.activeModel.encoder.kind}` +
     `${before.activeModel.encoder.runId ? `, run ${before.activeModel.encoder.runId}` : ''}); work directory ${options.workDir}`);
 
@@ -123,7 +132,7 @@ export async function trainAndActivate(options: TrainAndActivateOptions): Promis
   step('bundle');
 
   // 4. Hot-swap to it.
-  const registered = await gql<{ registeredModels: { version: string; path: string }[] }>(REGISTERED);
+  const registered = await gql<{ registeredModels: { version: string }[] }>(REGISTERED);
   if (!registered.registeredModels.some((model) => model.version === version)) {
     throw new Error(`the server does not list ${version} in its model registry: start it with ` +
       `LLM2REC_MODEL_REGISTRY=${path.resolve(options.registry)}, or give --registry the directory it uses`);

@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -61,6 +62,20 @@ describe('train-and-activate', () => {
         return true;
       });
     assert.equal(api.platform.model.version, serving);
+  });
+
+  it('refuses a registry directory that is not the server\'s before exporting anything', async () => {
+    const elsewhere = await mkdtemp(path.join(os.tmpdir(), 'llm2rec-other-registry-'));
+    await assert.rejects(
+      run(process.execPath, ['--import', 'tsx', 'src/cli/train-and-activate.ts', '--url', api.url, '--api-key', API_KEY,
+        '--preset', 'tiny', '--registry', elsewhere, '--work-dir', path.join(work, 'elsewhere')], { cwd: REPO }),
+      (error: any) => {
+        assert.equal(error.code, 1);
+        assert.match(error.stderr, /holds no bundles but the server's registry lists tiny-amazon-games-\S+: give --registry/);
+        return true;
+      });
+    assert.equal(existsSync(path.join(work, 'elsewhere')), false);
+    await rm(elsewhere, { recursive: true });
   });
 
   it('exports, trains LLM2Rec, publishes the bundle and activates it', async () => {
