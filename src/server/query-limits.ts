@@ -116,19 +116,20 @@ function returnsList(type: GraphQLOutputType): boolean {
 /**
  * 1 per field plus its subtree; the subtree counts once per element where the size of the result is known from the
  * arguments: times `first` (pages and ranked lists), and for fields returning a list, times the length of `ids` or
- * `domains`. Sizes are at least 1, so a zero or negative `first` cannot lower the estimate.
+ * `domains`. Sizes are at least 1, so a zero or negative `first` cannot lower the estimate. A field's own work
+ * (FIELD_COSTS: one model call, one query) is added once per list it makes (times `ids`/`domains`), not per result.
  */
 export const fieldCountEstimator: ComplexityEstimator = ({ type, field, args, childComplexity }) => {
-  const cost = 1 + (FIELD_COSTS[`${type.name}.${field.name}`] ?? 0);
-  let multiplier = 1;
-  if (typeof args.first === 'number') multiplier *= Math.max(1, args.first);
+  const own = FIELD_COSTS[`${type.name}.${field.name}`] ?? 0;
+  let lists = 1;
   if (returnsList(field.type)) {
     for (const name of LENGTH_ARGUMENTS) {
       const value = args[name];
-      if (Array.isArray(value)) multiplier *= Math.max(1, value.length);
+      if (Array.isArray(value)) lists *= Math.max(1, value.length);
     }
   }
-  return (cost + childComplexity) * multiplier;
+  const results = typeof args.first === 'number' ? Math.max(1, args.first) : 1;
+  return own * lists + (1 + childComplexity) * results * lists;
 };
 
 /**

@@ -103,17 +103,17 @@ describe('request limits over HTTP', () => {
   });
 
   it('weighs `first` from the variables: at the limit runs, past it is QUERY_TOO_COMPLEX with HTTP 400', async () => {
-    // recommendations(first: n) { items { item { id title } } } costs n * (1 + 20 + 1 + (1 + 2)) = 25n: the field's
-    // own cost (a model call and a search, FIELD_COSTS) and its subtree, once per result.
+    // recommendations(first: n) { items { item { id title } } } costs 20 + n * (1 + 1 + (1 + 2)) = 20 + 5n: the
+    // field's own work once (a model call and a search, FIELD_COSTS) and its subtree once per result.
     const query = 'query Recs($n: Int!) { recommendations(history: ["x"], first: $n) { items { item { id title } } } }';
-    const atLimit = await post(server.url, query, { n: MAX_COMPLEXITY / 25 });
+    const atLimit = await post(server.url, query, { n: (MAX_COMPLEXITY - 20) / 5 });
     assert.equal(atLimit.status, 200);
     assert.equal(atLimit.body.errors![0].extensions?.code, 'UNKNOWN_ITEM', 'it ran');
-    const over = await post(server.url, query, { n: MAX_COMPLEXITY / 25 + 1 });
+    const over = await post(server.url, query, { n: (MAX_COMPLEXITY - 20) / 5 + 1 });
     assert.equal(over.status, 400);
     assert.equal(over.body.data, undefined);
     assert.equal(over.body.errors![0].extensions?.code, 'QUERY_TOO_COMPLEX');
-    assert.equal(over.body.errors![0].extensions?.complexity, 75);
+    assert.equal(over.body.errors![0].extensions?.complexity, 55);
     assert.equal(over.body.errors![0].extensions?.maxComplexity, MAX_COMPLEXITY);
   });
 
