@@ -178,7 +178,9 @@ export class Catalog {
     const missing = [...this.items.values()].filter((row) => !indexed.has(row.id));
     const stale = [...indexed].filter((id) => !this.items.has(id));
     await collection.delete(stale);
-    const batch = this.limits.encodeBatchSize * 8;
+    // One encoder call's worth per step: the index inserts of a step run on the event loop, so serving waits for at
+    // most one step's (issue #16).
+    const batch = this.limits.encodeBatchSize;
     progress?.(0, missing.length);
     for (let start = 0; start < missing.length; start += batch) {
       const chunk = missing.slice(start, start + batch);

@@ -101,8 +101,9 @@ export async function runNodeParity(bundleDir: string, workDir: string, provider
     const reference = JSON.parse(await readFile(file('tokens.json'), 'utf8')) as { titles: string[]; ids: number[][] };
     const examples: NodeMeasurements['tokenizer']['examples'] = [];
     let mismatches = 0;
+    const tokenizer = await model.tokenizer();
     await timed('tokenizer', async () => reference.titles.forEach((title, i) => {
-      const ids = model.tokenizer.ids(title);
+      const ids = tokenizer.ids(title);
       if (ids.join(',') !== reference.ids[i].join(',')) {
         mismatches += 1;
         if (examples.length < 5) examples.push({ title, python: reference.ids[i], node: ids });

@@ -68,7 +68,6 @@ export class RecommendationModel {
   private constructor(
     readonly bundleDir: string,
     readonly manifest: Manifest,
-    readonly tokenizer: TitleTokenizer,
     /** The encoder graph in use: 'fp32' (graphs.encoder) or 'int8' (graphs.encoder_int8). */
     readonly encoderVariant: EncoderVariant,
     /** Where the sessions run: the configured provider, or 'cpu' when CUDA was asked for but is unavailable. */
@@ -81,6 +80,20 @@ export class RecommendationModel {
   get version(): string {
     return this.manifest.model_version;
   }
+
+  /**
+   * The bundle's tokenizer on the calling thread, loaded on first use (the encoder thread has its own): parsing it
+   * takes tens to hundreds of milliseconds, which a model switch must not spend on the event loop.
+   */
+  tokenizer(): Promise<TitleTokenizer> {
+    const { tokenizer } = this.manifest;
+    this.loadedTokenizer ??= TitleTokenizer.fromFile(path.resolve(this.bundleDir, tokenizer.file), {
+      maxLength: tokenizer.max_length, padTokenId: tokenizer.pad_token_id, addSpecialTokens: tokenizer.add_special_tokens,
+    });
+    return this.loadedTokenizer;
+  }
+
+  private loadedTokenizer?: Promise<TitleTokenizer>;
 
   /** See encoderIdentity(): equal for two models that give every title the same semantic vector. */
   get encoderIdentity(): string {
@@ -120,7 +133,6 @@ export class RecommendationModel {
     const { manifest, titles } = checked;
     const settings = { maxLength: manifest.tokenizer.max_length, padTokenId: manifest.tokenizer.pad_token_id, addSpecialTokens: manifest.tokenizer.add_special_tokens };
     const graph = encoder === 'int8' ? manifest.graphs.encoder_int8! : manifest.graphs.encoder;
-    const tokenizer = await TitleTokenizer.fromFile(path.resolve(bundleDir, manifest.tokenizer.file), settings);
     const adapter = await createSession(path.resolve(bundleDir, manifest.graphs.adapter.file), checked.provider, 'small');
     const encoderThread = donor ? donor.encoder.retain() : EncoderThread.start({
       encoderFile: path.resolve(bundleDir, graph.file),
@@ -146,7 +158,7 @@ export class RecommendationModel {
       await Promise.allSettled([encoderThread.close(), sequenceThread.close(), adapter.release()]);
       throw error instanceof InvalidBundleError ? error : new InvalidBundleError(bundleDir, `${failing} fails in its worker thread (${(error as Error).message})`);
     }
-    return new RecommendationModel(bundleDir, manifest, tokenizer, encoder, checked.provider, encoderThread, adapter, sequenceThread);
+    return new RecommendationModel(bundleDir, manifest, encoder, checked.provider, encoderThread, adapter, sequenceThread);
   }
 
   /** Item embeddings (semantic vectors) of titles, computed in the encoder thread. */

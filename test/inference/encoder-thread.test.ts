@@ -30,7 +30,7 @@ describe('the encoder thread', () => {
     assert.ok(graphsRunHere.length > 0 && graphsRunHere.every((inputs) => inputs === 'item_embedding'), graphsRunHere.join('; '));
 
     const session = await createSession(path.join(tinyBundle(), 'encoder.onnx'), 'cpu');
-    const direct = splitRows(await runEncoder(session, model.tokenizer, TITLES.slice(0, 100)), 100);
+    const direct = splitRows(await runEncoder(session, await model.tokenizer(), TITLES.slice(0, 100)), 100);
     await session.release();
     items.forEach((item, i) => item.semantic.forEach((value, j) => assert.ok(Math.abs(value - direct[i][j]) < 1e-5)));
   });
@@ -53,7 +53,7 @@ describe('the encoder thread', () => {
     const thread = EncoderThread.start({
       encoderFile: path.join(tinyBundle(), 'no-such-encoder.onnx'),
       tokenizerFile: path.join(tinyBundle(), 'tokenizer.json'),
-      tokenizer: model.tokenizer.settings,
+      tokenizer: (await model.tokenizer()).settings,
       provider: 'cpu',
     });
     await assert.rejects(thread.encode(['Tetris']), /no-such-encoder\.onnx/);
