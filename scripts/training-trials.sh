@@ -37,3 +37,7 @@ trial plain-6 "the cpu recipe's shape at short steps: CSFT on the 6-layer stack 
 # shellcheck disable=SC2086
 trial through-30 "CSFT through all 30 layers, only the first 6 trained: the head needs no relearning" $SHORT \
   --set csft.through_layers=30 --set csft.learning_rate=1e-4
+# shellcheck disable=SC2086
+trial next-item "no CSFT/MNTP: the contrastive stage alone, positives = the next item of a training history" \
+  --set 'stages=["simcse"]' --set simcse.positives=next-item --set simcse.steps=300 --set simcse.warmup_steps=20 \
+  --set simcse.learning_rate=5e-5

@@ -56,9 +56,8 @@ def time_steps(step, warmup: int, steps: int) -> list[float]:
 
 def token_counts(name: str, batch) -> tuple[int, int]:
     """(real tokens, padded tokens) of a stage's batch."""
-    attention_mask = batch[1]
-    views = 2 if name == "simcse" else 1
-    return int(attention_mask.sum()) * views, int(attention_mask.numel()) * views
+    attention_mask = batch[1]  # SimCSE batches hold both views already
+    return int(attention_mask.sum()), int(attention_mask.numel())
 
 
 def bench_stage(name: str, config, datasets, start, variant: dict, warmup: int, steps: int) -> dict:

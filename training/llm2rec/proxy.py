@@ -33,6 +33,7 @@ from .sasrec import Adapter
 
 GEOMETRY_SAMPLE = 2000  # items for the effective rank (an SVD of the full catalogue adds nothing but time)
 ADAPTER_DIM = 128  # as the evaluation's adapter
+ADAPTER_PAIRS = 100_000  # training pairs the adapter is fitted on (one epoch): about a minute on one busy core
 
 
 def next_item_pairs(dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
@@ -60,12 +61,16 @@ def next_item_retrieval(embeddings: np.ndarray, queries: np.ndarray, targets: np
     return {**ranking_metrics(torch.cat(ranks)), "pairs": int(len(queries))}
 
 
-def training_pairs(dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
-    """(item, next item) for every consecutive pair inside each user's training part."""
+def training_pairs(dataset: Dataset, limit: int = ADAPTER_PAIRS) -> tuple[np.ndarray, np.ndarray]:
+    """(item, next item) for the consecutive pairs inside each user's training part, at most `limit` of them
+    (a fixed random sample)."""
     pairs = [(a, b) for history in leave_one_out(dataset.sequences).train for a, b in zip(history, history[1:])]
     if not pairs:
         raise ValueError(f"{dataset.path}: no user has two training items, so there is nothing to fit an adapter on")
-    return tuple(np.array(column) for column in zip(*pairs))
+    pairs = np.array(pairs)
+    if len(pairs) > limit:
+        pairs = pairs[np.sort(np.random.default_rng(0).choice(len(pairs), limit, replace=False))]
+    return pairs[:, 0], pairs[:, 1]
 
 
 def fit_adapter(embeddings: np.ndarray, queries: np.ndarray, targets: np.ndarray, epochs: int = 1,

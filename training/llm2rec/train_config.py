@@ -67,6 +67,9 @@ class StageConfig:
     temperature: Positive = 0.1  # cosine similarities are divided by this (scale 10)
     # mntp + simcse: a batch is drawn from titles of similar token length (fewer padded tokens); False = uniform
     bucket_by_length: Flag = True
+    # simcse: the second view of a title is the same title under other dropout ("self", LLM2Rec/SimCSE), or the
+    # title of the next item in a user's training history ("next-item", our collaborative variant)
+    positives: Literal["self", "next-item"] = "self"
 
 
 @dataclass

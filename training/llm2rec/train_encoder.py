@@ -81,6 +81,8 @@ def stage_data(name: str, config: TrainConfig, datasets: list[Dataset], hf_token
     titles = [t for d in datasets for t in d.titles]
     if name == "mntp":
         return mntp.MNTPData(titles, title_tokenizer(hf_tokenizer, config), stage_config, config.seed)
+    if stage_config.positives == "next-item":
+        return simcse.NextItemData(datasets, title_tokenizer(hf_tokenizer, config), stage_config, config.seed)
     return simcse.SimCSEData(titles, title_tokenizer(hf_tokenizer, config), stage_config, config.seed)
 
 

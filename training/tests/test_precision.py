@@ -47,8 +47,10 @@ def test_title_batches_by_length(tiny_backbone, bucketed):
     padding, drawn = [], set()
     for step in range(30):
         ids, mask = data.batch(step)
-        assert ids.shape[0] == 16 and len({tuple(row.tolist()) for row in ids}) == 16  # no title twice in a batch
+        assert ids.shape[0] == 32 and torch.equal(ids[:16], ids[16:])  # both views of each title
         assert torch.equal(data.batch(step)[0], ids)  # a function of (seed, step)
+        ids, mask = ids[:16], mask[:16]
+        assert len({tuple(row.tolist()) for row in ids}) == 16  # no title twice in a batch
         padding.append(1 - mask.float().mean().item())
         drawn.update(tuple(row.tolist()) for row in ids)
     assert len(drawn) > 150  # batches still cover the whole catalogue
@@ -72,3 +74,24 @@ def test_bf16_training_lowers_the_loss(tiny_backbone, tmp_path):
     assert summary["precision"]["used"] == "bf16"
     assert summary["final_loss"] < summary["first_loss"]
     assert all(p.dtype is torch.float32 for p in stage.model.parameters())  # master weights stay fp32
+
+
+def test_next_item_positives_pair_consecutive_training_items(tiny_backbone):
+    from training.llm2rec.data import Dataset
+    from training.llm2rec.stages.simcse import NextItemData
+
+    titles = [f"Item {i}" for i in range(40)]
+    sequences = [list(range(u, u + 6)) for u in range(0, 30, 3)]  # each user: 6 consecutive items
+    dataset = Dataset("d", "d", [str(i) for i in range(40)], titles, sequences)
+    tokenizer = title_tokenizer(tiny_backbone.tokenizer, resolve_config("tiny"))
+    data = NextItemData([dataset], tokenizer, StageConfig(batch_size=4, positives="next-item"), seed=0)
+    allowed = {(s[i], s[i + 1]) for s in sequences for i in range(len(s) - 3)}  # the last two items are held out
+    assert {tuple(p) for p in data.pairs.tolist()} == allowed
+    ids, mask = data.batch(0)
+    decoded = [tokenizer.tokenizer.decode([t for t, m in zip(row, keep) if m]) for row, keep in
+               zip(ids.tolist(), mask.tolist())]
+    anchors, positives = decoded[:4], decoded[4:]
+    pairs = {(int(a.split()[-1]), int(b.split()[-1])) for a, b in zip(anchors, positives)}
+    assert pairs <= allowed and len(pairs) == 4
+    items = [i for pair in pairs for i in pair]
+    assert len(items) == len(set(items))  # no item twice in a batch: no false negatives
