@@ -36,7 +36,45 @@ def load_record(path: Path) -> dict:
 def save_record(record: dict, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(record, indent=2) + "\n")
+    path.with_suffix(".md").write_text(markdown(record))
     plot(record, path.with_suffix(".png"))
+
+
+def markdown(record: dict) -> str:
+    """The record as one table: a row per baseline and per (trial, stage); NDCG@10 of the proxies."""
+    datasets = sorted({d for b in record["baselines"].values() for d in b["proxy"]}
+                      | {d for t in record["trials"].values() for s in t["proxy"].values() for d in s})
+    columns = []
+    for d in datasets:
+        columns += [f"{d} cosine", f"{d} adapter"] + ([f"{d} zero-shot adapter"] if d != datasets[0] else []) \
+            + [f"{d} eff. rank"]
+
+    def cells(scores: dict) -> list[str]:
+        out = []
+        for d in datasets:
+            m = scores.get(d)
+            if m is None:
+                out += ["-"] * (4 if d != datasets[0] else 3)
+                continue
+            out += [f"{m['ndcg@10']:.4f}", f"{m['adapter']['ndcg@10']:.4f}"]
+            if d != datasets[0]:
+                out.append(f"{m['zero-shot']['ndcg@10']:.4f}" if "zero-shot" in m else "-")
+            out.append(f"{m['effective_rank']:.0f}")
+        return out
+
+    lines = ["| encoder | training min | " + " | ".join(columns) + " |", "|---" * (len(columns) + 2) + "|"]
+    for name, baseline in record["baselines"].items():
+        lines.append(f"| {name} (untrained) | 0 | " + " | ".join(cells(baseline["proxy"])) + " |")
+    for name, trial in record["trials"].items():
+        elapsed = 0.0
+        for stage, scores in trial["proxy"].items():
+            elapsed += trial["stages"][stage]["seconds"] / 60
+            lines.append(f"| {name} after {stage} ({trial['stages'][stage]['steps']} steps) | {elapsed:.1f} | "
+                         + " | ".join(cells(scores)) + " |")
+    notes = [f"- **{name}**: {trial['note']} (`{' '.join(trial['settings'])}`)" for name, trial in record["trials"].items()]
+    return ("# LLM2Rec recipe trials (proxy NDCG@10 on validation pairs)\n\nWritten by `python -m training.llm2rec.trials` "
+            "from `reports/training-trials.json`; each row's command, machine and date are in the JSON.\n\n"
+            + "\n".join(lines) + "\n\n" + "\n".join(notes) + "\n")
 
 
 def plot(record: dict, path: Path) -> None:
@@ -92,8 +130,9 @@ def main(argv: list[str] | None = None) -> None:
     command = "python -m training.llm2rec.trials " + " ".join(argv or sys.argv[1:])
     for item in args.baseline:
         name, _, spec = item.partition("=")
-        record["baselines"][name] = {"spec": spec, "proxy": score(open_proxy_source(spec), proxy_datasets),
-                                     "command": command}
+        proxy = score(open_proxy_source(spec), proxy_datasets)
+        record = load_record(args.record)
+        record["baselines"][name] = {"spec": spec, "proxy": proxy, "command": command}
         save_record(record, args.record)
     if not args.name:
         return
@@ -103,6 +142,7 @@ def main(argv: list[str] | None = None) -> None:
     if result is None:
         raise SystemExit("stopped before the last stage: run the same command again to continue")
     proxy = {stage: score(open_proxy_source(f"run:{run_dir}@{stage}"), proxy_datasets) for stage in config.stages}
+    record = load_record(args.record)  # again: another trial may have finished meanwhile
     record["trials"][args.name] = {
         "note": args.note,
         "settings": args.set,

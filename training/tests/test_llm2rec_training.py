@@ -181,7 +181,7 @@ def test_paper_preset_dry_run(games):
     report = dry_run(resolve("paper", sets=["csft.max_prompt_tokens=128", "title_max_tokens=32"]), [games])
     assert report["csft"]["batch_shapes"][0][0] == 128
     assert report["mntp"]["batch_shapes"][0][0] == 32 and report["mntp"]["lora"]
-    assert report["simcse"]["batch_shapes"][0][0] == 256
+    assert report["simcse"]["batch_shapes"][0][0] == 2 * 256  # both views of each title in one batch
     for stage in report.values():
         assert np.isfinite(stage["loss"]) and stage["parameters_with_grad"] > 0
 
