@@ -13,6 +13,7 @@ model actually computed. The CPU model, its bf16 flags and the load average go i
 
 import argparse
 import copy
+import dataclasses
 import json
 import os
 import sys
@@ -25,7 +26,7 @@ import torch
 
 from . import backbone as backbones
 from .data import leave_one_out
-from .precision import Precision, adamw, cpu_flags, resolve as resolve_precision
+from .precision import Precision, adamw, resolve as resolve_precision
 from .sasrec import SASRec, Adapter
 from .stages.loop import StageModel, train_step
 from .train_config import ATTENTION, STAGES, resolve
@@ -61,13 +62,12 @@ def token_counts(name: str, batch) -> tuple[int, int]:
 
 
 def bench_stage(name: str, config, datasets, start, variant: dict, warmup: int, steps: int) -> dict:
-    stage_config = getattr(config, name)
-    stage_config = type(stage_config)(**{**stage_config.__dict__, "bucket_by_length": variant["bucket_by_length"]})
+    stage_config = dataclasses.replace(getattr(config, name), bucket_by_length=variant["bucket_by_length"])
     model = copy.deepcopy(start.model)
     stage = StageModel(model, stage_config.lora, stage_config.train_embeddings)
     stage.set_attention_dropout(stage_config.dropout if name == "simcse" else 0.0)
     stage.model.train()
-    cfg = type(config)(**{**config.__dict__, name: stage_config})
+    cfg = dataclasses.replace(config, **{name: stage_config})
     data = stage_data(name, cfg, datasets, start.tokenizer)
     params = list(stage.trainable().values())
     optimizer = optimizer_for(params, variant["fused"], stage_config.learning_rate, stage_config.weight_decay)
@@ -86,7 +86,7 @@ def bench_stage(name: str, config, datasets, start, variant: dict, warmup: int, 
             "padding_share": float(1 - real / padded)}
 
 
-def bench_sequence(datasets, start, layers: int, variant: dict, warmup: int, steps: int, batch_size: int) -> dict:
+def bench_sequence(datasets, start, variant: dict, warmup: int, steps: int, batch_size: int) -> dict:
     """The downstream SASRec (quick settings) over the frozen raw embeddings of the first dataset's catalogue:
     the adapter, the blocks and the full-softmax logits over every item."""
     dataset = datasets[0]
@@ -154,7 +154,7 @@ def main(argv: list[str] | None = None) -> dict:
     fast = resolve_precision(config.precision)
     report = {"command": "python -m training.llm2rec.bench_training " + " ".join(argv or sys.argv[1:]),
               "created_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-              "machine": {**machine(), "bf16_flags": sorted(f for f in cpu_flags() if "bf16" in f or "amx" in f)},
+              "machine": machine(),
               "load_average_before": os.getloadavg(), "preset": config.name,
               "layers": len(start.model.get_decoder().layers), "fast_precision": fast.record(), "results": {}}
     for name in args.stages:
@@ -162,7 +162,7 @@ def main(argv: list[str] | None = None) -> dict:
         for label, variant in variants(fast).items():
             torch.manual_seed(0)
             if name == "sasrec":
-                result[label] = bench_sequence(datasets, start, report["layers"], variant, args.warmup, args.steps, 256)
+                result[label] = bench_sequence(datasets, start, variant, args.warmup, args.steps, 256)
             else:
                 result[label] = bench_stage(name, config, datasets, start, variant, args.warmup, args.steps)
             print(f"[{name}] {label}: {result[label]}", flush=True)

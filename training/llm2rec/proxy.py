@@ -47,18 +47,22 @@ def next_item_pairs(dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
 
 
 @torch.no_grad()
-def next_item_retrieval(embeddings: np.ndarray, queries: np.ndarray, targets: np.ndarray,
-                        batch_size: int = 2048) -> dict:
-    """Recall/NDCG@5/10/20 of the targets when each query item ranks the whole catalogue by cosine (itself
-    excluded). Embeddings [items, dim]; queries/targets are item indices."""
-    unit = torch.nn.functional.normalize(torch.from_numpy(np.asarray(embeddings, dtype=np.float32)), dim=-1)
+def retrieval(vectors: torch.Tensor, queries: np.ndarray, targets: np.ndarray, batch_size: int = 2048) -> dict:
+    """Recall/NDCG@5/10/20 of the targets when each query item ranks the whole catalogue by dot product of
+    `vectors` [items, dim] (itself excluded); queries/targets are item indices."""
     ranks = []
     for start in range(0, len(queries), batch_size):
         q = torch.from_numpy(queries[start : start + batch_size])
-        scores = unit[q] @ unit.T
+        scores = vectors[q] @ vectors.T
         scores[torch.arange(len(q)), q] = -torch.inf  # the query item is not its own next item
         ranks.append(target_ranks(scores, torch.from_numpy(targets[start : start + batch_size])))
     return {**ranking_metrics(torch.cat(ranks)), "pairs": int(len(queries))}
+
+
+def next_item_retrieval(embeddings: np.ndarray, queries: np.ndarray, targets: np.ndarray) -> dict:
+    """`retrieval` by cosine over the raw embeddings."""
+    unit = torch.nn.functional.normalize(torch.from_numpy(np.asarray(embeddings, dtype=np.float32)), dim=-1)
+    return retrieval(unit, queries, targets)
 
 
 def training_pairs(dataset: Dataset, limit: int = ADAPTER_PAIRS) -> tuple[np.ndarray, np.ndarray]:
@@ -104,15 +108,8 @@ def standardize(embeddings: np.ndarray) -> torch.Tensor:
 
 @torch.no_grad()
 def adapter_retrieval(adapter: Adapter, embeddings: np.ndarray, queries: np.ndarray, targets: np.ndarray) -> dict:
-    """next_item_retrieval in the adapter's space (dot product of its LayerNorm-ed vectors)."""
-    vectors = adapter(standardize(embeddings))
-    ranks = []
-    for start in range(0, len(queries), 2048):
-        q = torch.from_numpy(queries[start : start + 2048])
-        scores = vectors[q] @ vectors.T
-        scores[torch.arange(len(q)), q] = -torch.inf
-        ranks.append(target_ranks(scores, torch.from_numpy(targets[start : start + 2048])))
-    return {**ranking_metrics(torch.cat(ranks)), "pairs": int(len(queries))}
+    """`retrieval` in the adapter's space (dot product of its LayerNorm-ed vectors)."""
+    return retrieval(adapter(standardize(embeddings)), queries, targets)
 
 
 def open_proxy_source(spec: str) -> EmbeddingSource:
