@@ -85,7 +85,7 @@ export async function openPlatform(settings: Settings, logger: Logger): Promise<
     }
   }, { changedSince });
   await journal.durableSince(syncStarted); // syncIndex flushed: everything before it is in the index now
-  await models.activate(initial.model);
+  await models.resume(initial.model); // a restart keeps the version's activation time
   await vectors.setActiveCollection(initial.collection.name);
   logger.info({ ...synced, points: await initial.collection.count(), collection: initial.collection.name }, 'vector index in step with the database');
 

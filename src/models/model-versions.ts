@@ -18,8 +18,21 @@ export interface ModelVersionView {
 export class ModelVersions {
   constructor(private readonly db: Database) {}
 
-  /** Records a loaded model as the active version and retires the one before it. */
+  /** Records a loaded model as the active version, activated now, and retires the one before it. */
   async activate(model: RecommendationModel): Promise<void> {
+    await this.record(model, new Date());
+  }
+
+  /**
+   * Records the model a starting process serves. Already the active version (a restart), it keeps the time it was
+   * activated at; any other version is activated now.
+   */
+  async resume(model: RecommendationModel): Promise<void> {
+    const row = await this.db.prisma.modelVersion.findUnique({ where: { version: model.version }, select: { status: true, activatedAt: true } });
+    await this.record(model, row?.status === 'active' && row.activatedAt ? row.activatedAt : new Date());
+  }
+
+  private async record(model: RecommendationModel, activatedAt: Date): Promise<void> {
     const manifest = JSON.parse(JSON.stringify(model.manifest));
     await this.db.prisma.$transaction([
       this.db.prisma.modelVersion.updateMany({
@@ -28,8 +41,8 @@ export class ModelVersions {
       }),
       this.db.prisma.modelVersion.upsert({
         where: { version: model.version },
-        create: { version: model.version, path: model.bundleDir, manifest, status: 'active', activatedAt: new Date() },
-        update: { path: model.bundleDir, manifest, status: 'active', activatedAt: new Date() },
+        create: { version: model.version, path: model.bundleDir, manifest, status: 'active', activatedAt },
+        update: { path: model.bundleDir, manifest, status: 'active', activatedAt },
       }),
     ]);
   }

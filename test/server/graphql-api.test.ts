@@ -210,13 +210,19 @@ for (const database of TEST_DATABASES) {
       assert.equal(recommendedNew.data.recommendations.items.length, 5);
     });
 
-    it('keeps its data and vectors across a restart', async () => {
+    it('keeps its data, vectors and the active version\'s activation time across a restart', async () => {
       const history = [...histories.values()][7].slice(-5);
+      const MODELS = '{ activeModel { version activatedAt } modelVersions { version status activatedAt } }';
       const before = await query(server.url, RECOMMEND, { history, first: 10 });
+      const modelsBefore = await query(server.url, MODELS);
+      assert.match(modelsBefore.data.activeModel.activatedAt, /^\d{4}-\d\d-\d\dT/);
       await stop();
+      await new Promise((resolve) => setTimeout(resolve, 20)); // a reset would give a later time
       await start();
       const after = await query(server.url, RECOMMEND, { history, first: 10 });
       assert.deepEqual(after.data, before.data);
+      // The same version, activated when the first process started: a restart is not an activation.
+      assert.deepEqual((await query(server.url, MODELS)).data, modelsBefore.data);
     });
   });
 }
