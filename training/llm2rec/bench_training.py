@@ -29,7 +29,7 @@ from .data import leave_one_out
 from .precision import Precision, adamw, resolve as resolve_precision
 from .sasrec import SASRec, Adapter
 from .stages.loop import StageModel, train_step
-from .train_config import ATTENTION, STAGES, resolve
+from .train_config import STAGES, resolve, stage_attention
 from .train_encoder import load_datasets, machine, stage_data, stage_loss
 from .train_sequence import EmbeddingItemTable, training_windows, window_loss
 
@@ -169,7 +169,7 @@ def main(argv: list[str] | None = None) -> dict:
         # stages: real tokens per second (length buckets change the padding, not the real tokens); SASRec: steps
         key = "seconds_per_step" if name == "sasrec" else "tokens_per_second"
         result["speedup"] = (result["before"][key] / result["fast"][key]) ** (1 if name == "sasrec" else -1)
-        result["attention"] = ATTENTION.get(name, "causal (SASRec)")
+        result["attention"] = stage_attention(config, name) if name in STAGES else "causal (SASRec)"
         report["results"][name] = result
         print(f"[{name}] speed-up {result['speedup']:.2f}x", flush=True)
     report["load_average_after"] = os.getloadavg()

@@ -90,10 +90,17 @@ class TrainConfig:
     # "auto": bf16 autocast where the CPU has native bf16 (AVX512-BF16 or AMX), else fp32; "bf16" or "fp32" force it.
     # Master weights, optimizer state, losses and softmaxes stay fp32 either way (training/llm2rec/precision.py).
     precision: Literal["auto", "bf16", "fp32"] = "auto"
+    # The attention of the IEM stages (MNTP, SimCSE) and so of the exported encoder: "bidirectional" as LLM2Vec and
+    # LLM2Rec, or "causal" (the backbone's own, which CSFT also trains). The raw backbone encodes better causal.
+    iem_attention: Literal["bidirectional", "causal"] = "bidirectional"
 
 
 STAGES = ("csft", "mntp", "simcse")
-ATTENTION = {"csft": "causal", "mntp": "bidirectional", "simcse": "bidirectional"}
+
+
+def stage_attention(config: TrainConfig, stage: str) -> str:
+    """The attention stage `stage` trains with: CSFT is causal language modelling, the IEM stages use the config's."""
+    return "causal" if stage == "csft" else config.iem_attention
 
 
 PRESETS = {

@@ -33,7 +33,7 @@ from .stages import csft, mntp, simcse
 from .stages.loop import SUMMARY, StageModel, Stop, run_stage
 from .seeding import seed_everything
 from .tokens import TitleTokenizer
-from .train_config import ATTENTION, STAGES, TrainConfig, to_dict
+from .train_config import STAGES, TrainConfig, stage_attention, to_dict
 
 
 def now() -> str:
@@ -90,8 +90,8 @@ def stage_loss(name: str, config: TrainConfig, stage: StageModel, batch) -> torc
     if name == "csft":
         return csft.loss(stage, batch)
     if name == "mntp":
-        return mntp.loss(stage, batch)
-    return simcse.loss(stage, batch, config.simcse.temperature)
+        return mntp.loss(stage, batch, config.iem_attention)
+    return simcse.loss(stage, batch, config.simcse.temperature, config.iem_attention)
 
 
 def through_layers(config: TrainConfig, name: str) -> int | None:
@@ -173,7 +173,8 @@ def _train(config: TrainConfig, dataset_paths: list[str], run_dir: Path, stop: S
         seed_everything(config.seed + STAGES.index(name))
         if position == 0 and config.init_from:
             start_dir = Path(config.init_from)
-            model = backbones.load_causal_lm(start_dir / "model")
+            # cut like every later stage: a CSFT model trained `through_layers` deep keeps all of them
+            model = backbones.truncate_layers(backbones.load_causal_lm(start_dir / "model"), config.backbone.layers)
             hf_tokenizer = transformers.AutoTokenizer.from_pretrained(start_dir / "model")
             info["backbone"] = {**json.loads((start_dir.parent / "run.json").read_text())["backbone"],
                                 "initialized_from": str(start_dir)}
@@ -199,10 +200,10 @@ def _train(config: TrainConfig, dataset_paths: list[str], run_dir: Path, stop: S
         data = stage_data(name, config, datasets, hf_tokenizer)
         print(f"[{name}] {len(data.examples) if name == 'csft' else len(data.titles)} "
               f"{'examples' if name == 'csft' else 'titles'}, {sum(p.numel() for p in stage.trainable().values()):,} "
-              f"trainable parameters, {ATTENTION[name]} attention, setup {time.time() - started:.1f}s", flush=True)
+              f"trainable parameters, {stage_attention(config, name)} attention, setup {time.time() - started:.1f}s", flush=True)
         outcome = run_stage(name, stage, stage_config, lambda step: stage_loss(name, config, stage, data.batch(step)),
                             stage_dir, config.checkpoint_minutes, stop, precision,
-                            extra_summary={"attention": ATTENTION[name],
+                            extra_summary={"attention": stage_attention(config, name),
                                            "data": len(data.examples) if name == "csft" else len(data.titles)},
                             save_tokenizer=hf_tokenizer.save_pretrained)
         if not outcome.finished:
@@ -233,7 +234,7 @@ def _record(config: TrainConfig, run_dir: Path, info: dict, datasets: list[Datas
         "finished_at": finished,
         "date": finished[:10],
         "machine": machine(),
-        "backbone": {**info["backbone"], "attention": ATTENTION[config.stages[-1]],
+        "backbone": {**info["backbone"], "attention": stage_attention(config, config.stages[-1]),
                      "trained_weights": f"{run_dir}/{config.stages[-1]}/model/model.safetensors (not committed)"},
         "datasets": [{"name": d.name, "path": d.path, "items": len(d.titles), "users": len(d.sequences),
                       "interactions": d.interactions,
@@ -271,6 +272,6 @@ def dry_run(config: TrainConfig, dataset_paths: list[str] | list[Dataset]) -> di
         grads = sum(p.grad is not None for p in stage.trainable().values())
         shapes = [list(t.shape) for t in batch]
         report[name] = {"batch_shapes": shapes, "loss": loss.item(), "parameters_with_grad": grads,
-                        "lora": stage_config.lora.enabled, "attention": ATTENTION[name]}
+                        "lora": stage_config.lora.enabled, "attention": stage_attention(config, name)}
         print(f"[{name}] batch {shapes}, loss {loss.item():.3f}, {grads} trainable tensors got gradients")
     return report

@@ -243,6 +243,23 @@ def test_exported_encoder_is_bidirectional_in_onnx(trained_bundle, tiny_bundle, 
         assert earlier_changed == bidirectional
 
 
+def test_causal_iem_run_exports_a_causal_encoder(games_dir, tmp_path):
+    """iem_attention=causal: the contrastive stage trains, and the bundle exports, the backbone's causal attention."""
+    run_dir = tmp_path / "causal"
+    record = train(resolve("tiny", sets=['stages=["simcse"]', "iem_attention=causal", "simcse.positives=next-item"]),
+                   [str(games_dir)], run_dir)
+    assert record["simcse"]["attention"] == record["backbone"]["attention"] == "causal"
+    assert load_trained(run_dir, "simcse")[1]["backbone"]["attention"] == "causal"
+    built = build_bundle(PRESETS["tiny"], [str(games_dir)], tmp_path / "bundle", use_cache=False, encoder_run=run_dir)
+    assert built.manifest["backbone"]["attention"] == "causal"
+    ids = np.array([built.tokenizer.encode(["Fire Emblem: The Sacred Stones - Game Boy Advance"])[0]])
+    changed = ids.copy()
+    changed[0, -1] = (changed[0, -1] + 1) % 1000
+    before = _token_states(built.path / "encoder.onnx", tmp_path, ids)
+    after = _token_states(built.path / "encoder.onnx", tmp_path, changed)
+    np.testing.assert_allclose(before[:, :-1], after[:, :-1], atol=1e-6)  # no earlier token sees the last one
+
+
 def test_time_cap_ends_a_stage_early_and_says_so(tmp_path):
     config = StageConfig(steps=50, max_minutes=1e-9, batch_size=4, learning_rate=1e-3)
     stage, loss = _mntp_stage(0, config)

@@ -74,9 +74,9 @@ class MNTPData(TitleData):
         return input_ids.masked_fill(masked, self.mask_id), attention_mask, input_ids, masked
 
 
-def loss(stage: StageModel, batch) -> torch.Tensor:
+def loss(stage: StageModel, batch, attention: str = "bidirectional") -> torch.Tensor:
     inputs, attention_mask, original, masked = batch
-    hidden = stage.encoder("bidirectional").hidden_states(inputs, attention_mask)
+    hidden = stage.encoder(attention).hidden_states(inputs, attention_mask)
     predict_from = masked[:, 1:]  # the output at i - 1 predicts the token at masked position i
     logits = stage.lm_head(hidden[:, :-1][predict_from])
     if logits.shape[0] == 0:  # only one-token titles in the batch: nothing to predict

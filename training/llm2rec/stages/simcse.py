@@ -66,10 +66,11 @@ class NextItemData:
         return self.tokenizer.pad([self.ids[i] for i in anchors] + [self.ids[i] for i in positives])
 
 
-def loss(stage: StageModel, batch: tuple[torch.Tensor, torch.Tensor], temperature: float) -> torch.Tensor:
+def loss(stage: StageModel, batch: tuple[torch.Tensor, torch.Tensor], temperature: float,
+         attention: str = "bidirectional") -> torch.Tensor:
     input_ids, attention_mask = batch
     # one forward pass over both views: every row gets its own dropout mask
-    embeddings = stage.encoder("bidirectional")(input_ids, attention_mask)
+    embeddings = stage.encoder(attention)(input_ids, attention_mask)
     first, second = F.normalize(embeddings, dim=-1).chunk(2)
     scores = first @ second.T / temperature
     return F.cross_entropy(scores, torch.arange(len(first)))
