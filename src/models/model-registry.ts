@@ -4,10 +4,12 @@
  */
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { modelEncoder, type ModelEncoderView } from './model-encoder.js';
 
 export interface RegisteredBundle {
   version: string;
   dir: string;
+  encoder: ModelEncoderView;
 }
 
 export class ModelRegistry {
@@ -20,7 +22,7 @@ export class ModelRegistry {
     for (const entry of entries.filter((e) => e.isDirectory())) {
       const dir = path.join(this.dir, entry.name);
       const manifest = await readFile(path.join(dir, 'manifest.json'), 'utf8').then(JSON.parse, () => null);
-      if (typeof manifest?.model_version === 'string') bundles.push({ version: manifest.model_version, dir });
+      if (typeof manifest?.model_version === 'string') bundles.push({ version: manifest.model_version, dir, encoder: modelEncoder(manifest) });
     }
     return bundles.sort((a, b) => a.version.localeCompare(b.version));
   }

@@ -24,7 +24,9 @@ export const modelResolvers: {
     modelVersions: (_, __, { platform }) => platform.models.list(),
     // The bundle's directory within the registry, never the server's path to it (issue #12, finding 5).
     registeredModels: async (_, __, { platform }) =>
-      (await platform.registry.list()).map((bundle) => ({ version: bundle.version, path: path.relative(platform.registry.dir, bundle.dir) })),
+      (await platform.registry.list()).map((bundle) => ({
+        version: bundle.version, path: path.relative(platform.registry.dir, bundle.dir), encoder: bundle.encoder,
+      })),
     modelActivation: (_, __, { platform }) => {
       const activation = platform.switcher.activation();
       return activation ? present(activation, platform.settings) : null;

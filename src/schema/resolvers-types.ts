@@ -316,6 +316,9 @@ export type RecordInteractionsPayload = {
 
 export type RegisteredModel = {
   __typename?: 'RegisteredModel';
+  /** Which item encoder the bundle carries (the raw backbone or an LLM2Rec training run), from its manifest. */
+  encoder: ModelEncoder;
+  /** The bundle's directory within the registry. */
   path: Scalars['String']['output'];
   version: Scalars['String']['output'];
 };
@@ -620,6 +623,7 @@ export type RecordInteractionsPayloadResolvers<ContextType = RequestContext, Par
 };
 
 export type RegisteredModelResolvers<ContextType = RequestContext, ParentType extends ResolversParentTypes['RegisteredModel'] = ResolversParentTypes['RegisteredModel']> = {
+  encoder?: Resolver<ResolversTypes['ModelEncoder'], ParentType, ContextType>;
   path?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   version?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
 };

@@ -111,6 +111,11 @@ describe('train-and-activate', () => {
     const raw = JSON.parse(await readFile(path.join(registry, 'raw', 'manifest.json'), 'utf8')).model_version;
     assert.equal(byVersion[raw].status, 'retired');
     assert.equal(byVersion[raw].encoder.kind, 'RAW_BACKBONE');
+    // The registry says it before any activation, too.
+    const registered = await api.query(`{ registeredModels { version ${ENCODER} } }`);
+    const inRegistry = Object.fromEntries(registered.data.registeredModels.map((m: any) => [m.version, m.encoder]));
+    assert.deepEqual(inRegistry[manifest.model_version], result.data.activeModel.encoder);
+    assert.equal(inRegistry[raw].kind, 'RAW_BACKBONE');
 
     const recommended = await api.query('{ recommendations(userId: "amazon-games:0", first: 3) { modelVersion items { item { id } } } }');
     assert.equal(recommended.data.recommendations.modelVersion, manifest.model_version);
