@@ -76,6 +76,11 @@ const Settings = z.object({
     z.boolean(),
   ).default(true),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /**
+   * Where `serve` writes its logs: unset, stderr; else this file (appended to, its directory created), so that a
+   * terminal shared with progress bars (the quickstart's load-dataset) keeps only the bars.
+   */
+  logFile: z.string().optional(),
 });
 
 export type Settings = z.infer<typeof Settings>;
@@ -113,6 +118,7 @@ export const ENVIRONMENT_NAMES: Record<keyof Settings, string> = {
   maxRootFields: 'LLM2REC_MAX_ROOT_FIELDS',
   introspection: 'LLM2REC_INTROSPECTION',
   logLevel: 'LOG_LEVEL',
+  logFile: 'LLM2REC_LOG_FILE',
 };
 
 /** Reads the settings from an environment (process.env by default), then applies explicit overrides. */
@@ -133,5 +139,6 @@ export function loadSettings(
     dataDir: path.resolve(settings.dataDir),
     bundleDir: path.resolve(settings.bundleDir),
     modelRegistryDir: path.resolve(settings.modelRegistryDir),
+    ...(settings.logFile !== undefined && { logFile: path.resolve(settings.logFile) }),
   };
 }

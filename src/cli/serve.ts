@@ -20,7 +20,9 @@ const settings = loadSettings(process.env, {
   ...(options.host && { host: options.host }),
   ...(options.port && { port: Number(options.port) }),
 });
-const logger = createLogger(settings.logLevel);
+const logger = createLogger(settings.logLevel, settings.logFile);
+// The one line a terminal gets when the logs go to a file: where to find them.
+if (settings.logFile) console.error(`serve: logs go to ${settings.logFile}`);
 
 try {
   const platform = await openPlatform(settings, logger);
@@ -35,5 +37,7 @@ try {
   process.once('SIGTERM', shutdown);
 } catch (error) {
   logger.fatal({ err: error }, (error as Error).message);
+  // Logging to a file, the terminal would not learn why the server stopped.
+  if (settings.logFile) console.error(`serve failed: ${(error as Error).message} (details in ${settings.logFile})`);
   process.exit(1);
 }

@@ -140,6 +140,10 @@ export async function startHttpServer(platform: Platform, options: { host: strin
     hideSchemaDetailsFromClientErrors: !settings.introspection,
     // Stacks go to the log (unexpected errors), never to clients, whatever NODE_ENV says.
     includeStacktraceInErrorResponses: false,
+    // The serve command handles SIGINT and SIGTERM: it closes this server, then the platform (the index's last flush,
+    // the database). Apollo's own handlers would stop it and send the signal again, killing the process before the
+    // platform is closed (and before the log file is written).
+    stopOnTerminationSignals: false,
     logger,
     validationRules: [depthLimitRule(settings.maxQueryDepth), aliasLimitRule(settings.maxAliases), rootFieldLimitRule(settings.maxRootFields)],
     plugins: [
