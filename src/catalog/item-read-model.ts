@@ -9,6 +9,7 @@
  * to the same database (a second server, a script with its own connection) are not seen until a restart or reload().
  */
 import type { Database } from '../db/index.js';
+import { AttributeIndex } from './attribute-index.js';
 import { toCatalogItem, type CatalogItem } from './item.js';
 
 /** Rows per query when the whole table is read. */
@@ -20,6 +21,8 @@ export class ItemReadModel {
   private domainCounts = new Map<string, number>();
   /** The sorted answer of domains(), until the rows change. */
   private domainList: { name: string; items: number }[] | undefined;
+  /** The ids by domain, attribute and value, kept with the rows: attribute filters start from them. */
+  readonly attributeIndex = new AttributeIndex();
 
   private constructor(private readonly db: Database) {}
 
@@ -47,7 +50,11 @@ export class ItemReadModel {
     }
     this.rows = rows;
     this.domainCounts = new Map();
-    for (const row of rows.values()) this.count(row.domain, 1);
+    this.attributeIndex.clear();
+    for (const row of rows.values()) {
+      this.count(row.domain, 1);
+      this.attributeIndex.add(row);
+    }
   }
 
   /** The domains with their item counts, by name. */
@@ -95,9 +102,13 @@ export class ItemReadModel {
   put(items: readonly CatalogItem[]): void {
     for (const item of items) {
       const old = this.rows.get(item.id);
-      if (old) this.count(old.domain, -1);
+      if (old) {
+        this.count(old.domain, -1);
+        this.attributeIndex.remove(old);
+      }
       this.rows.set(item.id, item);
       this.count(item.domain, 1);
+      this.attributeIndex.add(item);
     }
   }
 
@@ -108,6 +119,7 @@ export class ItemReadModel {
       if (!old) continue;
       this.rows.delete(id);
       this.count(old.domain, -1);
+      this.attributeIndex.remove(old);
     }
   }
 }

@@ -17,6 +17,8 @@
  * Like Qdrant, which scans small segments instead of using their HNSW graph, a domain with few points is searched
  * exactly: there the scan costs about as much as the graph walk, and it never misses a neighbour. In a larger domain
  * the graph (float16) proposes candidates and every score returned is computed exactly on the float32 rows.
+ * Searches run on the event loop, so what grows with the catalogue (exact scans, graph searches for many candidates)
+ * takes its share of a budget per turn of the event loop (turn-budget.ts) and waits for the next turn when it is spent.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
@@ -26,6 +28,7 @@ import {
   addToGraph,
   createGraph,
   GRAPH_SCALAR,
+  GRAPH_WORK_PER_CANDIDATE,
   loadGraph,
   ranksByCosine,
   saveGraph,
@@ -45,6 +48,7 @@ import type {
   VectorStore,
 } from './vector-index.js';
 import { VECTOR_NAMES, checkDimensions } from './vector-index.js';
+import { sharedTurnBudget, type TurnBudget } from './turn-budget.js';
 
 /** Domains with at most this many points are searched exactly (a full scan) instead of through their graph. */
 export const EXACT_SEARCH_MAX_POINTS = 2048;
@@ -87,6 +91,27 @@ export interface GraphsOnOpen {
   updated: string[];
   /** Domains whose graphs were built anew from the vectors (no saved graphs, or unusable ones). */
   rebuilt: string[];
+}
+
+/** Most items a scan goes through between two looks at the turn budget (turn-budget.ts). */
+export const SCAN_CHUNK = 1024;
+
+/** The best `limit` hits seen so far, by score, the first seen first among equal scores. */
+class BestHits {
+  private list: SearchHit[] = [];
+  constructor(private readonly limit: number) {}
+  add(hit: SearchHit): void {
+    this.list.push(hit);
+  }
+  /** Drops all but the best `limit`. */
+  prune(): void {
+    if (this.list.length <= this.limit) return;
+    this.list.sort((a, b) => b.score - a.score);
+    this.list.length = this.limit;
+  }
+  hits(): SearchHit[] {
+    return this.list.sort((a, b) => b.score - a.score).slice(0, this.limit);
+  }
 }
 
 /** A float32 matrix that grows by doubling. */
@@ -138,15 +163,20 @@ export class EmbeddedCollection implements VectorCollection {
   /** How the graphs came back when the collection was opened (all empty for a new collection). */
   graphsOnOpen: GraphsOnOpen = { loaded: [], updated: [], rebuilt: [] };
 
-  constructor(readonly name: string, readonly dimensions: CollectionDimensions, private readonly dir: string) {
+  constructor(
+    readonly name: string,
+    readonly dimensions: CollectionDimensions,
+    private readonly dir: string,
+    private readonly budget: TurnBudget = sharedTurnBudget,
+  ) {
     this.matrices = {
       semantic: new GrowableMatrix(dimensions.semantic),
       recommendation: new GrowableMatrix(dimensions.recommendation),
     };
   }
 
-  static async open(dir: string, name: string, dimensions: CollectionDimensions): Promise<EmbeddedCollection> {
-    const collection = new EmbeddedCollection(name, dimensions, dir);
+  static async open(dir: string, name: string, dimensions: CollectionDimensions, budget?: TurnBudget): Promise<EmbeddedCollection> {
+    const collection = new EmbeddedCollection(name, dimensions, dir, budget);
     const saved = await readFile(path.join(dir, 'collection.json'), 'utf8').then(JSON.parse, () => null) as CollectionFile | null;
     if (saved) await collection.restore(saved);
     return collection;
@@ -323,11 +353,20 @@ export class EmbeddedCollection implements VectorCollection {
   }
 
   async search(request: SearchRequest): Promise<SearchHit[]> {
-    const domains = request.domains ?? [...this.graphs.keys()];
+    if (request.limit < 1) return [];
     const excluded = request.excludeIds ?? new Set<string>();
+    const dimensions = this.dimensions[request.using];
     const score = this.scorer(request.using, request.query);
-    const hits: SearchHit[] = [];
-    for (const domain of domains) {
+    const best = new BestHits(request.limit);
+    if (request.ids) {
+      const domains = request.domains && new Set(request.domains);
+      await this.scan(request.ids, (id) => {
+        const slot = this.slotOf.get(id);
+        return slot !== undefined && !excluded.has(id) && (!domains || domains.has(this.domains[slot])) ? slot : undefined;
+      }, score, dimensions, best);
+      return best.hits();
+    }
+    for (const domain of request.domains ?? [...this.graphs.keys()]) {
       const graph = this.graphs.get(domain)?.[request.using];
       const slots = this.domainSlots.get(domain);
       if (!graph || !slots || slots.size === 0) continue;
@@ -336,12 +375,71 @@ export class EmbeddedCollection implements VectorCollection {
         return id !== null && !excluded.has(id);
       };
       // The graph proposes candidates; too few (or a small domain) and every point of the domain is a candidate.
-      const candidates = slots.size > EXACT_SEARCH_MAX_POINTS ? searchGraph(graph, request.query, request.limit, accept) : null;
-      for (const slot of candidates ?? slots) {
-        if (candidates || accept(slot)) hits.push({ id: this.ids[slot]!, domain, score: score(slot) });
-      }
+      const candidates = slots.size > EXACT_SEARCH_MAX_POINTS
+        ? await this.graphCandidates(graph, request.query, request.limit, accept, dimensions)
+        : null;
+      if (candidates) await this.scan(candidates, (slot) => slot, score, dimensions, best);
+      else await this.scan(slots, (slot) => (accept(slot) ? slot : undefined), score, dimensions, best);
     }
-    return hits.sort((a, b) => b.score - a.score).slice(0, request.limit);
+    return best.hits();
+  }
+
+  /**
+   * At least `limit` slots the graph finds nearest the query and `accept` takes, nearest first; a few more when the
+   * graph offers them, so that exact scoring can reorder the margin. Asks the graph for more candidates until enough
+   * are accepted, each search within one turn's budget; null when even the most one turn allows, or the whole graph,
+   * falls short (HNSW is approximate, and removed points can leave parts of a graph unreachable): then the caller
+   * scans exactly.
+   */
+  private async graphCandidates(
+    graph: Graph,
+    query: Float32Array,
+    limit: number,
+    accept: (slot: number) => boolean,
+    dimensions: number,
+  ): Promise<number[] | null> {
+    const most = Math.min(graph.size(), Math.max(1, Math.floor(this.budget.perTurn / (dimensions * GRAPH_WORK_PER_CANDIDATE))));
+    for (let wanted = Math.min(most, limit * 2 + 16); ; wanted = Math.min(most, wanted * 4)) {
+      await this.budget.take(wanted * dimensions * GRAPH_WORK_PER_CANDIDATE);
+      const accepted = searchGraph(graph, query, wanted, accept);
+      if (accepted.length >= limit) return accepted;
+      if (wanted >= most) return null;
+    }
+  }
+
+  /**
+   * Scores into `best` the slots of the items `slotOf` takes (undefined: skip), going through at most SCAN_CHUNK
+   * items at a time, each chunk within the shared budget of a turn of the event loop: a scan of the whole catalogue
+   * never holds the event loop for long.
+   */
+  private async scan<T>(
+    items: Iterable<T>,
+    slotOf: (item: T) => number | undefined,
+    score: (slot: number) => number,
+    dimensions: number,
+    best: BestHits,
+  ): Promise<void> {
+    // A chunk is at most a quarter of a turn's budget, so pieces of several scans fill a turn between them.
+    const chunkSize = Math.max(16, Math.min(SCAN_CHUNK, Math.floor(this.budget.perTurn / (4 * (dimensions + 1)))));
+    let chunk: number[] = [];
+    let visited = 0;
+    const scoreChunk = async () => {
+      // Looking an item up counts like one component; the points scored, their dimensions.
+      await this.budget.take(visited + chunk.length * dimensions);
+      for (const slot of chunk) {
+        const id = this.ids[slot]; // null for a point deleted while the scan waited for its turn
+        if (id !== null) best.add({ id, domain: this.domains[slot], score: score(slot) });
+      }
+      best.prune();
+      chunk = [];
+      visited = 0;
+    };
+    for (const item of items) {
+      const slot = slotOf(item);
+      if (slot !== undefined) chunk.push(slot);
+      if (++visited === chunkSize) await scoreChunk();
+    }
+    if (visited > 0) await scoreChunk();
   }
 
   /** The exact score of a slot's vector for a query: cosine or dot product, as the named vector is ranked. */
@@ -477,12 +575,12 @@ const ACTIVE_FILE = 'ACTIVE';
 export class EmbeddedVectorStore implements VectorStore {
   private readonly open = new Map<string, EmbeddedCollection>();
 
-  constructor(private readonly root: string) {}
+  constructor(private readonly root: string, private readonly budget: TurnBudget = sharedTurnBudget) {}
 
   async collection(name: string, dimensions: CollectionDimensions): Promise<EmbeddedCollection> {
     let collection = this.open.get(name);
     if (!collection) {
-      collection = await EmbeddedCollection.open(path.join(this.root, name), name, dimensions);
+      collection = await EmbeddedCollection.open(path.join(this.root, name), name, dimensions, this.budget);
       this.open.set(name, collection);
     }
     return collection;

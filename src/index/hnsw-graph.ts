@@ -52,23 +52,24 @@ export function addToGraph(graph: Graph, keys: readonly number[], matrix: Float3
 }
 
 /**
- * At least `limit` keys the graph finds nearest the query and `accept` takes, nearest first by the graph's (float16)
- * distance; a few more when the graph offers them, so that exact scoring can reorder the margin. Asks the graph for
- * more candidates until enough are accepted; null when even the whole graph's answer falls short (HNSW is
- * approximate, and removed points can leave parts of a graph unreachable), so the caller can scan exactly.
+ * The keys among the graph's `wanted` nearest to the query that `accept` takes, nearest first by the graph's
+ * (float16) distance. One synchronous call into usearch, whose cost grows with `wanted` (GRAPH_WORK_PER_CANDIDATE).
  */
-export function searchGraph(graph: Graph, query: Float32Array, limit: number, accept: (key: number) => boolean): number[] | null {
-  const size = graph.size();
+export function searchGraph(graph: Graph, query: Float32Array, wanted: number, accept: (key: number) => boolean): number[] {
   // usearch reads the query from the start of its buffer, ignoring byteOffset: pass a copy.
-  const ownQuery = query.slice();
-  for (let wanted = Math.min(size, limit * 2 + 16); ; wanted = Math.min(size, wanted * 4)) {
-    const { keys } = graph.search(ownQuery, wanted, 0);
-    const accepted: number[] = [];
-    for (const key of keys) if (accept(Number(key))) accepted.push(Number(key));
-    if (accepted.length >= limit) return accepted;
-    if (wanted >= size) return null;
-  }
+  const { keys } = graph.search(query.slice(), Math.min(wanted, graph.size()), 0);
+  const accepted: number[] = [];
+  for (const key of keys) if (accept(Number(key))) accepted.push(Number(key));
+  return accepted;
 }
+
+/**
+ * What a graph search costs per candidate asked for and dimension, in the units of turn-budget.ts (vector
+ * components scored exactly): a search for k candidates explores about k nodes and computes distances to their
+ * neighbours (connectivity 16, 32 on the base layer) in float16 SIMD, several times faster per component than the
+ * JavaScript dot products of exact scoring.
+ */
+export const GRAPH_WORK_PER_CANDIDATE = 8;
 
 /** A saved graph: its file (relative to the collection's directory), the file's sha256 and its vectors' scalar type. */
 export interface GraphFile {

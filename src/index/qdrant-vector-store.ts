@@ -70,12 +70,16 @@ export function pointIdOf(itemId: string): string {
 }
 
 /**
- * The Qdrant filter of a search: the point's domain is one of `domains` (all domains when absent) and its item id
- * is none of `excludeIds`. Undefined when nothing is filtered. An empty `domains` list matches no point.
+ * The Qdrant filter of a search: the point's domain is one of `domains` (all domains when absent), its item id one
+ * of `ids` (when given) and none of `excludeIds`. Undefined when nothing is filtered. An empty `domains` list matches
+ * no point.
  */
-export function searchFilter(request: Pick<SearchRequest, 'domains' | 'excludeIds'>): Schemas['Filter'] | undefined {
+export function searchFilter(request: Pick<SearchRequest, 'domains' | 'excludeIds' | 'ids'>): Schemas['Filter'] | undefined {
   const filter: Schemas['Filter'] = {};
-  if (request.domains !== undefined) filter.must = [{ key: 'domain', match: { any: [...request.domains] } }];
+  const must: Schemas['Condition'][] = [];
+  if (request.domains !== undefined) must.push({ key: 'domain', match: { any: [...request.domains] } });
+  if (request.ids !== undefined) must.push({ key: 'id', match: { any: [...request.ids] } });
+  if (must.length > 0) filter.must = must;
   if (request.excludeIds !== undefined && request.excludeIds.size > 0) {
     filter.must_not = [{ key: 'id', match: { any: [...request.excludeIds] } }];
   }
@@ -237,7 +241,7 @@ class QdrantCollection implements VectorCollection {
   }
 
   async search(request: SearchRequest): Promise<SearchHit[]> {
-    if (request.limit < 1 || request.domains?.length === 0) return [];
+    if (request.limit < 1 || request.domains?.length === 0 || request.ids?.length === 0) return [];
     // Qdrant scores Cosine as the cosine similarity and Dot as the dot product, like the embedded store.
     const { points } = await this.send(`search of ${request.using} vectors`, () => this.client.query(this.name, {
       query: Array.from(request.query),

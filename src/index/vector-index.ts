@@ -33,6 +33,11 @@ export interface SearchRequest {
   domains?: readonly string[];
   /** Points never returned. */
   excludeIds?: ReadonlySet<string>;
+  /**
+   * Only these points (those present, in the domains asked), every one scored exactly: for candidates chosen
+   * elsewhere, such as the items an attribute filter keeps.
+   */
+  ids?: readonly string[];
 }
 
 export interface SearchHit {

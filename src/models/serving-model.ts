@@ -3,13 +3,13 @@ import type { Interactions } from '../events/interactions.js';
 import type { ExecutionProvider } from '../inference/onnx-runtime.js';
 import { RecommendationModel, type EncoderVariant } from '../inference/recommendation-model.js';
 import { collectionName, type VectorCollection, type VectorStore } from '../index/vector-index.js';
-import type { AttributeMatcher } from '../recommend/attribute-filter.js';
+import type { AttributeFilters } from '../recommend/attribute-filter.js';
 import { Recommender, type RecommendationLimits } from '../recommend/recommender.js';
 
 export interface ServingDependencies {
   vectors: VectorStore;
   interactions: Interactions;
-  attributes: AttributeMatcher;
+  attributes: AttributeFilters;
   limits: RecommendationLimits;
   provider: ExecutionProvider;
   encoder: EncoderVariant;

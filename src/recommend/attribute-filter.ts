@@ -1,13 +1,15 @@
 /**
  * Attribute filters: `{ brand: "Nintendo", year: 2017 }` keeps the items whose attributes hold every one of these
- * keys with exactly that value (as the database's JSON equality would: `"2017"` is not `2017`). The filter runs over
- * the candidates the vector index found, on the catalogue's item rows in memory.
+ * keys with exactly that value (as the database's JSON equality would: `"2017"` is not `2017`). They run on the
+ * catalogue's item rows in memory and its attribute index (catalog/attribute-index.ts): a filter starts from the
+ * items holding its rarest value, never from a whole domain.
  */
+import { matchesFilter, type AttributeFilter, type AttributeIndex } from '../catalog/attribute-index.js';
 import type { CatalogItem } from '../catalog/item.js';
+import { sharedTurnBudget, type TurnBudget } from '../index/turn-budget.js';
 import { PlatformError } from '../errors.js';
 
-export type AttributeValue = string | number | boolean;
-export type AttributeFilter = Readonly<Record<string, AttributeValue>>;
+export type { AttributeFilter, AttributeValue } from '../catalog/attribute-index.js';
 
 /** Checks a filter given by a caller: scalar values only. */
 export function parseAttributeFilter(raw: Record<string, unknown> | null | undefined): AttributeFilter | undefined {
@@ -20,15 +22,52 @@ export function parseAttributeFilter(raw: Record<string, unknown> | null | undef
   return raw as AttributeFilter;
 }
 
-export class AttributeMatcher {
-  constructor(private readonly items: { get(id: string): CatalogItem | undefined }) {}
+/** Ids checked against a filter between two looks at the turn budget. */
+const CHECK_CHUNK = 1024;
+/** What checking one id costs, in the budget's units (vector components scored). */
+const CHECK_WORK = 16;
+
+/** What the recommender asks of attribute filters. */
+export interface AttributeFilters {
+  /** Whether an item matches the filter. */
+  matches(id: string, filter: AttributeFilter): boolean;
+  /** A domain's matching ids when at most `max` items can match (a cheap question), else undefined. */
+  fewMatching(domain: string, filter: AttributeFilter, max: number): string[] | undefined;
+  /** Every matching id of a domain, checked a chunk per turn budget. */
+  allMatching(domain: string, filter: AttributeFilter): Promise<string[]>;
+}
+
+export class AttributeMatcher implements AttributeFilters {
+  constructor(
+    private readonly items: { get(id: string): CatalogItem | undefined; readonly attributeIndex: AttributeIndex },
+    private readonly budget: TurnBudget = sharedTurnBudget,
+  ) {}
+
+  matches(id: string, filter: AttributeFilter): boolean {
+    return matchesFilter(this.items.get(id)?.attributes, filter);
+  }
 
   /** The ids among `ids` whose attributes match the filter. */
   matching(ids: readonly string[], filter: AttributeFilter): Set<string> {
-    const entries = Object.entries(filter);
-    return new Set(ids.filter((id) => {
-      const attributes = this.items.get(id)?.attributes;
-      return attributes !== undefined && entries.every(([key, value]) => Object.hasOwn(attributes, key) && attributes[key] === value);
-    }));
+    return new Set(ids.filter((id) => this.matches(id, filter)));
+  }
+
+  fewMatching(domain: string, filter: AttributeFilter, max: number): string[] | undefined {
+    const candidates = this.items.attributeIndex.candidates(domain, filter);
+    if (candidates.size > max) return undefined;
+    const ids: string[] = [];
+    for (const id of candidates) if (this.matches(id, filter)) ids.push(id);
+    return ids;
+  }
+
+  async allMatching(domain: string, filter: AttributeFilter): Promise<string[]> {
+    const ids: string[] = [];
+    let checked = 0;
+    // The list may change while this waits for a turn: an item written meanwhile may or may not be in the answer.
+    for (const id of this.items.attributeIndex.candidates(domain, filter)) {
+      if (this.matches(id, filter)) ids.push(id);
+      if (++checked % CHECK_CHUNK === 0) await this.budget.take(CHECK_CHUNK * CHECK_WORK);
+    }
+    return ids;
   }
 }

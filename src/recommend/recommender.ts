@@ -7,7 +7,17 @@ import { PlatformError, listSome } from '../errors.js';
 import type { Interactions } from '../events/interactions.js';
 import type { RecommendationModel } from '../inference/recommendation-model.js';
 import type { SearchHit, StoredVector, VectorCollection, VectorName } from '../index/vector-index.js';
-import type { AttributeFilter } from './attribute-filter.js';
+import type { AttributeFilter, AttributeFilters } from './attribute-filter.js';
+
+/** How attribute-filtered searches choose their way (Recommender.search). */
+export interface FilterTuning {
+  /** An attribute filter that at most this many items of a domain can match has those items scored exactly. */
+  fewMatches: number;
+  /** Candidates per result asked of the vector index for a broader filter, before all its items are scored. */
+  broadCandidates: number;
+}
+
+export const FILTER_TUNING: FilterTuning = { fewMatches: 4096, broadCandidates: 8 };
 
 export interface RecommendationLimits {
   /** Largest number of results one request may ask for. */
@@ -67,7 +77,8 @@ export class Recommender {
     private readonly collection: VectorCollection,
     private readonly interactions: Interactions,
     private readonly limits: RecommendationLimits,
-    private readonly attributes: { matching(ids: readonly string[], filter: AttributeFilter): Set<string> },
+    private readonly attributes: AttributeFilters,
+    private readonly tuning: FilterTuning = FILTER_TUNING,
   ) {}
 
   get modelVersion(): string {
@@ -128,8 +139,10 @@ export class Recommender {
   }
 
   /**
-   * The top `first` hits of a domain that pass the exclusions and the attribute filter. The index knows no
-   * attributes, so with an attribute filter it is asked for more candidates until enough match.
+   * The top `first` hits of a domain that pass the exclusions and the attribute filter. The vector index knows no
+   * attributes: a filter few items can match (by the attribute index) has those items scored exactly; a broader one
+   * keeps the matching items among the index's nearest candidates, and only when too few of those match are all its
+   * items scored (a chunk per turn of the event loop). No step goes through a whole domain at once.
    */
   private async search(
     using: VectorName,
@@ -139,17 +152,17 @@ export class Recommender {
     excludeIds: ReadonlySet<string>,
     attributes?: AttributeFilter,
   ): Promise<ScoredItem[]> {
-    const hits = (limit: number) => this.collection.search({ using, query, limit, domains: [domain], excludeIds });
-    if (!attributes || Object.keys(attributes).length === 0) return hits(first);
-    const domainSize = await this.collection.count(domain);
-    for (let limit = first * 8; ; limit *= 4) {
-      const candidates = await hits(Math.min(limit, domainSize));
-      const matching = this.attributes.matching(candidates.map((hit) => hit.id), attributes);
-      const kept = candidates.filter((hit) => matching.has(hit.id));
-      if (kept.length >= first || candidates.length < Math.min(limit, domainSize) || limit >= domainSize) {
-        return kept.slice(0, first);
-      }
-    }
+    const hits = (request: { limit: number; ids?: readonly string[] }) =>
+      this.collection.search({ using, query, domains: [domain], excludeIds, ...request });
+    if (!attributes || Object.keys(attributes).length === 0) return hits({ limit: first });
+    const few = this.attributes.fewMatching(domain, attributes, this.tuning.fewMatches);
+    if (few) return few.length === 0 ? [] : hits({ limit: first, ids: few });
+    const limit = first * this.tuning.broadCandidates;
+    const candidates = await hits({ limit });
+    const kept = candidates.filter((hit) => this.attributes.matches(hit.id, attributes));
+    // Fewer candidates than asked for: the domain has no more, so every item was looked at.
+    if (kept.length >= first || candidates.length < limit) return kept.slice(0, first);
+    return hits({ limit: first, ids: await this.attributes.allMatching(domain, attributes) });
   }
 
   private async userState(subject: Subject): Promise<UserState> {

@@ -26,7 +26,12 @@ function subjectOf(args: SubjectArgs): Subject {
   return hasHistory ? { history: args.history! } : { userId: args.userId! };
 }
 
-function filterOf(arg: FilterArg | null | undefined): CandidateFilter {
+/** The filter of a request; `excludeIds` holds at most maxItemsPerBatch ids (each is looked up per search). */
+function filterOf(arg: FilterArg | null | undefined, context: RequestContext): CandidateFilter {
+  const { maxItemsPerBatch } = context.platform.settings;
+  if (arg?.excludeIds && arg.excludeIds.length > maxItemsPerBatch) {
+    throw new PlatformError('BATCH_TOO_LARGE', `excludeIds may hold at most ${maxItemsPerBatch} ids, got ${arg.excludeIds.length}`);
+  }
   return {
     excludeIds: arg?.excludeIds ?? undefined,
     attributes: parseAttributeFilter(arg?.attributes),
@@ -58,7 +63,7 @@ export const recommendationResolvers: {
       // One request, one model version: a switch while it runs does not mix versions.
       const { recommender } = context.platform.switcher.forUser(args.userId ?? undefined);
       const list = await recommender.recommend(subjectOf(args), {
-        domain: args.domain ?? undefined, first: args.first, filter: filterOf(args.filter),
+        domain: args.domain ?? undefined, first: args.first, filter: filterOf(args.filter, context),
       });
       return present(list, recommender.modelVersion, context);
     },
@@ -66,7 +71,7 @@ export const recommendationResolvers: {
     async crossDomainRecommendations(_, args, context) {
       const { recommender } = context.platform.switcher.forUser(args.userId ?? undefined);
       const lists = await recommender.recommendAcrossDomains(subjectOf(args), {
-        domains: args.domains, first: args.first, filter: filterOf(args.filter),
+        domains: args.domains, first: args.first, filter: filterOf(args.filter, context),
       });
       return Promise.all(lists.map((list) => present(list, recommender.modelVersion, context)));
     },
@@ -74,7 +79,7 @@ export const recommendationResolvers: {
     async similarItems(_, args, context) {
       const { recommender } = context.platform;
       const { domain, items } = await recommender.similarItems(args.id, {
-        domain: args.domain ?? undefined, first: args.first, filter: filterOf(args.filter),
+        domain: args.domain ?? undefined, first: args.first, filter: filterOf(args.filter, context),
       });
       return { modelVersion: recommender.modelVersion, domain, items: withItems(items, context) };
     },

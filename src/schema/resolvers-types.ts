@@ -79,6 +79,7 @@ export type ItemEdge = {
 /** Which items a similar-items list may contain. */
 export type ItemFilter = {
   attributes?: InputMaybe<Scalars['JSONObject']['input']>;
+  /** Never return these items (at most LLM2REC_MAX_ITEMS_PER_BATCH ids, else BATCH_TOO_LARGE). */
   excludeIds?: InputMaybe<Array<Scalars['ID']['input']>>;
 };
 
@@ -295,7 +296,7 @@ export type RecommendationBecauseArgs = {
 export type RecommendationFilter = {
   /** Only items whose attributes have exactly these values, e.g. { brand: "Nintendo" }. */
   attributes?: InputMaybe<Scalars['JSONObject']['input']>;
-  /** Never recommend these items. */
+  /** Never recommend these items (at most LLM2REC_MAX_ITEMS_PER_BATCH ids, else BATCH_TOO_LARGE). */
   excludeIds?: InputMaybe<Array<Scalars['ID']['input']>>;
   /** Also recommend items of the history itself (off by default). */
   includeHistory?: InputMaybe<Scalars['Boolean']['input']>;

@@ -74,6 +74,12 @@ describe('Qdrant search filter', () => {
     });
   });
 
+  it('keeps only the given item ids, by their payload id', () => {
+    assert.deepEqual(searchFilter({ domains: ['games'], ids: ['item-1', 'item-2'] }), {
+      must: [{ key: 'domain', match: { any: ['games'] } }, { key: 'id', match: { any: ['item-1', 'item-2'] } }],
+    });
+  });
+
   it('combines both', () => {
     assert.deepEqual(searchFilter({ domains: ['games'], excludeIds: new Set(['item-1']) }), {
       must: [{ key: 'domain', match: { any: ['games'] } }],

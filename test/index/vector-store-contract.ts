@@ -113,6 +113,22 @@ export function vectorStoreContract(setUp: () => Promise<ContractBackend>): void
     assert.ok(ids.has(first[3].id));
   });
 
+  it('scores exactly the ids it is given, within the domains and exclusions asked', async () => {
+    const collection = await openStore().collection(name('ids'), dims);
+    const points = [...Array.from({ length: 30 }, (_, i) => point(i, 'games')), ...Array.from({ length: 10 }, (_, i) => point(100 + i, 'books'))];
+    await collection.upsert(points);
+    const query = randomVector(3, 4);
+    const given = points.filter((_, i) => i % 3 === 0);
+    const ids = [...given.map((p) => p.id), 'never-stored'];
+    const excludeIds = new Set([given[0].id]);
+    const hits = await collection.search({ using: 'recommendation', query, limit: 4, domains: ['games'], excludeIds, ids });
+    const wanted = given.filter((p) => p.domain === 'games' && !excludeIds.has(p.id));
+    assert.deepEqual(hits.map((hit) => hit.id), bruteForce(wanted, (p) => dot(p.vectors.recommendation, query), 4).map((e) => e.id));
+    const everywhere = await collection.search({ using: 'recommendation', query, limit: 100, ids });
+    assert.deepEqual(everywhere.map((hit) => hit.id).sort(), given.map((p) => p.id).sort());
+    assert.deepEqual(await collection.search({ using: 'recommendation', query, limit: 5, ids: [] }), []);
+  });
+
   it('forgets deleted points everywhere, and ignores ids it does not have', async () => {
     const collection = await openStore().collection(name('delete'), dims);
     await collection.upsert(Array.from({ length: 10 }, (_, i) => point(i, 'games')));

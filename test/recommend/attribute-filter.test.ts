@@ -1,6 +1,7 @@
 /**
  * Attribute filters run on the item rows in memory; they must keep the same items as the database's JSON equality
- * (Prisma's path filter), which is what they replaced. Checked on PGlite and PostgreSQL.
+ * (Prisma's path filter), which is what they replaced, and the attribute index must find the same items as checking
+ * every row. Checked on PGlite and PostgreSQL.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -57,6 +58,27 @@ for (const backend of backends) {
         const expected = rows.map((row) => row.id).sort();
         assert.deepEqual([...matcher.matching([...ids, 'unknown'], filter)].sort(), expected, JSON.stringify(filter));
       }
+    });
+
+    it('find the same items through the attribute index of a domain, after writes too', async () => {
+      const rows = await ItemReadModel.load(db);
+      const indexed = new AttributeMatcher(rows);
+      const check = async (stage: string) => {
+        const present = [...rows.values()].map((item) => item.id);
+        for (const filter of FILTERS.filter((entries) => Object.keys(entries).length > 0)) {
+          const expected = [...indexed.matching(present, filter)].sort();
+          assert.deepEqual(indexed.fewMatching('games', filter, present.length)?.sort(), expected, `${stage} ${JSON.stringify(filter)}`);
+          assert.deepEqual((await indexed.allMatching('games', filter)).sort(), expected, `${stage} ${JSON.stringify(filter)}`);
+          assert.deepEqual(indexed.fewMatching('movies', filter, present.length), []);
+        }
+      };
+      await check('loaded');
+      assert.equal(indexed.fewMatching('games', { brand: 'Nintendo' }, 1), undefined, 'two items hold it: more than 1');
+      rows.put([{ id: 'wii', domain: 'games', title: 'wii', attributes: { brand: 'Sony', year: 2006 } }]);
+      rows.put([{ id: 'ds', domain: 'games', title: 'ds', attributes: { brand: 'Nintendo', handheld: true } }]);
+      rows.remove(['switch']);
+      await check('after writes');
+      assert.deepEqual(indexed.fewMatching('games', { brand: 'Nintendo' }, 1), ['ds']);
     });
   });
 }

@@ -182,6 +182,14 @@ describe('storefront API', () => {
       assert.equal(errorCode(record), 'BATCH_TOO_LARGE');
       const lookup = await small.query('query($ids: [ID!]!) { items(ids: $ids) { id } }', { ids: ['a', 'b', 'c'] });
       assert.equal(errorCode(lookup), 'BATCH_TOO_LARGE');
+      // Exclusions are looked up per search: as many ids as a batch at most.
+      const excluded = { excludeIds: ['a', 'b', 'c'] };
+      const recommended = await small.query('query($f: RecommendationFilter) { recommendations(history: ["i1"], first: 1, filter: $f) { domain } }', { f: excluded });
+      assert.equal(errorCode(recommended), 'BATCH_TOO_LARGE');
+      const similar = await small.query('query($f: ItemFilter) { similarItems(id: "i1", first: 1, filter: $f) { domain } }', { f: excluded });
+      assert.equal(errorCode(similar), 'BATCH_TOO_LARGE');
+      const within = await small.query('query($f: ItemFilter) { similarItems(id: "i1", first: 1, filter: $f) { items { item { id } } } }', { f: { excludeIds: ['a', 'b'] } });
+      assert.deepEqual(within.data.similarItems.items.map((entry: any) => entry.item.id), ['i2']);
       assert.equal(await small.platform.db.prisma.interaction.count(), 0);
     } finally {
       await small.destroy();
