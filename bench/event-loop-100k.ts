@@ -50,7 +50,7 @@ const next = random(20261202);
 const items: BenchItem[] = [];
 for (let i = 0; i < total; i++) {
   const domain = i % 10 === 9 ? SIDE : MAIN;
-  // Brands by a Zipf-like law: brand 0 is held by about a tenth of the items, most brands by a handful.
+  // Brands by a power law: brand 0 is held by about half the items, most brands by a handful.
   const brand = Math.min(BRANDS - 1, Math.floor(1 / (next() * 0.999 + 0.001) ** 0.9) - 1);
   items.push({
     id: `bench:${i}`,
