@@ -1,15 +1,16 @@
 /**
- * The floor of the serving benchmark: a bare node:http server that reads each request's body and answers with a
- * precomputed response of the same bytes the platform sends for that scenario. No parsing, no GraphQL, no model.
+ * The floor of the serving benchmark: a bare node:http server that reads each request's body and answers with the
+ * precomputed response the platform sent to that body. No parsing, no GraphQL, no model.
  *
- *   node --import tsx bench/floor-server.ts <bodies.json> <port>     (bodies.json: {"/path": "<response body>"})
+ *   node --import tsx bench/floor-server.ts <bodies.json> <port>
+ *   (bodies.json: {"/path": {"<request body>": "<response body>", ...}, ...})
  */
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 
 const [bodiesFile, port] = process.argv.slice(2);
-const bodies = new Map(Object.entries(JSON.parse(readFileSync(bodiesFile, 'utf8')) as Record<string, string>)
-  .map(([route, body]) => [route, Buffer.from(body)]));
+const answers = new Map(Object.entries(JSON.parse(readFileSync(bodiesFile, 'utf8')) as Record<string, Record<string, string>>)
+  .map(([route, byRequest]) => [route, new Map(Object.entries(byRequest).map(([request, body]) => [request, Buffer.from(body)]))]));
 const headers = (body: Buffer) => ({ 'content-type': 'application/json; charset=utf-8', 'content-length': body.length });
 
 const server = http.createServer((req, res) => {
@@ -17,9 +18,11 @@ const server = http.createServer((req, res) => {
     res.end('ok');
     return;
   }
-  const body = bodies.get(req.url ?? '');
-  req.resume();
+  const route = answers.get(req.url ?? '');
+  const chunks: Buffer[] = [];
+  req.on('data', (chunk: Buffer) => chunks.push(chunk));
   req.on('end', () => {
+    const body = route?.get(Buffer.concat(chunks).toString('utf8'));
     if (!body) {
       res.writeHead(404).end();
       return;

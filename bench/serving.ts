@@ -70,6 +70,7 @@ export interface ScenarioResult extends LoadStats {
    * threads: unlike latency and throughput, it hardly changes when other work takes part of the cores.
    */
   cpu_ms_per_request?: number;
+  /** Mean body size of the answers to the scenario's requests, each asked once (not weighted by the load's mix). */
   response_bytes?: number;
 }
 
@@ -168,7 +169,7 @@ export async function runServingBench(options: ServingBenchOptions): Promise<Ser
   const floor: ScenarioResult[] = [];
   const catalogues: Record<string, unknown>[] = [];
   // The floor answers the last catalogue's responses to the same request bodies (so it reads and writes as many bytes).
-  let floorBodies: Record<string, string> = {};
+  let floorBodies: Record<string, Record<string, string>> = {};
   let floorRequests = new Map<ScenarioName, string[]>();
   let floorCatalogue = 0;
 
@@ -237,16 +238,20 @@ export async function runServingBench(options: ServingBenchOptions): Promise<Ser
       logFile: path.join(options.workDir, 'logs', `serve-${name}.log`),
     });
     log(`server on ${name} ready in ${server.startupSeconds.toFixed(1)} s`);
-    const bodies: Record<string, string> = {};
+    const bodies: Record<string, Record<string, string>> = {};
     const requestsOf = new Map<ScenarioName, string[]>();
     try {
       for (const scenario of SCENARIOS) {
         const requests = requestBodies(scenario, workload, options.first);
         requestsOf.set(scenario, requests);
-        const sample = await fetch(`${server.origin}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: requests[0] });
-        const text = await sample.text();
-        if (!sample.ok || !graphqlOk(text)) throw new Error(`${scenario}: the server answered ${sample.status} ${text.slice(0, 500)}`);
-        bodies[`/${scenario}`] = text;
+        const answers: Record<string, string> = {};
+        for (const request of requests) {
+          const answer = await fetch(`${server.origin}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: request });
+          const text = await answer.text();
+          if (!answer.ok || !graphqlOk(text)) throw new Error(`${scenario}: the server answered ${answer.status} ${text.slice(0, 500)}`);
+          answers[request] = text;
+        }
+        bodies[`/${scenario}`] = answers;
         for (const concurrency of options.concurrency) {
           const result = await measureHttp(server, `${server.origin}/graphql`, requests, concurrency, options);
           otherCores.push(result.cpu!.other_cores);
@@ -335,8 +340,23 @@ async function measureHttp(
   }).done;
   const cpuMs = processCpuMs(server.pid) - cpuBefore;
   const cpu = meter.read();
-  const { non2xx: _n, errors: _e, timeouts: _t, mismatches: _m, bytes_per_response, ...stats } = result;
-  return { ...stats, cpu, cpu_ms_per_request: round(cpuMs / Math.max(1, stats.requests), 3), response_bytes: bytes_per_response };
+  const { non2xx: _n, errors: _e, timeouts: _t, mismatches: _m, bytes_per_response: _b, ...stats } = result;
+  const response_bytes = await meanBodyBytes(url, requests);
+  return { ...stats, cpu, cpu_ms_per_request: round(cpuMs / Math.max(1, stats.requests), 3), response_bytes };
+}
+
+/**
+ * The mean body size of the answers to each request asked once, in order. The load's own byte count weighs each
+ * request by how often it happened to be sent in the run, which differs between runs (and between the platform and
+ * the floor) when answers differ in size.
+ */
+async function meanBodyBytes(url: string, requests: readonly string[]): Promise<number> {
+  let bytes = 0;
+  for (const body of requests) {
+    const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    bytes += (await response.arrayBuffer()).byteLength;
+  }
+  return Math.round(bytes / Math.max(1, requests.length));
 }
 
 /** `count` items spread evenly over a list. */

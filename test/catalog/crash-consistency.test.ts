@@ -9,7 +9,6 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -17,18 +16,11 @@ import { openDatabase } from '../../src/db/index.js';
 import { EmbeddedVectorStore } from '../../src/index/embedded-vector-store.js';
 import { collectionName } from '../../src/index/vector-index.js';
 import { RecommendationModel } from '../../src/inference/recommendation-model.js';
-import { REPO, tinyBundle } from '../support/fixtures.js';
+import { freePort, REPO, tinyBundle } from '../support/fixtures.js';
 
 const KEY = 'crash-key';
 const UPSERT = 'mutation($items: [ItemInput!]!) { upsertItems(items: $items) { count } }';
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 class ServerProcess {
   child!: ChildProcess;

@@ -4,22 +4,14 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { createServer } from 'node:net';
 import { describe, it } from 'node:test';
-import { REPO, cutDataset } from '../support/fixtures.js';
+import { cutDataset, freePort, REPO } from '../support/fixtures.js';
 
-async function unusedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 describe('load-dataset', () => {
   it('follows PORT and names the URL it cannot reach', async () => {
     const dataset = await cutDataset('amazon-games', 2);
-    const port = await unusedPort();
+    const port = await freePort();
     const run = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/load-dataset.ts', dataset], {
       cwd: REPO, env: { ...process.env, PORT: String(port) }, encoding: 'utf8',
     });

@@ -4,6 +4,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { cp, mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -63,4 +64,13 @@ export async function editManifest(dir: string, edit: (manifest: any) => void): 
   const manifest = JSON.parse(await readFile(file, 'utf8'));
   edit(manifest);
   await writeFile(file, JSON.stringify(manifest, null, 2));
+}
+
+/** A TCP port on 127.0.0.1 that nothing listens on (for a server a test starts in another process). */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
 }
