@@ -35,6 +35,7 @@ const program = new Command('bench:event-loop')
   .option('--runs <n>', 'times each scenario is sent', '5')
   .option('--work-dir <dir>', 'where the catalogue is built and kept', path.join(BENCH_TMP, 'event-loop'))
   .option('--out <file>', 'JSON report', path.join(REPO, 'reports/event-loop-100k.json'))
+  .option('--only <text>', 'run only the scenarios whose name contains this text')
   .parse();
 const o = program.opts();
 const total = Number.parseInt(o.items, 10);
@@ -140,7 +141,7 @@ idle.enable();
 await new Promise((resolve) => setTimeout(resolve, 1000));
 idle.disable();
 const results = [];
-for (const scenario of scenarios) {
+for (const scenario of scenarios.filter((s) => !o.only || s.name.includes(o.only))) {
   const aliases = mostAliases(scenario.field);
   const query = aliased(aliases, scenario.field);
   const complexity = estimateComplexity(schema, parse(query), {});

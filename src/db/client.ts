@@ -8,6 +8,7 @@ import { PGlite } from '@electric-sql/pglite';
 import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
 import { PrismaPGlite } from 'pglite-prisma-adapter';
+import { COMPONENTS_PER_TURN, sharedTurnBudget } from '../turn-budget.js';
 import { PrismaClient } from '../generated/prisma/client.js';
 import { migrate, type MigrateResult, type SqlSession } from './migrate.js';
 
@@ -84,7 +85,7 @@ async function openPglite(options: OpenDatabaseOptions): Promise<Database> {
     await db.close();
     throw error;
   }
-  const prisma = new PrismaClient({ adapter: new PrismaPGlite(db) });
+  const prisma = new PrismaClient({ adapter: new PrismaPGlite(takingTurns(db)) });
   return {
     prisma,
     kind: 'pglite',
@@ -94,6 +95,38 @@ async function openPglite(options: OpenDatabaseOptions): Promise<Database> {
       if (!db.closed) await db.close();
     }),
   };
+}
+
+/**
+ * What one query costs in the turn budget's units. PGlite runs in this thread (WebAssembly) and its queries resolve
+ * as promises, so queries awaited one after another, or many at once, run within one turn of the event loop however
+ * long they take together (200 concurrent reads of a user's history: 180 ms without a turn, 2026-12-02). Taking a
+ * share of the budget before each lets the turn end between them.
+ */
+const QUERY_WORK = COMPONENTS_PER_TURN / 16;
+
+/**
+ * The PGlite instance as Prisma's adapter sees it: its queries one after another (PGlite runs one at a time anyway),
+ * each taking its share of the turn budget once the one before it is done. (A share taken by many queries at once,
+ * before any of them ran, would let them all run in one turn.)
+ */
+function takingTurns(db: PGlite): PGlite {
+  let previous: Promise<unknown> = Promise.resolve();
+  const query = (...args: Parameters<PGlite['query']>) => {
+    const result = previous.then(async () => {
+      await sharedTurnBudget.take(QUERY_WORK);
+      return db.query(...args);
+    });
+    previous = result.catch(() => undefined);
+    return result;
+  };
+  return new Proxy(db, {
+    get(target, property) {
+      if (property === 'query') return query;
+      const value = Reflect.get(target, property, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
 }
 
 async function openPostgres(databaseUrl: string, options: OpenDatabaseOptions): Promise<Database> {

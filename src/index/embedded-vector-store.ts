@@ -48,7 +48,7 @@ import type {
   VectorStore,
 } from './vector-index.js';
 import { VECTOR_NAMES, checkDimensions } from './vector-index.js';
-import { sharedTurnBudget, type TurnBudget } from './turn-budget.js';
+import { sharedTurnBudget, VISIT_WORK, type TurnBudget } from '../turn-budget.js';
 
 /** Domains with at most this many points are searched exactly (a full scan) instead of through their graph. */
 export const EXACT_SEARCH_MAX_POINTS = 2048;
@@ -420,12 +420,12 @@ export class EmbeddedCollection implements VectorCollection {
     best: BestHits,
   ): Promise<void> {
     // A chunk is at most a quarter of a turn's budget, so pieces of several scans fill a turn between them.
-    const chunkSize = Math.max(16, Math.min(SCAN_CHUNK, Math.floor(this.budget.perTurn / (4 * (dimensions + 1)))));
+    const chunkSize = Math.max(16, Math.min(SCAN_CHUNK, Math.floor(this.budget.perTurn / (4 * (dimensions + VISIT_WORK)))));
     let chunk: number[] = [];
     let visited = 0;
     const scoreChunk = async () => {
-      // Looking an item up counts like one component; the points scored, their dimensions.
-      await this.budget.take(visited + chunk.length * dimensions);
+      // Looking an item up (and checking it against a filter) counts VISIT_WORK; the points scored, their dimensions.
+      await this.budget.take(visited * VISIT_WORK + chunk.length * dimensions);
       for (const slot of chunk) {
         const id = this.ids[slot]; // null for a point deleted while the scan waited for its turn
         if (id !== null) best.add({ id, domain: this.domains[slot], score: score(slot) });

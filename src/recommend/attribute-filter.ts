@@ -6,7 +6,7 @@
  */
 import { matchesFilter, type AttributeFilter, type AttributeIndex } from '../catalog/attribute-index.js';
 import type { CatalogItem } from '../catalog/item.js';
-import { sharedTurnBudget, type TurnBudget } from '../index/turn-budget.js';
+import { sharedTurnBudget, VISIT_WORK, type TurnBudget } from '../turn-budget.js';
 import { PlatformError } from '../errors.js';
 
 export type { AttributeFilter, AttributeValue } from '../catalog/attribute-index.js';
@@ -24,8 +24,6 @@ export function parseAttributeFilter(raw: Record<string, unknown> | null | undef
 
 /** Ids checked against a filter between two looks at the turn budget. */
 const CHECK_CHUNK = 1024;
-/** What checking one id costs, in the budget's units (vector components scored). */
-const CHECK_WORK = 16;
 
 /** What the recommender asks of attribute filters. */
 export interface AttributeFilters {
@@ -66,7 +64,7 @@ export class AttributeMatcher implements AttributeFilters {
     // The list may change while this waits for a turn: an item written meanwhile may or may not be in the answer.
     for (const id of this.items.attributeIndex.candidates(domain, filter)) {
       if (this.matches(id, filter)) ids.push(id);
-      if (++checked % CHECK_CHUNK === 0) await this.budget.take(CHECK_CHUNK * CHECK_WORK);
+      if (++checked % CHECK_CHUNK === 0) await this.budget.take(CHECK_CHUNK * VISIT_WORK);
     }
     return ids;
   }

@@ -17,12 +17,13 @@ import type { CatalogItem } from '../../src/catalog/item.js';
 import { openDatabase, type Database } from '../../src/db/index.js';
 import { Interactions } from '../../src/events/interactions.js';
 import { EmbeddedVectorStore } from '../../src/index/embedded-vector-store.js';
-import { TurnBudget } from '../../src/index/turn-budget.js';
+import { TurnBudget, VISIT_WORK } from '../../src/turn-budget.js';
 import type { VectorCollection, VectorPoint } from '../../src/index/vector-index.js';
 import { RecommendationModel } from '../../src/inference/recommendation-model.js';
 import { AttributeMatcher, type AttributeFilter } from '../../src/recommend/attribute-filter.js';
 import { Recommender } from '../../src/recommend/recommender.js';
 import { tinyBundle } from '../support/fixtures.js';
+import { turnsDuring } from '../support/turns.js';
 
 /** The real budget, with the work it was asked for added up. */
 class CountingBudget extends TurnBudget {
@@ -36,21 +37,6 @@ class CountingBudget extends TurnBudget {
 
 const dot = (a: Float32Array, b: Float32Array) => a.reduce((sum, x, i) => sum + x * b[i], 0);
 const cosine = (a: Float32Array, b: Float32Array) => dot(a, b) / Math.sqrt(dot(a, a) * dot(b, b));
-
-/** Turns of the event loop that passed while `work` ran. */
-async function turnsDuring<T>(work: () => Promise<T>): Promise<{ result: T; turns: number }> {
-  let turns = 0;
-  let running = true;
-  const tick = () => {
-    if (!running) return;
-    turns++;
-    setImmediate(tick);
-  };
-  setImmediate(tick);
-  const result = await work();
-  running = false;
-  return { result, turns };
-}
 
 const PER_TURN = 8192; // vector components per turn: 128 semantic vectors of the tiny bundle (64 dimensions)
 const RARE = 20;
@@ -154,7 +140,7 @@ describe('attribute-filtered searches', () => {
     const large = await work('large');
     assert.equal(small, large);
     // The rare items are looked up and scored, nothing else: 20 lookups and 20 vectors of 64 dimensions.
-    assert.equal(large, RARE + RARE * model.dimensions.semantic);
+    assert.equal(large, RARE * VISIT_WORK + RARE * model.dimensions.semantic);
   });
 
   it('spreads a scan over turns of the event loop, a budget per turn', async () => {
@@ -163,7 +149,7 @@ describe('attribute-filtered searches', () => {
     const before = budget.taken;
     const { result, turns } = await turnsDuring(() => collection.search({ using: 'semantic', query, limit: 5, ids }));
     const work = budget.taken - before;
-    assert.equal(work, ids.length * (1 + model.dimensions.semantic));
+    assert.equal(work, ids.length * (VISIT_WORK + model.dimensions.semantic));
     // At most one budget per turn: the event loop turned (and could answer anything else) between them.
     assert.ok(turns >= Math.ceil(work / PER_TURN) - 1, `${turns} turns for ${work} components`);
     assert.deepEqual(result.map((hit) => hit.id), expected('large', {}, (id) => cosine(vectors.get(id)!.semantic, query), 5, []));

@@ -1,0 +1,56 @@
+/**
+ * In-memory work that grows with the catalogue (exact scans of many points, large graph searches, long attribute
+ * lists, queries on the embedded database) shares the event loop through a budget per turn: each piece of work takes
+ * its size from the budget before it runs, and when the budget of the current turn is spent it waits for the next
+ * turn. So one turn of the event loop runs at most one budget of such work, however many requests, aliases and
+ * domains scan at once and however large the catalogue; between turns the event loop answers everything else
+ * (/healthz, other requests, I/O).
+ *
+ * Work is counted in vector components (a point of 128 dimensions scored exactly is 128): that count is what tests
+ * can check exactly. A turn also ends once the work it granted has run for `maxTurnMs` of wall-clock time, whatever
+ * the count says: estimates of cost differ from machine to machine, and work that resolves as promises (microtasks)
+ * would otherwise run on in the same turn. Callers cut their work into pieces of at most one budget; a larger piece
+ * runs alone in a turn.
+ */
+
+/** Vector components one turn of the event loop may score (about 4-8 ms of JavaScript dot products). */
+export const COMPONENTS_PER_TURN = 2 ** 22;
+/**
+ * What visiting one item costs in these units: a map lookup, and for a filter the item's row and attributes, cost
+ * about as much as scoring 16-32 components. (Counted as one component, a filtered scan of 90k items ran within one
+ * turn: `npm run bench:event-loop`, 2026-12-02.)
+ */
+export const VISIT_WORK = 16;
+/** Wall-clock time after which the work of one turn waits for the next, however little of the count it used. */
+export const MAX_TURN_MS = 10;
+
+export class TurnBudget {
+  private used = 0;
+  private turnStarted = 0;
+  /** Resolves when the turn in which work was last granted is over; undefined until work is granted again. */
+  private turnEnd: Promise<void> | undefined;
+
+  constructor(readonly perTurn: number = COMPONENTS_PER_TURN, readonly maxTurnMs: number = MAX_TURN_MS) {}
+
+  /**
+   * Resolves once `work` more may run in this turn: at once (in a microtask) while the budget lasts, else in a later
+   * turn of the event loop. Every caller waiting for the next turn resumes in it, in the order they came.
+   */
+  async take(work: number): Promise<void> {
+    while (this.turnEnd && (this.used + work > this.perTurn || performance.now() - this.turnStarted >= this.maxTurnMs)) {
+      await this.turnEnd;
+    }
+    if (!this.turnEnd) {
+      this.used = 0;
+      this.turnStarted = performance.now();
+      this.turnEnd = new Promise((resolve) => setImmediate(() => {
+        this.turnEnd = undefined;
+        resolve();
+      }));
+    }
+    this.used += work;
+  }
+}
+
+/** The budget every embedded collection, the catalogue's attribute lists and the embedded database share. */
+export const sharedTurnBudget = new TurnBudget();
