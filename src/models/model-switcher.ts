@@ -232,7 +232,12 @@ export class ModelSwitcher {
     activation.state = 'failed';
     activation.finishedAt = new Date();
     activation.error = (error as Error).message;
-    this.logger.error({ version: activation.version, err: error }, 'model activation failed; the serving version is unchanged');
+    // A version the registry does not have is the caller's mistake, not the server's: a warning without a stack.
+    if (error instanceof PlatformError && error.code === 'UNKNOWN_MODEL_VERSION') {
+      this.logger.warn({ version: activation.version, code: error.code }, `model activation refused: ${error.message}`);
+    } else {
+      this.logger.error({ version: activation.version, err: error }, 'model activation failed; the serving version is unchanged');
+    }
   }
 }
 
