@@ -74,7 +74,15 @@ def main(argv: list[str] | None = None) -> None:
     ev.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 (default 3)")
     ev.add_argument("--max-users", type=int, help="keep only the first N users of each dataset (and their items)")
     ev.add_argument("--max-sequence", type=int, help="keep only each user's last N interactions")
-    ev.add_argument("--max-epochs", type=int, default=evaluation.Protocol.max_epochs)
+    ev.add_argument("--zero-shot-train-max-users", type=int, metavar="N",
+                    help="keep only the first N users of each dataset of the zero-shot training mix (after "
+                         "--max-users; the datasets evaluated in-domain keep theirs)")
+    ev.add_argument("--zero-shot-train-max-sequence", type=int, metavar="N",
+                    help="keep only each user's last N interactions in the zero-shot training mix (after "
+                         "--max-sequence)")
+    ev.add_argument("--max-epochs", type=int, default=evaluation.Protocol.max_epochs,
+                    help=f"cap on training epochs (default {evaluation.Protocol.max_epochs}); --patience stops runs "
+                         f"earlier, and a run the cap ends first is reported as capped (not converged)")
     ev.add_argument("--patience", type=int, default=evaluation.Protocol.patience)
     ev.add_argument("--out", type=Path, default=Path("runs/evaluation"), help="cell results (resumable)")
     ev.add_argument("--report", type=Path, default=Path("runs/evaluation/quality.json"),
@@ -122,9 +130,11 @@ def run_evaluate(args: argparse.Namespace, argv: list[str] | None) -> dict:
         sources[name] = spec
     methods = args.methods or (["popularity", "id-sasrec", "raw-backbone-sasrec", "minilm-sasrec"]
                                + [f"{name}-sasrec" for name in sources])
-    protocol = evaluation.with_seeds(evaluation.Protocol(max_users=args.max_users, max_sequence=args.max_sequence,
-                                                         max_epochs=args.max_epochs,
-                                                         patience=args.patience), args.seeds)
+    protocol = evaluation.with_seeds(evaluation.Protocol(
+        max_users=args.max_users, max_sequence=args.max_sequence,
+        zero_shot_train_max_users=args.zero_shot_train_max_users,
+        zero_shot_train_max_sequence=args.zero_shot_train_max_sequence,
+        max_epochs=args.max_epochs, patience=args.patience), args.seeds)
     plan = evaluation.Evaluation(protocol, args.in_domain, args.out_of_domain, args.zero_shot, args.zero_shot_train,
                                  methods, sources)
     if not (plan.in_domain or plan.out_of_domain or plan.zero_shot):

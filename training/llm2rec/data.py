@@ -1,11 +1,18 @@
 """Datasets in the shared layout and the leave-one-out split.
 
 A dataset directory holds `items.jsonl` (one JSON object per line: id, title, domain, ...) and, unless it is a
-catalogue only, `interactions.csv` (user_id,item_id,timestamp). A user's sequence is their rows in file order.
+catalogue only, `interactions.csv` (user_id,item_id,timestamp).
+
+Sequence order: a user's sequence is their rows ordered by `timestamp`, a stable sort (rows with equal timestamps keep
+their file order), when every row's timestamp is a finite number (integer or decimal: unix seconds, milliseconds or a
+position). Without a timestamp column, or with the column empty in every row, it is the rows in file order. A column
+that has a value in some rows but is empty or not a number in others is refused (ValueError naming the line): there
+is no order to trust.
 """
 
 import csv
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +24,7 @@ class Dataset:
     item_ids: list[str]  # the dataset's own item ids, in items.jsonl order; an item's index is its position here
     titles: list[str]
     sequences: list[list[int]]  # one per user (first-appearance order), item indices in interaction order
+    order: str = "file"  # how each sequence is ordered: "timestamp" or "file" (no timestamps); see the docstring
 
     @property
     def interactions(self) -> int:
@@ -35,22 +43,58 @@ def load_items(path: str | Path) -> tuple[list[str], list[str]]:
     return item_ids, titles
 
 
+def parse_timestamp(value: str) -> int | float | None:
+    """A timestamp cell as a number; None if it is empty or not a finite number."""
+    try:
+        number = int(value)  # exact, however large (float would merge nearby nanosecond timestamps)
+    except ValueError:
+        try:
+            number = float(value)
+        except ValueError:
+            return None
+    return number if math.isfinite(number) else None
+
+
+def read_interactions(interactions_file: Path, index: dict[str, int]) -> tuple[list[list[int]], str]:
+    """(sequences, order) from interactions.csv: one sequence per user, users in order of first appearance, each
+    ordered as the module docstring says."""
+    by_user: dict[str, list[tuple[int | float | None, int]]] = {}  # dicts keep insertion order
+    timed, untimed = None, None  # the first line with a timestamp / with none (line numbers count the header)
+    with open(interactions_file, newline="", encoding="utf-8") as f:
+        rows = csv.DictReader(f)
+        for line, row in enumerate(rows, start=2):
+            if row["item_id"] not in index:
+                raise ValueError(f"{interactions_file}: item {row['item_id']!r} is not in items.jsonl")
+            text = (row.get("timestamp") or "").strip()
+            timestamp = parse_timestamp(text)
+            if text and timestamp is None:
+                raise ValueError(f"{interactions_file}, line {line}: timestamp {text!r} is not a number; sequences "
+                                 f"are ordered by timestamp, so every row needs a number (or leave the column empty "
+                                 f"in every row to keep file order)")
+            if timestamp is None:
+                untimed = untimed or line
+            else:
+                timed = timed or line
+            if timed and untimed:
+                raise ValueError(f"{interactions_file}: line {timed} has a timestamp and line {untimed} has none; "
+                                 f"sequences are ordered by timestamp, so give every row one (or none, to keep file "
+                                 f"order)")
+            by_user.setdefault(row["user_id"], []).append((timestamp, index[row["item_id"]]))
+    if timed:
+        for user_rows in by_user.values():
+            user_rows.sort(key=lambda r: r[0])  # a stable sort: equal timestamps keep file order
+    return [[item for _, item in user_rows] for user_rows in by_user.values()], "timestamp" if timed else "file"
+
+
 def load_dataset(path: str | Path) -> Dataset:
     directory = Path(path)
     item_ids, titles = load_items(directory)
     index = {item_id: i for i, item_id in enumerate(item_ids)}
     if len(index) != len(item_ids):
         raise ValueError(f"{directory}/items.jsonl has duplicate ids")
-
-    by_user: dict[str, list[int]] = {}  # dicts keep insertion order: users in order of first appearance
     interactions_file = directory / "interactions.csv"
-    if interactions_file.exists():
-        with open(interactions_file, newline="", encoding="utf-8") as f:
-            for row in csv.DictReader(f):
-                if row["item_id"] not in index:
-                    raise ValueError(f"{interactions_file}: item {row['item_id']!r} is not in items.jsonl")
-                by_user.setdefault(row["user_id"], []).append(index[row["item_id"]])
-    return Dataset(directory.name, str(path), item_ids, titles, list(by_user.values()))
+    sequences, order = read_interactions(interactions_file, index) if interactions_file.exists() else ([], "file")
+    return Dataset(directory.name, str(path), item_ids, titles, sequences, order)
 
 
 def first_users(dataset: Dataset, max_users: int) -> Dataset:
@@ -64,13 +108,14 @@ def first_users(dataset: Dataset, max_users: int) -> Dataset:
         item_ids=[dataset.item_ids[i] for i in kept],
         titles=[dataset.titles[i] for i in kept],
         sequences=[[new_index[i] for i in s] for s in sequences],
+        order=dataset.order,
     )
 
 
 def recent_items(dataset: Dataset, max_sequence: int) -> Dataset:
     """Each user's sequence cut to its last `max_sequence` interactions (the catalogue is kept as it is)."""
     return Dataset(dataset.name, dataset.path, dataset.item_ids, dataset.titles,
-                   [s[-max_sequence:] for s in dataset.sequences])
+                   [s[-max_sequence:] for s in dataset.sequences], dataset.order)
 
 
 @dataclass

@@ -5,9 +5,13 @@ r"""The evaluation harness: LLM2Rec embeddings against the alternatives, under o
         --out-of-domain ../shared/data/amazon-scientific --zero-shot ../shared/data/amazon-scientific \
         --source llm2rec=run:runs/cpu --out runs/evaluation --report reports/quality.json
 
-Protocol: leave-one-out per user (last item test, second-to-last validation, the rest training), full ranking over
-the dataset's whole catalogue, Recall and NDCG at 5, 10 and 20, mean and standard deviation over seeds. Sequence
-models train with a full softmax and stop early on validation Recall@20.
+Protocol: each user's interactions in timestamp order (data.py: file order where a dataset has no timestamps),
+leave-one-out per user (last item test, second-to-last validation, the rest training), full ranking over the
+dataset's whole catalogue, Recall and NDCG at 5, 10 and 20, mean and sample standard deviation over seeds (no
+standard deviation from a single seed). Sequence models train with a full softmax and stop early on validation
+Recall@20 (`--patience` epochs without improvement); `--max-epochs` (default 200) is only a cap: a run it ends before
+early stopping has not converged, and is flagged "capped" (a warning, the cell, the report's `capped_seeds`, a
+footnote in the tables).
 
 A method is `popularity`, `id-<model>` (learned item-id embeddings) or `<source>-<model>` (frozen embeddings of a
 named source behind a trainable linear adapter), with <model> `sasrec` or `gru4rec`. Sources are embedding specs
@@ -16,13 +20,21 @@ named source behind a trainable linear adapter), with <model> `sasrec` or `gru4r
 Settings: `in-domain` and `out-of-domain` train the sequence model on the dataset's own training split (they differ
 in whether the embedding model saw the dataset); `zero-shot` trains it on the mix of the in-domain datasets and
 evaluates on the target without training on it (methods that need the target's own interactions do not apply).
+The zero-shot sequence model of a (method, seed) is trained once and ranks every zero-shot target.
+
+Limits: `--max-users N` keeps the first N users of every dataset (and their items), `--max-sequence N` each user's
+last N interactions. `--zero-shot-train-max-users` and `--zero-shot-train-max-sequence` cut only the zero-shot
+training mix, on top of those (the in-domain targets made of the same datasets keep their size).
 
 Every (dataset, setting, method, seed) result is a file under OUT/cells, written when it is done: a rerun skips
-what is finished (so an interrupted evaluation resumes), and recomputes a cell whose inputs changed.
+what is finished (so an interrupted evaluation resumes), and recomputes a cell whose inputs changed. The shared
+zero-shot models are kept under OUT/zero-shot-models, named by a fingerprint of what decides them, so a resumed
+evaluation does not train them again.
 """
 
 import hashlib
 import json
+import os
 import re
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -53,6 +65,9 @@ class Protocol:
     seeds: tuple[int, ...] = (0, 1, 2)
     max_users: int | None = None  # None: every user; otherwise the first users of each dataset (and their items)
     max_sequence: int | None = None  # None: whole histories; otherwise each user's last N interactions
+    # the same two limits for the zero-shot training mix only, applied after the ones above (None: no further cut)
+    zero_shot_train_max_users: int | None = None
+    zero_shot_train_max_sequence: int | None = None
     rec_dim: int = 128  # the adapter maps item embeddings to this size; also the ID embedding size
     max_history: int = 10  # the most recent items the sequence model sees
     layers: int = 2  # SASRec blocks (GRU4Rec: 1 GRU layer)
@@ -61,8 +76,25 @@ class Protocol:
     learning_rate: float = 1e-3
     weight_decay: float = 1e-4
     batch_size: int = 256  # training windows per step
-    max_epochs: int = 50
+    max_epochs: int = 200  # a cap that should not bind: a run it ends before early stopping is flagged "capped"
     patience: int = 5  # early stopping: epochs without a better validation Recall@20
+
+
+ZERO_SHOT_ONLY = ("zero_shot_train_max_users", "zero_shot_train_max_sequence")  # Protocol fields of the mix only
+
+
+def protocol_identity(protocol: Protocol, zero_shot: bool) -> dict:
+    """The protocol's part of a result's identity: every field but the seeds; the zero-shot mix's limits only for
+    zero-shot results, and only when set (unset, they change nothing, so results computed before they existed stay
+    valid)."""
+    return {k: v for k, v in asdict(protocol).items()
+            if k != "seeds" and not (k in ZERO_SHOT_ONLY and (not zero_shot or v is None))}
+
+
+def capped(best_epoch: int, epochs_run: int, protocol: Protocol) -> bool:
+    """Whether the epoch cap, not early stopping, ended a training run: it ran every epoch allowed and fewer than
+    `patience` of them came after the best one (e.g. the best epoch is the last). Such a run has not converged."""
+    return epochs_run == protocol.max_epochs and epochs_run - best_epoch < protocol.patience
 
 
 @dataclass(frozen=True)
@@ -115,6 +147,16 @@ def dataset_identity(dataset: Dataset) -> dict:
             "sha256": fingerprint([dataset.item_ids, dataset.titles, dataset.sequences])}
 
 
+def cut(dataset: Dataset, max_users: int | None, max_sequence: int | None) -> Dataset:
+    """The dataset's first `max_users` users (and their items), each user's last `max_sequence` interactions; None:
+    no limit."""
+    if max_users is not None:
+        dataset = first_users(dataset, max_users)
+    if max_sequence is not None:
+        dataset = recent_items(dataset, max_sequence)
+    return dataset
+
+
 def sequence_model(protocol: Protocol, kind: str) -> torch.nn.Module:
     if kind == "sasrec":
         return SASRec(protocol.rec_dim, protocol.max_history, protocol.layers, protocol.heads, protocol.dropout)
@@ -122,7 +164,8 @@ def sequence_model(protocol: Protocol, kind: str) -> torch.nn.Module:
 
 
 class Harness:
-    """Runs the cells of an Evaluation, caching each result in OUT/cells and the embeddings on disk."""
+    """Runs the cells of an Evaluation, caching each result in OUT/cells, the zero-shot models it shares between
+    targets in OUT/zero-shot-models and the embeddings on disk."""
 
     def __init__(self, evaluation: Evaluation, out: Path, quiet: bool = True):
         self.evaluation = evaluation
@@ -132,13 +175,16 @@ class Harness:
         self.source_specs = {**BUILT_IN_SOURCES, **evaluation.sources}
         self.methods = [parse_method(name, self.source_specs) for name in evaluation.methods]
         self._sources: dict[str, EmbeddingSource] = {}
-        self._embeddings: dict[tuple[str, str], torch.Tensor] = {}
-        loaded = {path: self.cut(load_dataset(path)) for path in
+        self._embeddings: dict[tuple[str, str, str], torch.Tensor] = {}
+        protocol = self.protocol
+        loaded = {path: cut(load_dataset(path), protocol.max_users, protocol.max_sequence) for path in
                   {*evaluation.in_domain, *evaluation.out_of_domain, *evaluation.zero_shot, *evaluation.zero_shot_train}}
         for path, dataset in loaded.items():
             if not dataset.sequences:
                 raise ValueError(f"{path} has no interactions.csv rows: there is nothing to evaluate on")
-        self.zero_shot_train = [loaded[p] for p in evaluation.zero_shot_train or evaluation.in_domain]
+        self.zero_shot_train = [cut(loaded[path], protocol.zero_shot_train_max_users,
+                                    protocol.zero_shot_train_max_sequence)
+                                for path in evaluation.zero_shot_train or evaluation.in_domain]
         self.targets = ([Target(loaded[p].name, "in-domain", loaded[p]) for p in evaluation.in_domain]
                         + [Target(loaded[p].name, "out-of-domain", loaded[p]) for p in evaluation.out_of_domain]
                         + [Target(f"{loaded[p].name}/zero-shot", "zero-shot", loaded[p]) for p in evaluation.zero_shot])
@@ -149,13 +195,6 @@ class Harness:
         if len(set(keys)) != len(keys):
             raise ValueError(f"a dataset is listed twice under one setting: {keys}")
 
-    def cut(self, dataset: Dataset) -> Dataset:
-        if self.protocol.max_users is not None:
-            dataset = first_users(dataset, self.protocol.max_users)
-        if self.protocol.max_sequence is not None:
-            dataset = recent_items(dataset, self.protocol.max_sequence)
-        return dataset
-
     # -- inputs ---------------------------------------------------------------------------------------------------
 
     def source(self, name: str) -> EmbeddingSource:
@@ -164,7 +203,8 @@ class Harness:
         return self._sources[name]
 
     def embeddings(self, source: str, dataset: Dataset) -> torch.Tensor:
-        key = (source, dataset.name)
+        # keyed by the catalogue, not the name: the zero-shot mix may hold a smaller cut of an in-domain dataset
+        key = (source, dataset.name, fingerprint(dataset.item_ids))
         if key not in self._embeddings:
             array = embed_catalogue(self.source(source), dataset.titles, dataset.name)
             self._embeddings[key] = torch.from_numpy(array)
@@ -175,14 +215,24 @@ class Harness:
 
     def cell_identity(self, target: Target, method: Method) -> str:
         """What decides a cell's result, but for its seed."""
-        trained_on = [target.dataset] if target.setting != "zero-shot" else self.zero_shot_train
+        zero_shot = target.setting == "zero-shot"
+        trained_on = self.zero_shot_train if zero_shot else [target.dataset]
         return fingerprint({
-            "protocol": {k: v for k, v in asdict(self.protocol).items() if k != "seeds"},
+            "protocol": protocol_identity(self.protocol, zero_shot),
             "method": asdict(method),
             "source": self.source(method.source).identity if method.source else None,
             "target": dataset_identity(target.dataset), "setting": target.setting,
             "trained_on": [dataset_identity(d) for d in trained_on],
         })
+
+    def zero_shot_model_file(self, method: Method, seed: int) -> Path:
+        """Where the zero-shot model of (method, seed) is kept: named by a fingerprint of what decides its weights."""
+        identity = fingerprint({
+            "protocol": protocol_identity(self.protocol, zero_shot=True), "method": asdict(method),
+            "source": self.source(method.source).identity, "seed": seed,
+            "trained_on": [dataset_identity(d) for d in self.zero_shot_train],
+        })
+        return self.out / "zero-shot-models" / method.name / f"seed-{seed}-{identity}.pt"
 
     # -- running --------------------------------------------------------------------------------------------------
 
@@ -205,6 +255,7 @@ class Harness:
             saved = self.finished(target, method, seed, identity)
             if saved is not None:
                 print(f"{label}: done before, {_summary(saved)}", flush=True)
+                self.warn_if_capped(label, saved)
                 results.append(saved)
                 continue
             if not compute:
@@ -220,8 +271,14 @@ class Harness:
             temporary.write_text(json.dumps(result, indent=1) + "\n")
             temporary.replace(file)
             print(f"{label}: {_summary(result)} in {result['seconds']:.0f}s", flush=True)
+            self.warn_if_capped(label, result)
             results.append(result)
         return results
+
+    def warn_if_capped(self, label: str, result: dict) -> None:
+        if "best_epoch" in result and capped(result["best_epoch"], result["epochs_run"], self.protocol):
+            print(f"WARNING {label}: the {self.protocol.max_epochs}-epoch cap ended training before early stopping "
+                  f"(best epoch {result['best_epoch']}): not converged, raise --max-epochs", flush=True)
 
     def compute(self, target: Target, method: Method, seed: int) -> dict:
         zero_shot = target.setting == "zero-shot"
@@ -233,33 +290,66 @@ class Harness:
         if method.source is None and zero_shot:
             return {"not_applicable": "item-id embeddings know nothing of the target domain's items"}
 
+        split = leave_one_out(target.dataset.sequences)
+        if zero_shot:
+            adapter, model, log, model_file = self.zero_shot_model(method, seed)
+            items = EmbeddingItemTable(self.embeddings(method.source, target.dataset), adapter).eval()
+            with torch.no_grad():
+                item_vectors = items()
+            validation = evaluate(model, item_vectors, split.valid_histories, split.valid_targets)
+            trained_on, shared = self.zero_shot_train, {"zero_shot_model": str(model_file.relative_to(self.out))}
+        else:
+            items, model, log = self.train_sequence_model(method, seed, [target.dataset])
+            with torch.no_grad():
+                item_vectors = items()
+            validation = log["epochs"][log["best_epoch"] - 1]["validation"][target.dataset.name]
+            trained_on, shared = [target.dataset], {}
+        test = evaluate(model, item_vectors, split.test_histories, split.test_targets)
+        epochs_run = len(log["epochs"])
+        return {"test": test, "validation": validation, "best_epoch": log["best_epoch"], "epochs_run": epochs_run,
+                "capped": capped(log["best_epoch"], epochs_run, self.protocol),
+                "trained_on": [d.name for d in trained_on], **shared,
+                "losses": [round(e["loss"], 4) for e in log["epochs"]]}
+
+    def train_sequence_model(self, method: Method, seed: int,
+                             datasets: list[Dataset]) -> tuple[torch.nn.Module, torch.nn.Module, dict]:
+        """(item table, sequence model, training log) of `method` trained from `seed` on the datasets' training
+        splits, one softmax over their combined catalogue; the weights are those of the best validation epoch."""
         seed_everything(seed)
-        trained_on = self.zero_shot_train if zero_shot else [target.dataset]
-        offsets = np.cumsum([0] + [len(d.item_ids) for d in trained_on]).tolist()
+        offsets = np.cumsum([0] + [len(d.item_ids) for d in datasets]).tolist()
         parts = [TrainingPart(d.name, offset, len(d.item_ids), leave_one_out(d.sequences))
-                 for d, offset in zip(trained_on, offsets)]
+                 for d, offset in zip(datasets, offsets)]
         if method.source is None:
             items = IdItemTable(offsets[-1], self.protocol.rec_dim)
         else:
-            catalogue = torch.cat([self.embeddings(method.source, d) for d in trained_on])
+            catalogue = torch.cat([self.embeddings(method.source, d) for d in datasets])
             items = EmbeddingItemTable(catalogue, Adapter(catalogue.shape[1], self.protocol.rec_dim))
         model = sequence_model(self.protocol, method.model)
         log = train(items, model, parts, self.protocol.max_epochs, self.protocol.batch_size,
                     self.protocol.learning_rate, self.protocol.weight_decay, self.protocol.patience, quiet=self.quiet)
-        best = log["epochs"][log["best_epoch"] - 1]
-        split = leave_one_out(target.dataset.sequences)
-        with torch.no_grad():
-            if zero_shot:
-                items = EmbeddingItemTable(self.embeddings(method.source, target.dataset), items.adapter).eval()
-                item_vectors = items()
-                validation = evaluate(model, item_vectors, split.valid_histories, split.valid_targets)
-            else:
-                item_vectors = items()
-                validation = best["validation"][target.dataset.name]
-            test = evaluate(model, item_vectors, split.test_histories, split.test_targets)
-        return {"test": test, "validation": validation, "best_epoch": log["best_epoch"],
-                "epochs_run": len(log["epochs"]), "trained_on": [d.name for d in trained_on],
-                "losses": [round(e["loss"], 4) for e in log["epochs"]]}
+        return items, model, log
+
+    def zero_shot_model(self, method: Method, seed: int) -> tuple[Adapter, torch.nn.Module, dict, Path]:
+        """(adapter, sequence model, training log, file) of `method` and `seed` trained on the zero-shot mix: trained
+        by the first zero-shot target that needs it, saved, and read back by the others (and by a resumed run)."""
+        file = self.zero_shot_model_file(method, seed)
+        if file.exists():
+            saved = torch.load(file, weights_only=True)
+            adapter = Adapter(saved["adapter"]["proj.weight"].shape[1], self.protocol.rec_dim)
+            adapter.load_state_dict(saved["adapter"])
+            model = sequence_model(self.protocol, method.model)
+            model.load_state_dict(saved["model"])
+            print(f"zero-shot model of {method.name} seed {seed} trained before: {file}", flush=True)
+            return adapter.eval(), model.eval(), json.loads(saved["log"]), file
+        print(f"zero-shot model of {method.name} seed {seed}: training on "
+              f"{' + '.join(d.name for d in self.zero_shot_train)}, once for every zero-shot target", flush=True)
+        items, model, log = self.train_sequence_model(method, seed, self.zero_shot_train)
+        file.parent.mkdir(parents=True, exist_ok=True)
+        temporary = file.with_name(f"{file.stem}.{os.getpid()}.tmp")  # two processes may train it at once
+        torch.save({"adapter": items.adapter.state_dict(), "model": model.state_dict(), "log": json.dumps(log)},
+                   temporary)
+        temporary.replace(file)
+        return items.adapter, model, log, file
 
 
 def _summary(result: dict) -> str:
@@ -287,18 +377,21 @@ def aggregate(harness: Harness, results: list[dict], command: str) -> dict:
             summary = {}
             for metric in METRICS:
                 values = np.array([c["test"][metric] for c in cells])
-                # sample standard deviation over seeds (0 for a single seed)
+                # sample standard deviation over seeds; None for a single seed (one run has no spread to measure)
                 summary[metric] = {"mean": float(values.mean()),
-                                   "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0}
+                                   "std": float(values.std(ddof=1)) if len(values) > 1 else None}
             summary["seeds"] = len(cells)
             summary["validation_recall@20"] = float(np.mean([c["validation"]["recall@20"] for c in cells]))
             if method.model != "popularity":
                 summary["best_epochs"] = [c["best_epoch"] for c in cells]
+                summary["capped_seeds"] = sum(capped(c["best_epoch"], c["epochs_run"], harness.protocol)
+                                              for c in cells)
             summary["train_seconds"] = float(np.mean([c["seconds"] for c in cells]))
             methods[method.name] = summary
         datasets[target.key] = {
             "setting": target.setting, "path": target.dataset.path, "items": len(target.dataset.item_ids),
             "users": len(target.dataset.sequences), "test_users": len(split.test_targets),
+            "sequence_order": target.dataset.order,
             "trained_on": ([d.name for d in harness.zero_shot_train] if target.setting == "zero-shot"
                            else [target.dataset.name]),
             "methods": methods,
@@ -309,9 +402,19 @@ def aggregate(harness: Harness, results: list[dict], command: str) -> dict:
             "split": "leave-one-out per user: last item test, second-to-last validation, the rest training; users "
                      "with fewer than 3 interactions left out",
             "ranking": "full ranking over every item of the dataset's catalogue (nothing sampled, nothing excluded)",
-            "metrics": list(METRICS), "aggregate": "mean and sample standard deviation over seeds",
+            "sequence_order": "each user's interactions ordered by the timestamp column where every row has a "
+                              "number (a stable sort: equal timestamps keep file order), in file order where the "
+                              "dataset has no timestamps; a partly missing or non-numeric column is refused "
+                              "(data.py). Each dataset's `sequence_order` says which applied",
+            "metrics": list(METRICS),
+            "aggregate": "mean and sample standard deviation over seeds; the standard deviation is null for a "
+                         "single seed",
             "model_selection": "the epoch with the best validation Recall@20; early stop after `patience` epochs "
-                               "without improvement",
+                               "without improvement; `max_epochs` is a cap: a run it ended before early stopping "
+                               "(fewer than `patience` epochs after the best one) has not converged and counts in "
+                               "`capped_seeds`",
+            "zero_shot_training": "one sequence model (and adapter) per method and seed, trained on the zero-shot "
+                                  "mix and shared by every zero-shot target",
         },
         "sources": {name: harness.source(name).description
                     for name in sorted({m.source for m in harness.methods if m.source})},
@@ -323,7 +426,8 @@ def aggregate(harness: Harness, results: list[dict], command: str) -> dict:
 
 
 def markdown_tables(report: dict) -> str:
-    """One table per dataset key: mean ± std of every metric per method, the best mean of each column in bold."""
+    """One table per dataset key: mean ± std of every metric per method (the mean alone from a single seed), the
+    best mean of each column in bold, a † on methods whose training the epoch cap ended in some seed (footnote)."""
     lines = []
     for key, entry in report["datasets"].items():
         lines += [f"### {key} ({entry['setting']}; {entry['test_users']} test users, {entry['items']} items)", "",
@@ -337,17 +441,26 @@ def markdown_tables(report: dict) -> str:
                 continue
             cells = []
             for metric in METRICS:
-                text = f"{values[metric]['mean']:.4f} ± {values[metric]['std']:.4f}"
+                text = f"{values[metric]['mean']:.4f}"
+                if values[metric]["std"] is not None:
+                    text += f" ± {values[metric]['std']:.4f}"
                 if values["seeds"] < len(report["protocol"]["seeds"]):
                     text += f" ({values['seeds']} seed{'s' if values['seeds'] > 1 else ''})"
                 cells.append(f"**{text}**" if values[metric]["mean"] == best[metric] else text)
-            lines.append(f"| {method} | " + " | ".join(cells) + " |")
+            name = f"{method} †" if values.get("capped_seeds") else method
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        capped_methods = [f"{m} ({v['capped_seeds']} of {v['seeds']} seed{'s' if v['seeds'] > 1 else ''})"
+                          for m, v in applicable.items() if v.get("capped_seeds")]
+        if capped_methods:
+            lines += ["", f"† the {report['protocol']['max_epochs']}-epoch cap ended training before early stopping "
+                          f"(not converged; raise --max-epochs): {', '.join(capped_methods)}"]
         lines.append("")
     return "\n".join(lines)
 
 
 def plot(report: dict, path: Path, metrics: tuple[str, ...] = ("recall@10", "ndcg@10")) -> None:
-    """Grouped bars: one panel per dataset key, one bar per method and metric, error bars = std over seeds."""
+    """Grouped bars: one panel per dataset key, one bar per method and metric, error bars = std over seeds (none for
+    a method with a single seed)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -361,7 +474,8 @@ def plot(report: dict, path: Path, metrics: tuple[str, ...] = ("recall@10", "ndc
         width = 0.8 / len(metrics)
         for i, metric in enumerate(metrics):
             ax.bar(x + i * width, [v[metric]["mean"] for v in methods.values()], width,
-                   yerr=[v[metric]["std"] for v in methods.values()], capsize=2, label=metric)
+                   yerr=[np.nan if v[metric]["std"] is None else v[metric]["std"] for v in methods.values()],
+                   capsize=2, label=metric)
         ax.set_xticks(x + width * (len(metrics) - 1) / 2, list(methods), rotation=40, ha="right", fontsize=8)
         ax.set_title(f"{key} ({report['datasets'][key]['setting']})", fontsize=10)
         ax.legend(fontsize=8)

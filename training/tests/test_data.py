@@ -1,4 +1,6 @@
-from training.llm2rec.data import first_users, leave_one_out
+import pytest
+
+from training.llm2rec.data import first_users, leave_one_out, load_dataset, recent_items
 from training.llm2rec.train_sequence import training_windows
 
 
@@ -47,3 +49,38 @@ def test_first_users_keeps_only_their_items(games):
     assert len(cut.titles) == len({i for s in games.sequences[:50] for i in s})
     for original, small in zip(games.sequences, cut.sequences):
         assert [games.item_ids[i] for i in original] == [cut.item_ids[i] for i in small]
+
+
+def write_dataset(directory, interactions: str):
+    """A four-item dataset in the shared layout with the given interactions.csv text."""
+    directory.mkdir()
+    (directory / "items.jsonl").write_text("".join(f'{{"id": "{i}", "title": "item {i}"}}\n' for i in "abcd"))
+    (directory / "interactions.csv").write_text(interactions)
+    return directory
+
+
+def test_sequences_follow_timestamps_and_equal_ones_keep_file_order(tmp_path):
+    dataset = load_dataset(write_dataset(tmp_path / "d", "user_id,item_id,timestamp\n"
+                                                         "u,c,300\nv,a,5\nu,a,100\nu,d,200\nu,b,200\nv,b,1.5\n"))
+    assert dataset.order == "timestamp"
+    assert [[dataset.item_ids[i] for i in s] for s in dataset.sequences] == [["a", "d", "b", "c"], ["b", "a"]]
+
+
+def test_without_timestamps_sequences_keep_file_order(tmp_path):
+    for name, text in (("absent", "user_id,item_id\nu,c\nu,a\nu,b\n"),
+                       ("empty", "user_id,item_id,timestamp\nu,c,\nu,a,\nu,b,\n")):
+        dataset = load_dataset(write_dataset(tmp_path / name, text))
+        assert dataset.order == "file"
+        assert [dataset.item_ids[i] for i in dataset.sequences[0]] == ["c", "a", "b"]
+
+
+def test_timestamps_that_are_not_all_numbers_are_refused(tmp_path):
+    with pytest.raises(ValueError, match=r"line 3: timestamp '2020-01-02' is not a number"):
+        load_dataset(write_dataset(tmp_path / "dates", "user_id,item_id,timestamp\nu,a,1\nu,b,2020-01-02\n"))
+    with pytest.raises(ValueError, match="line 2 has a timestamp and line 3 has none"):
+        load_dataset(write_dataset(tmp_path / "partial", "user_id,item_id,timestamp\nu,a,1\nu,b,\nu,c,3\n"))
+
+
+def test_cuts_keep_the_order(games):
+    assert games.order == "timestamp"
+    assert first_users(games, 5).order == recent_items(games, 3).order == "timestamp"

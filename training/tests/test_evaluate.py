@@ -8,9 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from training.llm2rec import cli
+from training.llm2rec import evaluate as evaluation
 from training.llm2rec.data import first_users, load_dataset
 from training.llm2rec.encoder import embed_titles
-from training.llm2rec.evaluate import METRICS, Evaluation, Harness, Protocol, parse_method, write_report
+from training.llm2rec.evaluate import (METRICS, Evaluation, Harness, Protocol, capped, markdown_tables, parse_method,
+                                       write_report)
 from training.llm2rec.item_embeddings import open_source
 
 METHODS = ["popularity", "id-sasrec", "id-gru4rec", "tiny-sasrec", "tiny-gru4rec"]
@@ -152,3 +155,118 @@ def test_report_only_reports_finished_cells_and_marks_the_rest(evaluated, cuts, 
     assert report["datasets"]["amazon-games"]["methods"]["minilm-sasrec"] == {
         "not_run": "no seed of this cell has been computed yet"}
     assert "| minilm-sasrec | not run |" in (tmp_path / "partial.md").read_text()
+
+
+@pytest.fixture
+def count_training(monkeypatch):
+    """Counts the sequence model trainings the harness starts (each still runs)."""
+    calls, train = [], evaluation.train
+
+    def counted(*args, **kwargs):
+        calls.append(args[2][0].name)  # the first training part's dataset
+        return train(*args, **kwargs)
+
+    monkeypatch.setattr(evaluation, "train", counted)
+    yield calls
+
+
+def test_zero_shot_targets_share_one_training_per_method_and_seed(cuts, tmp_path, count_training):
+    games, movies, scientific = (str(cuts[name]) for name in ("amazon-games", "movielens-small", "amazon-scientific"))
+    two_targets = Evaluation(Protocol(seeds=(0,), max_epochs=2, patience=1, max_sequence=30),
+                             zero_shot=[scientific, movies], zero_shot_train=[games], methods=["tiny-sasrec"],
+                             sources={"tiny": "backbone:tiny"})
+    results = Harness(two_targets, tmp_path).run()
+    assert count_training == ["amazon-games"]  # one training for both targets
+    assert [r["dataset"] for r in results] == ["amazon-scientific/zero-shot", "movielens-small/zero-shot"]
+    assert results[0]["losses"] == results[1]["losses"] and results[0]["test"] != results[1]["test"]
+    model_file = results[0]["zero_shot_model"]
+    assert results[1]["zero_shot_model"] == model_file and (tmp_path / model_file).exists()
+
+    # interrupted after the first target: the rerun computes the second from the saved model, without training
+    (tmp_path / "cells" / "movielens-small--zero-shot" / "tiny-sasrec" / "seed-0.json").unlink()
+    again = Harness(two_targets, tmp_path).run()
+    assert count_training == ["amazon-games"]
+    assert again[1]["test"] == results[1]["test"]
+
+
+@pytest.fixture(scope="module")
+def single_seed(cuts, tmp_path_factory):
+    """One seed of popularity and id-sasrec on amazon-games, under a 1-epoch cap that ends training."""
+    out = tmp_path_factory.mktemp("single-seed")
+    plan = Evaluation(Protocol(seeds=(0,), max_epochs=1, patience=5, max_sequence=30),
+                      in_domain=[str(cuts["amazon-games"])], methods=["popularity", "id-sasrec"])
+    harness = Harness(plan, out)
+    results = harness.run()
+    return plan, results, write_report(harness, results, "pytest", out / "quality.json"), out
+
+
+def test_a_run_the_epoch_cap_ends_is_flagged_capped(single_seed, capsys):
+    plan, results, report, out = single_seed
+    assert [r.get("capped") for r in results] == [None, True]
+    methods = report["datasets"]["amazon-games"]["methods"]
+    assert methods["id-sasrec"]["capped_seeds"] == 1 and "capped_seeds" not in methods["popularity"]
+    tables = (out / "quality.md").read_text()
+    assert "| id-sasrec † |" in tables and "| popularity |" in tables
+    assert "† the 1-epoch cap ended training before early stopping (not converged; raise --max-epochs): " \
+           "id-sasrec (1 of 1 seed)" in tables
+    Harness(plan, out).run()  # read back: the warning is repeated
+    assert "WARNING [2/2] amazon-games id-sasrec seed 0: the 1-epoch cap ended training" in capsys.readouterr().out
+
+
+def test_the_epoch_cap_does_not_bind_by_default():
+    assert Protocol().max_epochs == 200 and Protocol().patience == 5
+    assert not capped(best_epoch=3, epochs_run=8, protocol=Protocol())  # early stopping after 5 epochs
+    assert not capped(best_epoch=5, epochs_run=10, protocol=Protocol(max_epochs=10))  # stopped on the last epoch
+    assert capped(best_epoch=6, epochs_run=10, protocol=Protocol(max_epochs=10))
+    assert capped(best_epoch=10, epochs_run=10, protocol=Protocol(max_epochs=10))
+
+
+def test_one_seed_has_no_spread(single_seed, evaluated):
+    _, _, report, out = single_seed
+    for values in report["datasets"]["amazon-games"]["methods"].values():
+        assert all(values[metric]["std"] is None for metric in METRICS)
+    assert "±" not in (out / "quality.md").read_text()
+    assert (out / "quality.png").stat().st_size > 10_000  # plotted without error bars
+    two_seeds = evaluated[2]["datasets"]["amazon-games"]["methods"]["id-sasrec"]
+    assert all(isinstance(two_seeds[metric]["std"], float) for metric in METRICS)
+    assert " ± " in markdown_tables(evaluated[2])
+
+
+def test_the_zero_shot_mix_has_its_own_limits(cuts, tmp_path):
+    def harness(**limits) -> Harness:
+        limited = plan(cuts, seeds=(0,), max_epochs=1, **limits)
+        limited.methods = ["tiny-sasrec"]
+        return Harness(limited, tmp_path)
+
+    limited, unlimited = harness(zero_shot_train_max_users=5, zero_shot_train_max_sequence=4), harness()
+    assert [len(d.sequences) for d in limited.zero_shot_train] == [5, 5]
+    assert max(len(s) for d in limited.zero_shot_train for s in d.sequences) == 4
+    assert [len(t.dataset.sequences) for t in limited.targets] == [60, 8, 50, 50]  # the targets keep their size
+    method, in_domain, zero_shot = limited.methods[0], limited.targets[0], limited.targets[3]
+    assert limited.cell_identity(zero_shot, method) != unlimited.cell_identity(zero_shot, method)
+    assert limited.cell_identity(in_domain, method) == unlimited.cell_identity(in_domain, method)
+    results = limited.run()  # the mix's amazon-games is a smaller catalogue than the in-domain one: both embed
+    assert [r["trained_on"] for r in results] == [["amazon-games"], ["movielens-small"], ["amazon-scientific"],
+                                                  ["amazon-games", "movielens-small"]]
+
+
+def test_the_cli_passes_the_zero_shot_mix_limits(cuts, monkeypatch, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["evaluate", "--help"])
+    help_text = capsys.readouterr().out
+    assert "--zero-shot-train-max-users" in help_text and "--zero-shot-train-max-sequence" in help_text
+    assert "cut only the zero-shot" in help_text  # the module docstring is the command's description
+
+    class Stop(Exception):
+        pass
+
+    def harness(plan, out, quiet):
+        raise Stop(plan.protocol)
+
+    monkeypatch.setattr(cli.evaluation, "Harness", harness)
+    with pytest.raises(Stop) as stopped:
+        cli.main(["evaluate", "--in-domain", str(cuts["amazon-games"]), "--zero-shot", str(cuts["amazon-scientific"]),
+                  "--zero-shot-train-max-users", "7", "--zero-shot-train-max-sequence", "9", "--out", str(tmp_path)])
+    protocol = stopped.value.args[0]
+    assert (protocol.zero_shot_train_max_users, protocol.zero_shot_train_max_sequence) == (7, 9)
+    assert protocol.max_users is None and protocol.max_epochs == 200
