@@ -367,7 +367,7 @@ export async function runHotSwap(options: HotSwapOptions): Promise<HotSwapReport
         const seconds = inPhase.length < 2 ? 1 : (inPhase.at(-1)!.due - inPhase[0].due) / 1000 + 1 / rate;
         const stats = summarize(ok.map((sample) => sample.end - sample.due), inPhase.length - ok.length, seconds);
         const fromSend = summarize(ok.map((sample) => sample.end - sample.sent), 0, seconds);
-        const last = Number.isFinite(end) ? end : Math.max(...samples.map((sample) => sample.end));
+        const last = Number.isFinite(end) ? end : samples.reduce((most, sample) => Math.max(most, sample.end), -Infinity);
         const answered = samples.filter((sample) => sample.end >= start && sample.end < last).length;
         const loop = probe.between(start, last);
         const report: PhaseReport = {
@@ -379,7 +379,7 @@ export async function runHotSwap(options: HotSwapOptions): Promise<HotSwapReport
         return [name, report];
       })) as Record<PhaseName, PhaseReport>;
       for (const record of switches) {
-        const firstNew = Math.min(...samples.filter((s) => s.label === record.to_version).map((s) => s.end));
+        const firstNew = samples.reduce((least, s) => (s.label === record.to_version ? Math.min(least, s.end) : least), Infinity);
         record.old_version_answers_after_first_new = samples.filter((s) => s.label === record.from_version && s.due > firstNew).length;
       }
       const responsesByVersion: Record<string, number> = {};
