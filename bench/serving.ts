@@ -255,7 +255,7 @@ export async function runServingBench(options: ServingBenchOptions): Promise<Ser
         for (const concurrency of options.concurrency) {
           const result = await measureHttp(server, `${server.origin}/graphql`, requests, concurrency, options);
           otherCores.push(result.cpu!.other_cores);
-          scenarios.push({ name: scenario, catalogue: size, concurrency, ...result });
+          scenarios.push({ name: scenario, catalogue: size, concurrency, ...result, response_bytes: meanBodyBytes(answers) });
           log(`http  ${name} ${scenario} c=${concurrency}: p50 ${result.p50_ms} ms, p99 ${result.p99_ms} ms, ${result.rps}/s, failed ${result.failed} (other load ${result.cpu!.other_cores} cores)`);
         }
       }
@@ -285,7 +285,7 @@ export async function runServingBench(options: ServingBenchOptions): Promise<Ser
       for (const concurrency of options.concurrency) {
         const result = await measureHttp(floorServer, `${floorServer.origin}/${scenario}`, requests, concurrency, options);
         otherCores.push(result.cpu!.other_cores);
-        floor.push({ name: scenario, catalogue: floorCatalogue, concurrency, ...result });
+        floor.push({ name: scenario, catalogue: floorCatalogue, concurrency, ...result, response_bytes: meanBodyBytes(floorBodies[`/${scenario}`]) });
         log(`floor ${scenario} c=${concurrency}: p50 ${result.p50_ms} ms, p99 ${result.p99_ms} ms, ${result.rps}/s`);
       }
     }
@@ -330,7 +330,7 @@ async function measureHttp(
   requests: string[],
   concurrency: number,
   options: ServingBenchOptions,
-): Promise<LoadStats & { cpu: CpuUse; cpu_ms_per_request: number; response_bytes: number }> {
+): Promise<LoadStats & { cpu: CpuUse; cpu_ms_per_request: number }> {
   let meter!: CpuMeter;
   let cpuBefore = 0;
   const result = await httpLoad({
@@ -341,22 +341,17 @@ async function measureHttp(
   const cpuMs = processCpuMs(server.pid) - cpuBefore;
   const cpu = meter.read();
   const { non2xx: _n, errors: _e, timeouts: _t, mismatches: _m, bytes_per_response: _b, ...stats } = result;
-  const response_bytes = await meanBodyBytes(url, requests);
-  return { ...stats, cpu, cpu_ms_per_request: round(cpuMs / Math.max(1, stats.requests), 3), response_bytes };
+  return { ...stats, cpu, cpu_ms_per_request: round(cpuMs / Math.max(1, stats.requests), 3) };
 }
 
 /**
- * The mean body size of the answers to each request asked once, in order. The load's own byte count weighs each
- * request by how often it happened to be sent in the run, which differs between runs (and between the platform and
- * the floor) when answers differ in size.
+ * The mean body size of the answers to a scenario's requests, each counted once. (The load's own byte count weighs
+ * each request by how often it happened to be sent in the run, which differs between runs, and between the platform
+ * and the floor, when answers differ in size.)
  */
-async function meanBodyBytes(url: string, requests: readonly string[]): Promise<number> {
-  let bytes = 0;
-  for (const body of requests) {
-    const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
-    bytes += (await response.arrayBuffer()).byteLength;
-  }
-  return Math.round(bytes / Math.max(1, requests.length));
+function meanBodyBytes(answers: Record<string, string>): number {
+  const sizes = Object.values(answers).map((body) => Buffer.byteLength(body));
+  return Math.round(sizes.reduce((sum, size) => sum + size, 0) / Math.max(1, sizes.length));
 }
 
 /** `count` items spread evenly over a list. */
