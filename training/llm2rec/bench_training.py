@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--out", type=Path, required=True, help="JSON record; a PNG plot is written beside it")
     args = parser.parse_args(argv)
     config = resolve(args.preset, sets=args.set)
-    datasets = load_datasets(args.datasets)
+    datasets = load_datasets(args.datasets, config)
     bb = config.backbone
     start = backbones.load_for_training(bb.kind, config.seed, bb.name_or_path, bb.architecture, bb.layers)
     fast = resolve_precision(config.precision)

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from . import backbone as backbones
-from .data import Dataset, first_users, leave_one_out, load_dataset
+from .data import DataError, Dataset, first_users, leave_one_out, load_dataset
 from .encoder import ItemEncoder, embed_titles
 from .export import GRAPHS, export_graph, verify_graph, write_manifest
 from .item_embeddings import embed_catalogue, encoder_source
@@ -87,7 +87,8 @@ def load_training_data(preset: Preset, dataset_paths: list[str]) -> list[Dataset
         datasets = [first_users(d, preset.max_users) for d in datasets]
     for dataset in datasets:
         if not dataset.sequences:
-            raise ValueError(f"{dataset.path} has no interactions: it cannot be used for training")
+            raise DataError(f"{dataset.path} has no interactions.csv rows: a bundle's sequence model is trained on "
+                            f"user histories")
     return datasets
 
 

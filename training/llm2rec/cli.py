@@ -24,6 +24,7 @@ from . import train_config
 from .backbone import generate
 from .bundle import build_bundle
 from .config import ConfigError
+from .data import DataError
 from .train_encoder import dry_run, train as train_encoder
 
 
@@ -96,6 +97,7 @@ def main(argv: list[str] | None = None) -> None:
     chat.add_argument("--max-new-tokens", type=int, default=40)
     args = parser.parse_args(argv)
 
+    config = None
     if args.command in ("bundle", "train"):
         # Every setting is checked before anything runs: a bad one is a usage error (exit 2) naming the field.
         try:
@@ -103,6 +105,16 @@ def main(argv: list[str] | None = None) -> None:
             config = module.resolve(args.preset, args.config, args.set)
         except ConfigError as error:
             (bundle if args.command == "bundle" else training).error(str(error))
+    try:
+        dispatch(args, argv, config)
+    except ConfigError as error:  # evaluate's methods, sources and datasets are checked as it plans the cells
+        parser.exit(2, f"{parser.prog} {args.command}: error: {error}\n")
+    except DataError as error:
+        # Data that cannot be used is the caller's to fix: the message names file, line and reason; no traceback.
+        parser.exit(1, f"{parser.prog} {args.command}: error: {error}\n")
+
+
+def dispatch(args: argparse.Namespace, argv: list[str] | None, config) -> None:
     if args.command == "bundle":
         build_bundle(config, args.datasets, args.out, use_cache=not args.no_cache, encoder_run=args.encoder)
     elif args.command == "train":

@@ -6,8 +6,11 @@ catalogue only, `interactions.csv` (user_id,item_id,timestamp).
 Sequence order: a user's sequence is their rows ordered by `timestamp`, a stable sort (rows with equal timestamps keep
 their file order), when every row's timestamp is a finite number (integer or decimal: unix seconds, milliseconds or a
 position). Without a timestamp column, or with the column empty in every row, it is the rows in file order. A column
-that has a value in some rows but is empty or not a number in others is refused (ValueError naming the line): there
-is no order to trust.
+that has a value in some rows but is empty or not a number in others is refused: there is no order to trust.
+
+Data that cannot be used (a missing items.jsonl, a line that is not a JSON object with an id and a title, an
+interaction naming an unknown item, ...) raises DataError naming the file and line; the command line prints it as
+an error message, without a traceback.
 """
 
 import csv
@@ -15,6 +18,10 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
+
+
+class DataError(ValueError):
+    """A dataset that cannot be used as given; the message names the file (and line) and what is wrong."""
 
 
 @dataclass
@@ -32,14 +39,31 @@ class Dataset:
 
 
 def load_items(path: str | Path) -> tuple[list[str], list[str]]:
-    """(item ids, titles) in items.jsonl order."""
+    """(item ids, titles) in items.jsonl order. Ids may be strings or integers (kept as strings)."""
+    file = Path(path) / "items.jsonl"
+    if not file.is_file():
+        raise DataError(f"{path}: no items.jsonl (a dataset directory holds items.jsonl and, optionally, "
+                        f"interactions.csv)")
     item_ids, titles = [], []
-    with open(Path(path) / "items.jsonl", encoding="utf-8") as f:
-        for line in f:
-            if line.strip():
+    with open(file, encoding="utf-8") as f:
+        for line_number, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
                 item = json.loads(line)
-                item_ids.append(str(item["id"]))
-                titles.append(item["title"])
+            except json.JSONDecodeError as error:
+                raise DataError(f"{file}:{line_number}: not JSON ({error.msg})") from None
+            if not isinstance(item, dict):
+                raise DataError(f"{file}:{line_number}: expected a JSON object with an id and a title")
+            item_id, title = item.get("id"), item.get("title")
+            if isinstance(item_id, bool) or not isinstance(item_id, (str, int)) or str(item_id) == "":
+                raise DataError(f"{file}:{line_number}: id must be a non-empty string or an integer, not {item_id!r}")
+            if not isinstance(title, str):
+                raise DataError(f"{file}:{line_number}: title must be a string, not {title!r}")
+            item_ids.append(str(item_id))
+            titles.append(title)
+    if not item_ids:
+        raise DataError(f"{file} has no items")
     return item_ids, titles
 
 
@@ -62,13 +86,19 @@ def read_interactions(interactions_file: Path, index: dict[str, int]) -> tuple[l
     timed, untimed = None, None  # the first line with a timestamp / with none (line numbers count the header)
     with open(interactions_file, newline="", encoding="utf-8") as f:
         rows = csv.DictReader(f)
+        missing = {"user_id", "item_id"} - set(rows.fieldnames or [])
+        if missing:
+            raise DataError(f"{interactions_file}: the header must name user_id,item_id[,timestamp]; "
+                            f"it lacks {', '.join(sorted(missing))}")
         for line, row in enumerate(rows, start=2):
+            if not row["user_id"] or not row["item_id"]:
+                raise DataError(f"{interactions_file}, line {line}: user_id and item_id must not be empty")
             if row["item_id"] not in index:
-                raise ValueError(f"{interactions_file}: item {row['item_id']!r} is not in items.jsonl")
+                raise DataError(f"{interactions_file}, line {line}: item {row['item_id']!r} is not in items.jsonl")
             text = (row.get("timestamp") or "").strip()
             timestamp = parse_timestamp(text)
             if text and timestamp is None:
-                raise ValueError(f"{interactions_file}, line {line}: timestamp {text!r} is not a number; sequences "
+                raise DataError(f"{interactions_file}, line {line}: timestamp {text!r} is not a number; sequences "
                                  f"are ordered by timestamp, so every row needs a number (or leave the column empty "
                                  f"in every row to keep file order)")
             if timestamp is None:
@@ -76,7 +106,7 @@ def read_interactions(interactions_file: Path, index: dict[str, int]) -> tuple[l
             else:
                 timed = timed or line
             if timed and untimed:
-                raise ValueError(f"{interactions_file}: line {timed} has a timestamp and line {untimed} has none; "
+                raise DataError(f"{interactions_file}: line {timed} has a timestamp and line {untimed} has none; "
                                  f"sequences are ordered by timestamp, so give every row one (or none, to keep file "
                                  f"order)")
             by_user.setdefault(row["user_id"], []).append((timestamp, index[row["item_id"]]))
@@ -91,7 +121,8 @@ def load_dataset(path: str | Path) -> Dataset:
     item_ids, titles = load_items(directory)
     index = {item_id: i for i, item_id in enumerate(item_ids)}
     if len(index) != len(item_ids):
-        raise ValueError(f"{directory}/items.jsonl has duplicate ids")
+        duplicate = next(item_id for i, item_id in enumerate(item_ids) if index[item_id] != i)
+        raise DataError(f"{directory}/items.jsonl has duplicate ids (e.g. {duplicate!r})")
     interactions_file = directory / "interactions.csv"
     sequences, order = read_interactions(interactions_file, index) if interactions_file.exists() else ([], "file")
     return Dataset(directory.name, str(path), item_ids, titles, sequences, order)

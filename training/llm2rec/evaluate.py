@@ -44,7 +44,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .data import Dataset, first_users, leave_one_out, load_dataset, recent_items
+from .config import ConfigError
+from .data import DataError, Dataset, first_users, leave_one_out, load_dataset, recent_items
 from .gru4rec import GRU4Rec
 from .item_embeddings import EmbeddingSource, embed_catalogue, open_source
 from .metrics import CUTOFFS
@@ -128,11 +129,11 @@ def parse_method(name: str, sources: dict[str, str]) -> Method:
         return Method(name, "popularity", None)
     match = re.fullmatch(r"(.+)-(sasrec|gru4rec)", name)
     if not match:
-        raise ValueError(f"unknown method {name!r}: use popularity, id-<model> or <source>-<model>, "
+        raise ConfigError(f"unknown method {name!r}: use popularity, id-<model> or <source>-<model>, "
                          f"<model> one of {', '.join(MODELS)}")
     source, model = match.groups()
     if source != "id" and source not in sources:
-        raise ValueError(f"method {name!r} needs the embedding source {source!r}: give it with --source "
+        raise ConfigError(f"method {name!r} needs the embedding source {source!r}: give it with --source "
                          f"{source}=SPEC (known sources: {', '.join(sorted(sources)) or 'none'})")
     return Method(name, model, None if source == "id" else source)
 
@@ -181,7 +182,10 @@ class Harness:
                   {*evaluation.in_domain, *evaluation.out_of_domain, *evaluation.zero_shot, *evaluation.zero_shot_train}}
         for path, dataset in loaded.items():
             if not dataset.sequences:
-                raise ValueError(f"{path} has no interactions.csv rows: there is nothing to evaluate on")
+                raise DataError(f"{path} has no interactions.csv rows: there is nothing to evaluate on")
+            if not any(len(sequence) >= 3 for sequence in dataset.sequences):
+                raise DataError(f"{path}: no user has 3 or more interactions (after the cut to this run's users and "
+                                f"history length), so leave-one-out has no test user")
         self.zero_shot_train = [cut(loaded[path], protocol.zero_shot_train_max_users,
                                     protocol.zero_shot_train_max_sequence)
                                 for path in evaluation.zero_shot_train or evaluation.in_domain]
@@ -189,11 +193,11 @@ class Harness:
                         + [Target(loaded[p].name, "out-of-domain", loaded[p]) for p in evaluation.out_of_domain]
                         + [Target(f"{loaded[p].name}/zero-shot", "zero-shot", loaded[p]) for p in evaluation.zero_shot])
         if evaluation.zero_shot and not self.zero_shot_train:
-            raise ValueError("zero-shot evaluation trains on the in-domain datasets: give --in-domain (or "
+            raise ConfigError("zero-shot evaluation trains on the in-domain datasets: give --in-domain (or "
                              "--zero-shot-train) too")
         keys = [t.key for t in self.targets]
         if len(set(keys)) != len(keys):
-            raise ValueError(f"a dataset is listed twice under one setting: {keys}")
+            raise ConfigError(f"a dataset is listed twice under one setting: {keys}")
 
     # -- inputs ---------------------------------------------------------------------------------------------------
 

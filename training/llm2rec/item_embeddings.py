@@ -24,6 +24,7 @@ import torch
 from tqdm import tqdm
 
 from . import backbone as backbones
+from .config import ConfigError
 from .encoder import ItemEncoder, embed_titles
 from .presets import PRESETS
 from .tokens import TitleTokenizer
@@ -49,7 +50,7 @@ def open_source(spec: str, batch_size: int = 64) -> EmbeddingSource:
         return _run_source(spec, argument, batch_size)
     if kind == "bundle":
         return _bundle_source(spec, Path(argument), batch_size)
-    raise ValueError(f"unknown embedding source {spec!r}: use backbone:<preset>, minilm, run:<dir>[@stage] or "
+    raise ConfigError(f"unknown embedding source {spec!r}: use backbone:<preset>, minilm, run:<dir>[@stage] or "
                      f"bundle:<dir>")
 
 
@@ -92,7 +93,7 @@ def _encoder_source(spec: str, backbone: backbones.Backbone, layers: int, attent
 
 def _backbone_source(spec: str, preset_name: str, batch_size: int) -> EmbeddingSource:
     if preset_name not in PRESETS:
-        raise ValueError(f"{spec}: unknown preset {preset_name!r} (known: {', '.join(PRESETS)})")
+        raise ConfigError(f"{spec}: unknown preset {preset_name!r} (known: {', '.join(PRESETS)})")
     preset = PRESETS[preset_name]
     backbone = backbones.load_backbone(preset.backbone, preset.seed)
     return _encoder_source(spec, backbone, preset.layers, preset.attention, preset.max_tokens, batch_size)

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from . import backbone as backbones
-from .data import Dataset, leave_one_out, load_dataset
+from .data import DataError, Dataset, leave_one_out, load_dataset
 from .geometry import geometry
 from .item_embeddings import EmbeddingSource, _encoder_source, embed_catalogue, open_source
 from .metrics import ranking_metrics, target_ranks
@@ -42,7 +42,7 @@ def next_item_pairs(dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
     queries = [history[-1] for history in split.valid_histories if history]
     targets = [t for history, t in zip(split.valid_histories, split.valid_targets) if history]
     if not queries:
-        raise ValueError(f"{dataset.path}: no user has 3 or more interactions, so there is no validation pair")
+        raise DataError(f"{dataset.path}: no user has 3 or more interactions, so there is no validation pair")
     return np.array(queries), np.array(targets)
 
 
@@ -70,7 +70,7 @@ def training_pairs(dataset: Dataset, limit: int = ADAPTER_PAIRS) -> tuple[np.nda
     (a fixed random sample)."""
     pairs = [(a, b) for history in leave_one_out(dataset.sequences).train for a, b in zip(history, history[1:])]
     if not pairs:
-        raise ValueError(f"{dataset.path}: no user has two training items, so there is nothing to fit an adapter on")
+        raise DataError(f"{dataset.path}: no user has two training items, so there is nothing to fit an adapter on")
     pairs = np.array(pairs)
     if len(pairs) > limit:
         pairs = pairs[np.sort(np.random.default_rng(0).choice(len(pairs), limit, replace=False))]

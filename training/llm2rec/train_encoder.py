@@ -27,7 +27,7 @@ import torch
 import transformers
 
 from . import backbone as backbones
-from .data import Dataset, leave_one_out, load_dataset
+from .data import DataError, Dataset, leave_one_out, load_dataset
 from .precision import resolve as resolve_precision
 from .stages import csft, mntp, simcse
 from .stages.loop import SUMMARY, StageModel, Stop, run_stage
@@ -61,11 +61,20 @@ def machine() -> dict:
             "torch": torch.__version__, "transformers": transformers.__version__, "peft": peft.__version__}
 
 
-def load_datasets(paths: list[str]) -> list[Dataset]:
+def stages_needing_histories(config: TrainConfig) -> list[str]:
+    """The stages of a run that learn from user histories; the others need only the items' titles."""
+    return [name for name in config.stages
+            if name == "csft" or (name == "simcse" and config.simcse.positives == "next-item")]
+
+
+def load_datasets(paths: list[str], config: TrainConfig) -> list[Dataset]:
+    """The training datasets. A catalogue without interactions adds its titles to the title stages (MNTP, SimCSE
+    with dropout positives); a run whose stages learn from histories needs at least one dataset with them."""
     datasets = [load_dataset(path) for path in paths]
-    for dataset in datasets:
-        if not dataset.sequences:
-            raise ValueError(f"{dataset.path} has no interactions.csv: CSFT needs user histories")
+    needing = stages_needing_histories(config)
+    if needing and not any(dataset.sequences for dataset in datasets):
+        raise DataError(f"no interactions in {', '.join(paths)}: the stage(s) {', '.join(needing)} of this run "
+                        f"learn from user histories (interactions.csv)")
     return datasets
 
 
@@ -158,7 +167,7 @@ def _train(config: TrainConfig, dataset_paths: list[str], run_dir: Path, stop: S
     run_dir.mkdir(parents=True, exist_ok=True)
     _check_config(run_dir, config)
     info = _run_info(run_dir, config)
-    datasets = load_datasets(dataset_paths)
+    datasets = load_datasets(dataset_paths, config)
     precision = resolve_precision(config.precision)
     print(f"precision {precision.label} ({precision.reason})", flush=True)
     print(f"run {info['run_id']} in {run_dir}: " + ", ".join(f"{d.name} ({len(d.titles)} items, "
@@ -252,15 +261,18 @@ def _record(config: TrainConfig, run_dir: Path, info: dict, datasets: list[Datas
 
 
 def dry_run(config: TrainConfig, dataset_paths: list[str] | list[Dataset]) -> dict:
-    """Check a preset without its weights: config resolution, the data pipeline of every stage at the preset's
+    """Check a preset without its weights: config resolution, the data pipeline of each of its stages at the preset's
     batch sizes and lengths, and one forward/backward per stage on a tiny random model of the preset's
     architecture (with SmolLM2's tokenizer). Returns the batch shapes and losses."""
     print(json.dumps(to_dict(config), indent=2))
-    datasets = [d if isinstance(d, Dataset) else load_dataset(d) for d in dataset_paths]
+    if all(isinstance(d, Dataset) for d in dataset_paths):
+        datasets = list(dataset_paths)
+    else:
+        datasets = load_datasets([str(d) for d in dataset_paths], config)
     tiny = backbones.build_tiny(config.seed, config.backbone.architecture)
     print(f"stand-in model: {tiny.name} ({tiny.source})")
     report = {}
-    for name in STAGES:
+    for name in config.stages:
         stage_config = getattr(config, name)
         stage = StageModel(copy.deepcopy(tiny.model), stage_config.lora, stage_config.train_embeddings)
         stage.set_attention_dropout(stage_config.dropout if name == "simcse" else 0.0)

@@ -2,6 +2,8 @@
 training presets and the bundle presets, through the real command line."""
 
 import json
+import math
+from pathlib import Path
 
 import pytest
 
@@ -9,6 +11,7 @@ from training.llm2rec import cli
 from training.llm2rec import presets as bundle_presets
 from training.llm2rec import train_config
 from training.llm2rec.config import ConfigError, UnknownSetting
+from training.llm2rec.train_encoder import dry_run
 
 
 @pytest.mark.parametrize("name", sorted(train_config.PRESETS))
@@ -89,3 +92,51 @@ def test_the_command_line_refuses_a_bad_setting_before_doing_anything(argv, caps
     assert exited.value.code == 2
     error = capsys.readouterr().err
     assert "= 'abc': Input should be a valid integer" in error and "usage:" in error
+
+
+@pytest.fixture
+def catalogue_only(tmp_path):
+    """The first 50 items of the shared office catalogue (a real dataset without interactions.csv)."""
+    source = Path(__file__).resolve().parents[3] / "shared" / "data" / "amazon-office-catalog" / "items.jsonl"
+    directory = tmp_path / "office-catalogue"
+    directory.mkdir()
+    (directory / "items.jsonl").write_text("".join(source.read_text().splitlines(keepends=True)[:50]))
+    return directory
+
+
+@pytest.mark.parametrize("command, message", [
+    (["train", "--preset", "cpu", "--dry-run"], "the stage(s) simcse of this run learn from user histories"),
+    (["train", "--preset", "tiny", "--dry-run"], "the stage(s) csft of this run learn from user histories"),
+    (["evaluate", "--methods", "popularity", "--in-domain"], "has no interactions.csv rows: there is nothing to evaluate"),
+])
+def test_a_catalogue_without_interactions_is_refused_with_a_message_not_a_traceback(command, message, catalogue_only,
+                                                                                     tmp_path, capsys):
+    argv = [*command, str(catalogue_only), "--out", str(tmp_path / "out")]
+    if command[0] == "train":
+        argv = [*command, "--datasets", str(catalogue_only), "--out", str(tmp_path / "out")]
+    with pytest.raises(SystemExit) as exited:
+        cli.main(argv)
+    assert exited.value.code == 1
+    error = capsys.readouterr().err
+    assert message in error and str(catalogue_only) in error and "Traceback" not in error
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("*.pt"))
+
+
+def test_the_title_stages_train_on_a_catalogue_without_interactions(catalogue_only):
+    config = train_config.resolve("tiny", sets=['stages=["mntp","simcse"]'])
+    report = dry_run(config, [str(catalogue_only)])
+    assert list(report) == ["mntp", "simcse"]
+    assert all(math.isfinite(stage["loss"]) and stage["parameters_with_grad"] > 0 for stage in report.values())
+
+
+def test_evaluate_refuses_a_dataset_where_no_user_has_a_test_item(tmp_path, capsys):
+    directory = tmp_path / "short"
+    directory.mkdir()
+    (directory / "items.jsonl").write_text('{"id": 1, "title": "A"}\n{"id": 2, "title": "B"}\n')
+    (directory / "interactions.csv").write_text("user_id,item_id,timestamp\nu,1,1\nu,2,2\nv,2,1\n")
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["evaluate", "--in-domain", str(directory), "--methods", "popularity", "--out", str(tmp_path / "o"),
+                  "--report", str(tmp_path / "o" / "q.json")])
+    assert exited.value.code == 1
+    assert "no user has 3 or more interactions" in capsys.readouterr().err
+    assert not (tmp_path / "o" / "q.json").exists()

@@ -1,6 +1,6 @@
 import pytest
 
-from training.llm2rec.data import first_users, leave_one_out, load_dataset, recent_items
+from training.llm2rec.data import DataError, first_users, leave_one_out, load_dataset, recent_items
 from training.llm2rec.train_sequence import training_windows
 
 
@@ -84,3 +84,39 @@ def test_timestamps_that_are_not_all_numbers_are_refused(tmp_path):
 def test_cuts_keep_the_order(games):
     assert games.order == "timestamp"
     assert first_users(games, 5).order == recent_items(games, 3).order == "timestamp"
+
+
+def write_items(directory, text: str):
+    directory.mkdir()
+    (directory / "items.jsonl").write_text(text)
+    return directory
+
+
+@pytest.mark.parametrize("text, message", [
+    ('{"id": "a", "title": "A"}\n{"id": "b", "title": \n', r"items.jsonl:2: not JSON"),
+    ('["a", "A"]\n', r"items.jsonl:1: expected a JSON object"),
+    ('{"title": "A"}\n', r"items.jsonl:1: id must be a non-empty string or an integer, not None"),
+    ('{"id": true, "title": "A"}\n', r"items.jsonl:1: id must be"),
+    ('{"id": "a", "title": null}\n', r"items.jsonl:1: title must be a string, not None"),
+    ('\n\n', r"has no items"),
+    ('{"id": "a", "title": "A"}\n{"id": "a", "title": "B"}\n', r"duplicate ids \(e.g. 'a'\)"),
+])
+def test_unusable_items_are_refused_naming_the_line(tmp_path, text, message):
+    with pytest.raises(DataError, match=message):
+        load_dataset(write_items(tmp_path / "d", text))
+
+
+def test_integer_ids_duplicate_titles_and_a_catalogue_without_interactions_load(tmp_path):
+    dataset = load_dataset(write_items(tmp_path / "d", '{"id": 7, "title": "Same"}\n{"id": "x", "title": "Same"}\n'))
+    assert dataset.item_ids == ["7", "x"] and dataset.titles == ["Same", "Same"] and dataset.sequences == []
+
+
+def test_unusable_interactions_are_refused(tmp_path):
+    with pytest.raises(DataError, match="lacks item_id"):
+        load_dataset(write_dataset(tmp_path / "header", "user,item\nu,a\n"))
+    with pytest.raises(DataError, match="line 3: user_id and item_id must not be empty"):
+        load_dataset(write_dataset(tmp_path / "empty", "user_id,item_id\nu,a\n,b\n"))
+    with pytest.raises(DataError, match=r"line 2: item 'zz' is not in items.jsonl"):
+        load_dataset(write_dataset(tmp_path / "unknown", "user_id,item_id\nu,zz\n"))
+    with pytest.raises(DataError, match="no items.jsonl"):
+        load_dataset(tmp_path / "nowhere")

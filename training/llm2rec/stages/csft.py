@@ -16,7 +16,7 @@ import torch
 from torch.nn import functional as F
 from transformers import PreTrainedTokenizerBase
 
-from ..data import Dataset, leave_one_out
+from ..data import DataError, Dataset, leave_one_out
 from ..train_config import StageConfig
 from .loop import StageModel
 
@@ -34,7 +34,7 @@ class CSFTData:
         rows = [(d, u, t) for d, train in enumerate(self.train) for u, s in enumerate(train) for t in range(1, len(s))]
         self.examples = np.array(rows, dtype=np.int64).reshape(-1, 3)
         if len(self.examples) == 0:
-            raise ValueError("no CSFT examples: every user needs at least 2 training items (5 interactions in all)")
+            raise DataError("no CSFT examples: every user needs at least 2 training items (5 interactions in all)")
 
     def __len__(self) -> int:
         return len(self.examples)

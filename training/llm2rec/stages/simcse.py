@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from ..data import Dataset, leave_one_out
+from ..data import DataError, Dataset, leave_one_out
 from ..tokens import TitleTokenizer
 from ..train_config import StageConfig
 from .loop import StageModel
@@ -42,7 +42,7 @@ class NextItemData:
                  for history in leave_one_out(d.sequences).train for a, b in zip(history, history[1:])}
         self.pairs = np.array(sorted((a, b) for a, b in pairs if a != b), dtype=np.int64).reshape(-1, 2)
         if len(self.pairs) == 0:
-            raise ValueError("no next-item pairs: every user needs two different training items")
+            raise DataError("no next-item pairs: every user needs two different training items")
         self.titles = titles
         self.ids = tokenizer.encode(titles)
         self.tokenizer = tokenizer
