@@ -77,7 +77,7 @@ export const recommendationResolvers: {
     },
 
     async similarItems(_, args, context) {
-      const { recommender } = context.platform;
+      const { recommender } = context.platform.switcher.forUser(args.userId ?? undefined);
       const { domain, items } = await recommender.similarItems(args.id, {
         domain: args.domain ?? undefined, first: args.first, filter: filterOf(args.filter, context),
       });

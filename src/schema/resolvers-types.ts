@@ -219,7 +219,11 @@ export type Query = {
   recommendations: RecommendationList;
   /** The bundles in the model registry that activateModel can switch to. */
   registeredModels: Array<RegisteredModel>;
-  /** Items whose title embeddings are closest (cosine) to an item's, in its own domain or in `domain`. */
+  /**
+   * Items whose title embeddings are closest (cosine) to an item's, in its own domain or in `domain`. With `userId`
+   * (the shopper looking, who need not have interactions yet), a traffic split answers that user with the same version
+   * as their recommendations; without it, the serving version answers.
+   */
   similarItems: SimilarItemList;
   /** The traffic split in force, or null. */
   trafficSplit?: Maybe<TrafficSplit>;
@@ -268,6 +272,7 @@ export type QuerySimilarItemsArgs = {
   filter?: InputMaybe<ItemFilter>;
   first: Scalars['Int']['input'];
   id: Scalars['ID']['input'];
+  userId?: InputMaybe<Scalars['ID']['input']>;
 };
 
 

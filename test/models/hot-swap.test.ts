@@ -147,6 +147,11 @@ describe('model hot-swap', () => {
       seen.set(userId, version);
     }
     assert.ok(new Set(seen.values()).size === 2, 'both versions answer some users');
+    const SIMILAR = `query($u: ID) { similarItems(id: "${history[0]}", first: 3, userId: $u) { modelVersion } }`;
+    for (const userId of users.slice(0, 10)) {
+      assert.equal((await api.query(SIMILAR, { u: userId })).data.similarItems.modelVersion, seen.get(userId), `similarItems for ${userId}`);
+    }
+    assert.equal((await api.query(SIMILAR, {})).data.similarItems.modelVersion, 'tiny-b');
     for (const userId of users.slice(0, 10)) {
       assert.equal((await api.query(USER, { u: userId })).data.recommendations.modelVersion, seen.get(userId));
     }
