@@ -49,6 +49,8 @@ export interface HotSwapOptions {
   first: number;
   workDir: string;
   serverLogLevel: string;
+  /** More node options for the server process (e.g. --cpu-prof), for experiments. */
+  serverNodeArgs?: string[];
   command: string;
   log: (message: string) => void;
 }
@@ -219,6 +221,7 @@ export async function runHotSwap(options: HotSwapOptions): Promise<HotSwapReport
   const logFile = path.join(options.workDir, 'logs', 'serve-hot-swap.log');
   const server = await startPlatformServer({
     dataDir, bundleDir: from.dir, registryDir: registry, apiKey: API_KEY, logLevel: options.serverLogLevel, logFile,
+    nodeArgs: options.serverNodeArgs,
   });
   /** How the server filled a version's collection: its 'model version ready' log line (written asynchronously). */
   const readyLine = async (version: string): Promise<{ mode?: string; reused?: number; embedded?: number; load_seconds?: number; fill_seconds?: number }> => {

@@ -29,6 +29,7 @@ const program = new Command('bench:hot-swap')
   .option('--history-length <n>', 'items per history', '10')
   .option('--first <n>', 'results per list', '10')
   .option('--server-log-level <level>', 'server LOG_LEVEL', 'info')
+  .option('--server-node-args <args>', 'more node options for the server process, space-separated (e.g. "--cpu-prof --cpu-prof-dir .tmp/prof"), for experiments')
   .option('--work-dir <dir>', 'caches, data directories and logs', BENCH_TMP)
   .option('--out <file>', 'JSON report', DEFAULT_OUT)
   .option('--docs-from <file>', 'only rewrite the docs section from an existing JSON report')
@@ -62,6 +63,7 @@ const report = await runHotSwap({
   first: int(o.first),
   workDir: path.resolve(o.workDir),
   serverLogLevel: o.serverLogLevel,
+  serverNodeArgs: o.serverNodeArgs ? String(o.serverNodeArgs).split(' ').filter((arg) => arg !== '') : undefined,
   command: ['npm run bench:hot-swap', ...(process.argv.length > 2 ? ['--', ...process.argv.slice(2)] : [])].join(' '),
   log: (message) => console.log(`[hot-swap ${new Date().toISOString().slice(11, 19)}] ${message}`),
 });

@@ -29,6 +29,7 @@ import {
   createGraph,
   GRAPH_SCALAR,
   GRAPH_WORK_PER_CANDIDATE,
+  GRAPH_WORK_PER_INSERTED_DIMENSION,
   loadGraph,
   ranksByCosine,
   saveGraph,
@@ -92,6 +93,9 @@ export interface GraphsOnOpen {
   /** Domains whose graphs were built anew from the vectors (no saved graphs, or unusable ones). */
   rebuilt: string[];
 }
+
+/** usearch's thread count for "one per core": graphs built while opening a collection, before it serves. */
+const ALL_CORES = 0;
 
 /** Most items a scan goes through between two looks at the turn budget (turn-budget.ts). */
 export const SCAN_CHUNK = 1024;
@@ -223,7 +227,7 @@ export class EmbeddedCollection implements VectorCollection {
         this.graphChanges.set(domain, restored.changes);
         (restored.changes === 0 ? this.graphsOnOpen.loaded : this.graphsOnOpen.updated).push(domain);
       } else {
-        this.addToGraphs(domain, [...domainSlots]);
+        this.addToGraphs(domain, [...domainSlots], ALL_CORES);
         this.graphsOnOpen.rebuilt.push(domain);
       }
     }
@@ -267,15 +271,26 @@ export class EmbeddedCollection implements VectorCollection {
     }
     const present = live.length === 0 ? [] : graphs.semantic.contains(BigUint64Array.from(live, (slot) => BigInt(slot))) as boolean[];
     const missing = live.filter((_, i) => !present[i]);
-    for (const vectorName of VECTOR_NAMES) addToGraph(graphs[vectorName], missing, this.matrices[vectorName].rows(missing));
+    for (const vectorName of VECTOR_NAMES) addToGraph(graphs[vectorName], missing, this.matrices[vectorName].rows(missing), ALL_CORES);
     const complete = VECTOR_NAMES.every((vectorName) => graphs[vectorName].size() === live.length);
     return complete ? { graphs, changes: removed + missing.length } : null;
   }
 
+  /**
+   * Writes points in pieces of what one turn's budget allows for their graph inserts (a few items: an insert into
+   * a large graph costs about a millisecond), so that a large batch never holds the event loop. Each piece replaces
+   * its items at once: a search sees an item's old vectors or its new ones, never neither.
+   */
   async upsert(points: readonly VectorPoint[]): Promise<void> {
     checkDimensions(points, this.dimensions);
-    await this.delete(points.map((point) => point.id));
-    this.insert(points);
+    const perPoint = (this.dimensions.semantic + this.dimensions.recommendation) * GRAPH_WORK_PER_INSERTED_DIMENSION;
+    const piece = Math.max(1, Math.floor(this.budget.perTurn / perPoint));
+    for (let start = 0; start < points.length; start += piece) {
+      const part = points.slice(start, start + piece);
+      await this.budget.take(part.length * perPoint);
+      this.remove(part.map((point) => point.id));
+      this.insert(part);
+    }
   }
 
   private insert(points: readonly VectorPoint[]): void {
@@ -287,7 +302,7 @@ export class EmbeddedCollection implements VectorCollection {
       slots.push(slot);
       byDomain.set(point.domain, slots);
     }
-    for (const [domain, slots] of byDomain) this.addToGraphs(domain, slots);
+    for (const [domain, slots] of byDomain) this.addToGraphs(domain, slots, 1);
     if (points.length > 0) this.dirty = true;
   }
 
@@ -301,9 +316,9 @@ export class EmbeddedCollection implements VectorCollection {
   }
 
   /** Adds placed slots of one domain to its graphs. */
-  private addToGraphs(domain: string, slots: readonly number[]): void {
+  private addToGraphs(domain: string, slots: readonly number[], threads: number): void {
     const graphs = this.graphsOf(domain);
-    for (const vectorName of VECTOR_NAMES) addToGraph(graphs[vectorName], slots, this.matrices[vectorName].rows(slots));
+    for (const vectorName of VECTOR_NAMES) addToGraph(graphs[vectorName], slots, this.matrices[vectorName].rows(slots), threads);
     this.graphChanges.set(domain, (this.graphChanges.get(domain) ?? 0) + slots.length);
   }
 
@@ -329,6 +344,11 @@ export class EmbeddedCollection implements VectorCollection {
   }
 
   async delete(ids: readonly string[]): Promise<void> {
+    this.remove(ids);
+  }
+
+  /** Retires the slots of `ids` and takes them out of the graphs. */
+  private remove(ids: readonly string[]): void {
     for (const id of ids) {
       const slot = this.slotOf.get(id);
       if (slot === undefined) continue;

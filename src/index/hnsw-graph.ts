@@ -45,10 +45,15 @@ export function createGraph(using: VectorName, dimensions: number): Graph {
   });
 }
 
-/** Adds rows of a matrix (row-major, `keys.length` rows) under their keys. */
-export function addToGraph(graph: Graph, keys: readonly number[], matrix: Float32Array): void {
+/**
+ * Adds rows of a matrix (row-major, `keys.length` rows) under their keys, on `threads` threads (0: one per core).
+ * Writes while serving use one: usearch waits for its slowest thread, and with the other core busy (the encoder
+ * re-embedding, say) a two-thread add of 5 points held the event loop 60-100 ms instead of about 5
+ * (`npm run bench:hot-swap` with a CPU profile, 2026-12-02).
+ */
+export function addToGraph(graph: Graph, keys: readonly number[], matrix: Float32Array, threads: number): void {
   if (keys.length === 0) return;
-  graph.add(BigUint64Array.from(keys, (key) => BigInt(key)), matrix, 0);
+  graph.add(BigUint64Array.from(keys, (key) => BigInt(key)), matrix, threads);
 }
 
 /**
@@ -70,6 +75,14 @@ export function searchGraph(graph: Graph, query: Float32Array, wanted: number, a
  * JavaScript dot products of exact scoring.
  */
 export const GRAPH_WORK_PER_CANDIDATE = 8;
+
+/**
+ * What adding one point to a graph costs per dimension, in the same units: an insert is a search for
+ * `expansion_add` (128) candidates plus linking the point into their neighbour lists, 128 x GRAPH_WORK_PER_CANDIDATE.
+ * Measured on a 16k-point graph, one thread, 2-core AMD EPYC: about 1 ms per 576-dimension point and 0.16 ms per
+ * 128-dimension point (2026-12-02), so one turn's budget adds about 5 items to both graphs of a domain.
+ */
+export const GRAPH_WORK_PER_INSERTED_DIMENSION = 128 * GRAPH_WORK_PER_CANDIDATE;
 
 /** A saved graph: its file (relative to the collection's directory), the file's sha256 and its vectors' scalar type. */
 export interface GraphFile {

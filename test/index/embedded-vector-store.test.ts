@@ -4,6 +4,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { EXACT_SEARCH_MAX_POINTS, EmbeddedVectorStore } from '../../src/index/embedded-vector-store.js';
+import { GRAPH_WORK_PER_INSERTED_DIMENSION } from '../../src/index/hnsw-graph.js';
+import { TurnBudget } from '../../src/turn-budget.js';
+import { turnsDuring } from '../support/turns.js';
 import type { VectorCollection, VectorPoint } from '../../src/index/vector-index.js';
 import { dims, point, randomVector, vectorStoreContract } from './vector-store-contract.js';
 
@@ -45,6 +48,46 @@ describe('EmbeddedVectorStore on a domain too large for an exact scan', () => {
       wanted += exact.length;
     }
     assert.ok(found / wanted >= 0.95, `recall@10 of the graph search is ${found / wanted}`);
+    await store.close();
+  });
+});
+
+describe('EmbeddedVectorStore writes', () => {
+  let root: string;
+  after(() => rm(root, { recursive: true, force: true }));
+
+  it('spreads a large upsert over turns of the event loop, replacing each item at once', async () => {
+    root = await mkdtemp(path.join(os.tmpdir(), 'llm2rec-index-'));
+    const perPoint = (dims.semantic + dims.recommendation) * GRAPH_WORK_PER_INSERTED_DIMENSION;
+    // A budget of 10 graph inserts per turn and no time cap: the count alone decides the turns.
+    const store = new EmbeddedVectorStore(root, new TurnBudget(10 * perPoint, 1e9));
+    const collection = await store.collection('items', dims);
+    const points = Array.from({ length: 200 }, (_, i) => point(i, 'games'));
+    const { turns } = await turnsDuring(() => collection.upsert(points));
+    assert.ok(turns >= 19, `200 inserts at 10 per turn ran over ${turns} turns`);
+
+    // New vectors for every item, while a reader looks at them between the turns of the write.
+    const ids = points.map((p) => p.id);
+    const replaced = points.map((p, i) => ({ ...p, vectors: { semantic: randomVector(9_000 + i, 8), recommendation: randomVector(19_000 + i, 4) } }));
+    let looks = 0;
+    let absent = 0;
+    let writing = true;
+    const reader = (async () => {
+      while (writing) {
+        absent += ids.length - (await collection.retrieve(ids, 'semantic')).size;
+        looks++;
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    })();
+    await collection.upsert(replaced);
+    writing = false;
+    await reader;
+    assert.ok(looks >= 10, `the reader looked ${looks} times during the write`);
+    assert.equal(absent, 0, 'an item was absent between its old and its new vectors');
+    const stored = await collection.retrieve(ids, 'semantic');
+    replaced.forEach((p) => assert.deepEqual(stored.get(p.id)!.vector, p.vectors.semantic));
+    const hits = await collection.search({ using: 'semantic', query: replaced[7].vectors.semantic, limit: 1 });
+    assert.equal(hits[0].id, replaced[7].id);
     await store.close();
   });
 });

@@ -15,11 +15,11 @@ describe('hnsw-graph', () => {
       return matrix;
     };
     let live = Array.from({ length: 100 }, (_, i) => i);
-    addToGraph(graph, live, rows(live));
+    addToGraph(graph, live, rows(live), 0);
     for (let round = 1; round <= 60; round++) {
       for (const key of live) graph.remove(BigInt(key));
       live = live.map((key) => key + 100);
-      addToGraph(graph, live, rows(live));
+      addToGraph(graph, live, rows(live), 0);
     }
     assert.equal(graph.size(), live.length);
     const last = live[live.length - 1];
