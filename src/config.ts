@@ -59,6 +59,14 @@ const Settings = z.object({
   maxAttributesSize: z.coerce.number().int().positive().default(65536),
   /** Deepest nesting of objects and arrays in item attributes (the attributes object itself is level 1). */
   maxAttributesDepth: z.coerce.number().int().positive().default(8),
+  /**
+   * How many retired model versions keep their vector collections (the most recently active first), so that
+   * activating one again only embeds what changed since; older versions' collections are dropped after a switch.
+   * The serving version, its rollback target and a traffic-split version always keep theirs.
+   */
+  retainedVersions: z.coerce.number().int().nonnegative().default(2),
+  /** How long a version displaced by a switch stays loaded (with its collection) for requests that started on it. */
+  releaseGraceMs: z.coerce.number().int().nonnegative().default(60_000),
   /** How often the vector index's accepted writes are made durable (the embedded index; the database commits each). */
   indexFlushIntervalMs: z.coerce.number().int().positive().default(10_000),
   /** Deepest nesting of brackets ({, [, () in a GraphQL document, literal arguments included; checked before parsing. */
@@ -112,6 +120,8 @@ export const ENVIRONMENT_NAMES: Record<keyof Settings, string> = {
   maxTitleLength: 'LLM2REC_MAX_TITLE_LENGTH',
   maxAttributesSize: 'LLM2REC_MAX_ATTRIBUTES_SIZE',
   maxAttributesDepth: 'LLM2REC_MAX_ATTRIBUTES_DEPTH',
+  retainedVersions: 'LLM2REC_RETAINED_VERSIONS',
+  releaseGraceMs: 'LLM2REC_RELEASE_GRACE_MS',
   indexFlushIntervalMs: 'LLM2REC_INDEX_FLUSH_INTERVAL_MS',
   maxDocumentNesting: 'LLM2REC_MAX_DOCUMENT_NESTING',
   maxAliases: 'LLM2REC_MAX_ALIASES',

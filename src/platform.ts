@@ -65,7 +65,7 @@ export async function openPlatform(settings: Settings, logger: Logger): Promise<
   logger.info({ version: initial.version, bundle: bundleDir, provider: settings.executionProvider }, 'model loaded');
 
   let catalog: Catalog | undefined;
-  const switcher = new ModelSwitcher(initial, registry, () => catalog!, models, vectors, dependencies, logger);
+  const switcher = new ModelSwitcher(initial, registry, () => catalog!, models, dependencies, logger, settings);
   catalog = new Catalog(db, items, () => switcher.targets(), {
     maxItemsPerBatch: settings.maxItemsPerBatch,
     encodeBatchSize: settings.encodeBatchSize,
@@ -86,7 +86,7 @@ export async function openPlatform(settings: Settings, logger: Logger): Promise<
   }, { changedSince });
   await journal.durableSince(syncStarted); // syncIndex flushed: everything before it is in the index now
   await models.resume(initial.model); // a restart keeps the version's activation time
-  await vectors.setActiveCollection(initial.collection.name);
+  await switcher.retireCollections();
   logger.info({ ...synced, points: await initial.collection.count(), collection: initial.collection.name }, 'vector index in step with the database');
 
   const flusher = setInterval(() => {

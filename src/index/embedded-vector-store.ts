@@ -145,6 +145,21 @@ class GrowableMatrix {
     rows.forEach((row, i) => matrix.set(this.data.subarray(row * this.dim, (row + 1) * this.dim), i * this.dim));
     return matrix;
   }
+  /**
+   * rows(), copied a turn's budget of components at a time: a snapshot of a large collection copied in one piece
+   * held the event loop about 60-130 ms (16,859 items; `npm run bench:hot-swap` with a CPU profile, 2026-12-02).
+   * The rows must not change meanwhile: a slot's vector never does (a replaced point gets a new slot).
+   */
+  async rowsOverTurns(rows: readonly number[], budget: TurnBudget): Promise<Float32Array> {
+    const matrix = new Float32Array(rows.length * this.dim);
+    const piece = Math.max(1, Math.floor(budget.perTurn / this.dim));
+    for (let start = 0; start < rows.length; start += piece) {
+      const end = Math.min(rows.length, start + piece);
+      await budget.take((end - start) * this.dim);
+      for (let i = start; i < end; i++) matrix.set(this.data.subarray(rows[i] * this.dim, (rows[i] + 1) * this.dim), i * this.dim);
+    }
+    return matrix;
+  }
 }
 
 type DomainGraphs = Record<VectorName, Graph>;
@@ -511,11 +526,11 @@ export class EmbeddedCollection implements VectorCollection {
   private async writeSnapshot(everyChangedGraph: boolean): Promise<void> {
     const due = [...this.graphs.keys()].filter((domain) => this.graphsDue(domain, everyChangedGraph));
     if (!this.dirty && due.length === 0) return;
-    // Everything written is taken before the first await, so writes arriving meanwhile wait for the next flush.
+    // The points and the graphs written are taken before the first await, so writes arriving meanwhile wait for the
+    // next flush; the live slots' vectors are copied later, over several turns (a slot's vector never changes).
     const snapshot = `${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
     const live = [...this.slotOf.values()].sort((a, b) => a - b);
     const nextSlot = this.ids.length;
-    const rows = VECTOR_NAMES.map((vectorName) => [vectorName, this.matrices[vectorName].rows(live)] as const);
     const file: CollectionFile = {
       dimensions: this.dimensions,
       points: live.map((slot) => [this.ids[slot]!, this.domains[slot]]),
@@ -537,7 +552,8 @@ export class EmbeddedCollection implements VectorCollection {
       for (const { domain, names } of saving) {
         for (const vectorName of VECTOR_NAMES) saveGraph(this.graphs.get(domain)![vectorName], path.join(this.dir, names[vectorName]));
       }
-      for (const [vectorName, matrix] of rows) {
+      for (const vectorName of VECTOR_NAMES) {
+        const matrix = await this.matrices[vectorName].rowsOverTurns(live, this.budget);
         await writeAtomically(path.join(this.dir, file.vectors![vectorName]), Buffer.from(matrix.buffer));
       }
       const saved: SavedGraphs[] = [];
@@ -589,7 +605,6 @@ async function removeUnnamedFiles(dir: string, file: CollectionFile): Promise<vo
 }
 
 /** The file under the store's root naming the active collection. */
-const ACTIVE_FILE = 'ACTIVE';
 
 /** Collections as directories under `root`. */
 export class EmbeddedVectorStore implements VectorStore {
@@ -616,15 +631,6 @@ export class EmbeddedVectorStore implements VectorStore {
   async dropCollection(name: string): Promise<void> {
     this.open.delete(name);
     await rm(path.join(this.root, name), { recursive: true, force: true });
-  }
-
-  async setActiveCollection(name: string): Promise<void> {
-    await mkdir(this.root, { recursive: true });
-    await writeAtomically(path.join(this.root, ACTIVE_FILE), name);
-  }
-
-  async activeCollection(): Promise<string | undefined> {
-    return readFile(path.join(this.root, ACTIVE_FILE), 'utf8').then((name) => name.trim(), () => undefined);
   }
 
   async close(): Promise<void> {

@@ -22,7 +22,6 @@ import type {
 import { VECTOR_NAMES, checkDimensions } from './vector-index.js';
 
 /** The alias that names the collection of the active model version, so that a new version can be swapped in. */
-export const ACTIVE_COLLECTION_ALIAS = 'items_active';
 
 /** Cosine for item-to-item similarity, dot product for user-to-item scores: the embedded store's metrics. */
 const DISTANCE: Record<VectorName, Schemas['Distance']> = { semantic: 'Cosine', recommendation: 'Dot' };
@@ -339,34 +338,10 @@ export class QdrantVectorStore implements VectorStore {
     return collections.map((collection) => collection.name).sort();
   }
 
-  /** Drops the collection (Qdrant drops its aliases with it); dropping a missing collection is not an error. */
+  /** Drops the collection; dropping a missing collection is not an error. */
   async dropCollection(name: string): Promise<void> {
     this.open.delete(name);
     await this.send(`dropping collection ${name}`, () => this.client.deleteCollection(name));
-  }
-
-  setActiveCollection(name: string): Promise<void> {
-    return this.setAlias(ACTIVE_COLLECTION_ALIAS, name);
-  }
-
-  activeCollection(): Promise<string | undefined> {
-    return this.resolveAlias(ACTIVE_COLLECTION_ALIAS);
-  }
-
-  /** Points `alias` at `collection`, atomically replacing what it pointed at. */
-  async setAlias(alias: string, collection: string): Promise<void> {
-    const current = await this.resolveAlias(alias);
-    if (current === collection) return;
-    const actions: Schemas['AliasOperations'][] = [];
-    if (current !== undefined) actions.push({ delete_alias: { alias_name: alias } });
-    actions.push({ create_alias: { alias_name: alias, collection_name: collection } });
-    await this.send(`pointing alias ${alias} at collection ${collection}`, () => this.client.updateCollectionAliases({ actions }));
-  }
-
-  /** The collection `alias` points at, or undefined when there is no such alias. */
-  async resolveAlias(alias: string): Promise<string | undefined> {
-    const { aliases } = await this.send(`resolving alias ${alias}`, () => this.client.getAliases());
-    return aliases.find((description) => description.alias_name === alias)?.collection_name;
   }
 
   /** Forgets the open collections; the client holds no resources that need closing. */

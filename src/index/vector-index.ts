@@ -68,11 +68,8 @@ export interface VectorStore {
   /** Opens a collection, creating it when it does not exist. */
   collection(name: string, dimensions: CollectionDimensions): Promise<VectorCollection>;
   listCollections(): Promise<string[]>;
+  /** Drops a collection and its points (the model switcher retires old versions' collections this way). */
   dropCollection(name: string): Promise<void>;
-  /** Records which collection serves requests (Qdrant: the `items_active` alias). */
-  setActiveCollection(name: string): Promise<void>;
-  /** The collection last recorded as active, if any. */
-  activeCollection(): Promise<string | undefined>;
   close(): Promise<void>;
 }
 

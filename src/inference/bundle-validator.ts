@@ -16,6 +16,7 @@
  * The first failing check throws InvalidBundleError with a message that names the file and what is wrong.
  */
 import path from 'node:path';
+import { GRAPHS, resolveShape, type GraphName, type TensorSpec } from './bundle-format.js';
 import { checkFiles, InvalidBundleError, parseManifest, type Manifest } from './manifest.js';
 import { runEncoder, splitRows } from './encoder.js';
 import { checkGraphNames, createSession, ort, type ExecutionProvider } from './onnx-runtime.js';
@@ -75,28 +76,16 @@ export const SAMPLE_TOLERANCE = 1e-4;
 export const INT8_SAMPLE_TOLERANCE = 1e-4;
 
 /** A number is a fixed size (the manifest's dimensions); a name is an axis that must be dynamic. */
-type Dim = 'batch' | 'tokens' | 'length' | number;
-interface TensorSpec { type: 'int64' | 'float32'; shape: Dim[] }
-interface GraphContract { inputs: Record<string, TensorSpec>; outputs: Record<string, TensorSpec> }
+type Dim = string | number;
+interface ResolvedTensor { type: TensorSpec['type']; shape: Dim[] }
+interface GraphContract { inputs: Record<string, ResolvedTensor>; outputs: Record<string, ResolvedTensor> }
 
-/** The contract of docs/bundle-format.md, with the manifest's dimensions filled in. */
-function contracts(manifest: Manifest): Record<'encoder' | 'adapter' | 'sequence_model', GraphContract> {
-  const item = manifest.dimensions.item_embedding;
-  const rec = manifest.dimensions.recommendation;
-  return {
-    encoder: {
-      inputs: { input_ids: { type: 'int64', shape: ['batch', 'tokens'] }, attention_mask: { type: 'int64', shape: ['batch', 'tokens'] } },
-      outputs: { item_embedding: { type: 'float32', shape: ['batch', item] } },
-    },
-    adapter: {
-      inputs: { item_embedding: { type: 'float32', shape: ['batch', item] } },
-      outputs: { recommendation_vector: { type: 'float32', shape: ['batch', rec] } },
-    },
-    sequence_model: {
-      inputs: { history: { type: 'float32', shape: ['batch', 'length', rec] }, history_mask: { type: 'int64', shape: ['batch', 'length'] } },
-      outputs: { user_vector: { type: 'float32', shape: ['batch', rec] } },
-    },
-  };
+/** The format's graph contracts (bundle-format.json), with the manifest's dimensions filled in. */
+function contracts(manifest: Manifest): Record<GraphName, GraphContract> {
+  const resolve = (tensors: Record<string, TensorSpec>) => Object.fromEntries(Object.entries(tensors)
+    .map(([name, spec]) => [name, { type: spec.type, shape: resolveShape(spec.shape, manifest.dimensions) }]));
+  return Object.fromEntries(Object.entries(GRAPHS).map(([graph, spec]) =>
+    [graph, { inputs: resolve(spec.inputs), outputs: resolve(spec.outputs) }])) as Record<GraphName, GraphContract>;
 }
 
 const showShape = (shape: readonly (Dim | string)[]) => `[${shape.join(', ')}]`;

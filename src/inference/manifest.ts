@@ -1,75 +1,15 @@
 /**
- * The manifest of a model bundle (docs/bundle-format.md): its schema and the checks that the files on disk are
- * the files training wrote.
+ * The manifest of a model bundle (docs/bundle-format.md): reading it against the format's schema
+ * (bundle-format.ts) and the checks that the files on disk are the files training wrote.
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
+import { FORMAT_VERSION, manifestSchema, type Manifest } from './bundle-format.js';
 
-const Graph = z.object({
-  file: z.string(),
-  inputs: z.array(z.string()),
-  outputs: z.array(z.string()),
-});
-
-export const Manifest = z.object({
-  format_version: z.literal(1),
-  model_version: z.string().min(1),
-  created_at: z.string(),
-  preset: z.string(),
-  backbone: z.object({
-    name: z.string(),
-    architecture: z.string(),
-    source: z.string(),
-    layers: z.number().int().positive(),
-    attention: z.enum(['causal', 'bidirectional']),
-  }).passthrough(),
-  dimensions: z.object({
-    item_embedding: z.number().int().positive(),
-    recommendation: z.number().int().positive(),
-  }),
-  tokenizer: z.object({
-    file: z.string(),
-    max_length: z.number().int().positive(),
-    pad_token_id: z.number().int().nonnegative(),
-    add_special_tokens: z.boolean(),
-  }),
-  pooling: z.literal('mean'),
-  sequence_model: z.object({
-    kind: z.string(),
-    max_history: z.number().int().positive(),
-  }).passthrough(),
-  graphs: z.object({
-    encoder: Graph,
-    adapter: Graph,
-    sequence_model: Graph,
-    /** Optional int8 variant of the encoder (training.llm2rec.quantize): same inputs and outputs as `encoder`. */
-    encoder_int8: Graph.optional(),
-  }),
-  files: z.record(z.string(), z.object({ sha256: z.string().regex(/^[0-9a-f]{64}$/), bytes: z.number().int().nonnegative() })),
-  training_data: z.array(z.object({ name: z.string() }).passthrough()),
-  metrics: z.record(z.string(), z.unknown()),
-  samples: z.array(z.object({
-    title: z.string(),
-    input_ids: z.array(z.number().int()),
-    item_embedding_head: z.array(z.number()),
-  })),
-  /** What quantize measured about each variant; the server needs the int8 encoder's sample heads. */
-  variants: z.object({
-    encoder_int8: z.object({
-      file: z.string(),
-      bytes: z.number().int().positive(),
-      speedup: z.number(),
-      min_cosine: z.number(),
-      top10_overlap: z.number(),
-      item_embedding_heads: z.array(z.array(z.number())),
-    }).passthrough().optional(),
-  }).passthrough().optional(),
-}).passthrough();
-
-export type Manifest = z.infer<typeof Manifest>;
+export type { Manifest } from './bundle-format.js';
 
 /** A bundle that cannot be served, with the reason in words a operator can act on. */
 export class InvalidBundleError extends Error {
@@ -100,9 +40,9 @@ export async function parseManifest(bundleDir: string): Promise<Manifest> {
   } catch (error) {
     throw new InvalidBundleError(bundleDir, `cannot read manifest.json (${(error as Error).message})`);
   }
-  const parsed = Manifest.safeParse(json);
+  const parsed = manifestSchema.safeParse(json);
   if (!parsed.success) {
-    throw new InvalidBundleError(bundleDir, `manifest.json does not match format 1: ${z.prettifyError(parsed.error)}`);
+    throw new InvalidBundleError(bundleDir, `manifest.json does not match format ${FORMAT_VERSION}: ${z.prettifyError(parsed.error)}`);
   }
   return parsed.data;
 }

@@ -10,15 +10,17 @@
  *
  * splitTraffic(version, share): a second version, prepared the same way, answers that share of users, chosen
  * deterministically by user id; everything else stays on the serving version.
+ *
+ * Retirement: after each switch (and at start-up) the collections of versions retired longer ago than the last
+ * `retainedVersions` are dropped (retireCollections); never a loaded version's.
  */
 import { createHash } from 'node:crypto';
 import { PlatformError } from '../errors.js';
 import type { Catalog, EmbeddingTarget } from '../catalog/catalog.js';
 import type { Logger } from '../logger.js';
-import type { VectorStore } from '../index/vector-index.js';
 import type { ModelRegistry } from './model-registry.js';
 import type { ModelVersions } from './model-versions.js';
-import { ServingModel, type ServingDependencies } from './serving-model.js';
+import { ServingModel, versionCollection, type ServingDependencies } from './serving-model.js';
 import { reuseSemanticVectors, sameEncoder } from './vector-reuse.js';
 
 export type ActivationState = 'loading' | 'embedding' | 'active' | 'failed';
@@ -46,14 +48,13 @@ export interface Activation {
   loadedAt?: Date;
 }
 
-/** How long a displaced version stays loaded for requests that started on it. */
-const RELEASE_GRACE_MS = 60_000;
-
 export class ModelSwitcher {
   private serving: ServingModel;
   private previous?: ServingModel;
   private pending?: ServingModel;
   private split?: { model: ServingModel; share: number };
+  /** Displaced versions still loaded for the requests that started on them (releaseLater). */
+  private readonly draining = new Set<ServingModel>();
   private latest?: Activation;
   private completion: Promise<void> = Promise.resolve();
 
@@ -62,9 +63,14 @@ export class ModelSwitcher {
     private readonly registry: ModelRegistry,
     private readonly catalog: () => Catalog,
     private readonly versions: ModelVersions,
-    private readonly vectors: VectorStore,
     private readonly dependencies: ServingDependencies,
     private readonly logger: Logger,
+    private readonly retention: {
+      /** Retired versions whose collections are kept (Settings.retainedVersions). */
+      retainedVersions: number;
+      /** How long a displaced version stays loaded for requests that started on it (Settings.releaseGraceMs). */
+      releaseGraceMs: number;
+    },
   ) {
     this.serving = initial;
   }
@@ -205,8 +211,8 @@ export class ModelSwitcher {
       install(next);
       this.pending = undefined;
       if (this.serving === next) {
-        await this.vectors.setActiveCollection(next.collection.name);
         await this.versions.activate(next.model);
+        await this.retireCollections().catch((error) => this.logger.warn({ err: error }, 'dropping retired versions\' collections failed'));
       }
       activation.state = 'active';
       activation.finishedAt = new Date();
@@ -223,9 +229,36 @@ export class ModelSwitcher {
     }
   }
 
+  /**
+   * Drops the collections of the versions the platform knows (recorded in the database or in the registry) except
+   * those of loaded versions (serving, rollback target, split, being activated, still draining) and of the
+   * `retainedVersions` most recently retired versions besides those. Returns the names dropped.
+   */
+  async retireCollections(): Promise<string[]> {
+    const variant = this.dependencies.encoder;
+    const loaded = new Set([this.serving, this.previous, this.pending, this.split?.model, ...this.draining]
+      .filter((model): model is ServingModel => model !== undefined).map((model) => model.collection.name));
+    const retired = (await this.versions.retired()).map((version) => versionCollection(version, variant));
+    const keep = new Set([...loaded, ...retired.filter((name) => !loaded.has(name)).slice(0, this.retention.retainedVersions)]);
+    const known = new Set([...retired, ...(await this.registry.list()).map((bundle) => versionCollection(bundle.version, variant))]);
+    const vectors = this.dependencies.vectors;
+    const dropped = (await vectors.listCollections()).filter((name) => known.has(name) && !keep.has(name));
+    for (const name of dropped) await vectors.dropCollection(name);
+    if (dropped.length > 0) this.logger.info({ dropped, retained: this.retention.retainedVersions }, 'dropped the collections of retired model versions');
+    return dropped;
+  }
+
   /** Releases a displaced version once the requests that started on it have had time to finish. */
   private releaseLater(model: ServingModel): void {
-    setTimeout(() => { model.release().catch(() => undefined); }, RELEASE_GRACE_MS).unref();
+    if (this.retention.releaseGraceMs === 0) {
+      model.release().catch(() => undefined);
+      return;
+    }
+    this.draining.add(model);
+    setTimeout(() => {
+      this.draining.delete(model);
+      model.release().catch(() => undefined);
+    }, this.retention.releaseGraceMs).unref();
   }
 
   private fail(activation: Activation, error: unknown): void {

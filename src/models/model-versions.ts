@@ -58,6 +58,14 @@ export class ModelVersions {
     return view(row);
   }
 
+  /** The retired versions, the most recently activated first. */
+  async retired(): Promise<string[]> {
+    const rows = await this.db.prisma.modelVersion.findMany({
+      where: { status: 'retired' }, orderBy: [{ activatedAt: { sort: 'desc', nulls: 'last' } }, { version: 'asc' }], select: { version: true },
+    });
+    return rows.map((row) => row.version);
+  }
+
   async list(): Promise<ModelVersionView[]> {
     const rows = await this.db.prisma.modelVersion.findMany({ orderBy: { createdAt: 'desc' } });
     return rows.map(view);

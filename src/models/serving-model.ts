@@ -15,6 +15,14 @@ export interface ServingDependencies {
   encoder: EncoderVariant;
 }
 
+/**
+ * The vector collection of a model version: one per version and encoder variant (the int8 encoder's vectors differ
+ * slightly from fp32's, so they get a collection of their own).
+ */
+export function versionCollection(version: string, variant: EncoderVariant): string {
+  return collectionName(variant === 'fp32' ? version : `${version}+${variant}`);
+}
+
 export class ServingModel {
   private constructor(
     readonly model: RecommendationModel,
@@ -31,9 +39,7 @@ export class ServingModel {
     const model = await RecommendationModel.load(bundleDir, {
       provider: dependencies.provider, encoder: dependencies.encoder, encoderFrom: loaded.map((serving) => serving.model),
     });
-    // The int8 encoder's vectors differ slightly from fp32's: they get a collection of their own.
-    const variant = model.encoderVariant === 'fp32' ? model.version : `${model.version}+${model.encoderVariant}`;
-    const collection = await dependencies.vectors.collection(collectionName(variant), model.dimensions);
+    const collection = await dependencies.vectors.collection(versionCollection(model.version, model.encoderVariant), model.dimensions);
     const recommender = new Recommender(model, collection, dependencies.interactions, dependencies.limits, dependencies.attributes);
     return new ServingModel(model, collection, recommender);
   }

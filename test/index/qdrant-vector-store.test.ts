@@ -3,7 +3,6 @@ import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { after, describe, it } from 'node:test';
 import {
-  ACTIVE_COLLECTION_ALIAS,
   QdrantVectorStore,
   checkVectorsConfig,
   describeQdrantError,
@@ -153,32 +152,6 @@ describe('QdrantVectorStore', { skip: skipWithoutServer }, () => {
   };
 
   vectorStoreContract(async () => ({ openStore: open, collectionPrefix, cleanUp: dropOurCollections }));
-
-  describe('aliases', () => {
-    after(dropOurCollections);
-    const alias = `${collectionPrefix}${ACTIVE_COLLECTION_ALIAS}`;
-
-    it('point the active alias at a collection, then swap it to another', async () => {
-      const store = open();
-      const v1 = await store.collection(`${collectionPrefix}items_v1`, dims);
-      const v2 = await store.collection(`${collectionPrefix}items_v2`, dims);
-      await v1.upsert([point(1, 'games')]);
-      await v2.upsert([point(1, 'games'), point(2, 'games')]);
-      assert.equal(await store.resolveAlias(alias), undefined);
-      await store.setAlias(alias, v1.name);
-      assert.equal(await store.resolveAlias(alias), v1.name);
-      await store.setAlias(alias, v2.name);
-      assert.equal(await store.resolveAlias(alias), v2.name);
-      await store.setAlias(alias, v2.name);
-      assert.equal(await store.resolveAlias(alias), v2.name);
-      await store.dropCollection(v2.name);
-      assert.equal(await store.resolveAlias(alias), undefined);
-    });
-
-    it('refuse a missing collection, naming it', async () => {
-      await assert.rejects(open().setAlias(alias, `${collectionPrefix}missing`), new RegExp(`alias ${alias} at collection ${collectionPrefix}missing failed`));
-    });
-  });
 
   it('names the collection when Qdrant refuses a request', async () => {
     const store = open();

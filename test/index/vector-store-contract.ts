@@ -226,15 +226,6 @@ export function vectorStoreContract(setUp: () => Promise<ContractBackend>): void
     assert.equal(await (await store.collection(name('dropped'), dims)).count(), 0);
   });
 
-  it('records the active collection, and a later store sees it', async () => {
-    const store = openStore();
-    await store.collection(name('v1'), dims);
-    await store.collection(name('v2'), dims);
-    await store.setActiveCollection(name('v1'));
-    await store.setActiveCollection(name('v2'));
-    assert.equal(await openStore().activeCollection(), name('v2'));
-  });
-
   it('keeps every write when flushes overlap each other and further writes', async () => {
     const store = openStore();
     const collection = await store.collection(name('overlap'), dims);

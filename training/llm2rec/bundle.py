@@ -21,7 +21,8 @@ import torch
 from . import backbone as backbones
 from .data import DataError, Dataset, first_users, leave_one_out, load_dataset
 from .encoder import ItemEncoder, embed_titles
-from .export import GRAPHS, export_graph, verify_graph, write_manifest
+from .bundle_format import FORMAT_VERSION, GRAPHS
+from .export import export_graph, verify_graph, write_manifest
 from .item_embeddings import embed_catalogue, encoder_source
 from .presets import Preset
 from .sasrec import SASRec, Adapter
@@ -130,7 +131,7 @@ def manifest_for(preset: Preset, backbone: backbones.Backbone, tokenizer: TitleT
     record of the LLM2Rec training run whose encoder the bundle carries (None: the raw backbone)."""
     now = datetime.now(timezone.utc)
     return {
-        "format_version": 1,
+        "format_version": FORMAT_VERSION,
         "model_version": f"{preset.name}-{'+'.join(d.name for d in datasets)}-{now:%Y%m%dT%H%M}",
         "created_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "preset": preset.name,
@@ -148,8 +149,8 @@ def manifest_for(preset: Preset, backbone: backbones.Backbone, tokenizer: TitleT
                       "pad_token_id": tokenizer.pad_token_id, "add_special_tokens": tokenizer.add_special_tokens},
         "pooling": "mean",
         "sequence_model": {"kind": "sasrec", "max_history": preset.max_history},
-        "graphs": {name: {"file": file, "inputs": list(inputs), "outputs": list(outputs)}
-                   for name, (file, inputs, outputs) in GRAPHS.items()},
+        "graphs": {name: {"file": graph.file, "inputs": list(graph.inputs), "outputs": list(graph.outputs)}
+                   for name, graph in GRAPHS.items()},
         "training_data": [{"name": d.name, "path": d.path, "items": len(d.titles), "interactions": d.interactions}
                           for d in datasets],
         "metrics": metrics,

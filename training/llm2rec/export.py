@@ -10,27 +10,14 @@ import torch
 from torch import nn
 
 from .backbone import sha256_file
+from .bundle_format import GRAPHS, check_manifest
 
 OPSET = 17
 TOLERANCE = 1e-4  # max abs difference allowed between onnxruntime and PyTorch outputs
 
-# name -> (file, inputs with their dynamic axes, outputs with their dynamic axes); the names are the contract.
-GRAPHS = {
-    "encoder": ("encoder.onnx",
-                {"input_ids": {0: "batch", 1: "tokens"}, "attention_mask": {0: "batch", 1: "tokens"}},
-                {"item_embedding": {0: "batch"}}),
-    "adapter": ("adapter.onnx",
-                {"item_embedding": {0: "batch"}},
-                {"recommendation_vector": {0: "batch"}}),
-    "sequence_model": ("sequence_model.onnx",
-                       {"history": {0: "batch", 1: "length"}, "history_mask": {0: "batch", 1: "length"}},
-                       {"user_vector": {0: "batch"}}),
-}
-
-
 def export_graph(name: str, module: nn.Module, example_inputs: tuple[torch.Tensor, ...], out_dir: Path) -> Path:
-    file, inputs, outputs = GRAPHS[name]
-    path = out_dir / file
+    graph = GRAPHS[name]
+    path = out_dir / graph.file
     module.eval()
     # The TorchScript-based exporter (dynamo=False) handles these small graphs reliably and needs no onnxscript;
     # torch 2.13 marks it deprecated, which we know. F.embedding's padding_idx range check warns while tracing;
@@ -42,9 +29,9 @@ def export_graph(name: str, module: nn.Module, example_inputs: tuple[torch.Tenso
             module,
             example_inputs,
             str(path),
-            input_names=list(inputs),
-            output_names=list(outputs),
-            dynamic_axes={**inputs, **outputs},
+            input_names=list(graph.inputs),
+            output_names=list(graph.outputs),
+            dynamic_axes=graph.dynamic_axes(),
             opset_version=OPSET,
             do_constant_folding=True,
             dynamo=False,
@@ -62,9 +49,9 @@ def run_onnx(path: Path, inputs: dict[str, np.ndarray]) -> np.ndarray:
 @torch.no_grad()
 def verify_graph(name: str, module: nn.Module, inputs: tuple[torch.Tensor, ...], out_dir: Path) -> float:
     """Run the exported graph with onnxruntime on `inputs`; raise unless it matches PyTorch within TOLERANCE."""
-    file, input_spec, _ = GRAPHS[name]
+    file = GRAPHS[name].file
     expected = module.eval()(*inputs).numpy()
-    actual = run_onnx(out_dir / file, {key: tensor.numpy() for key, tensor in zip(input_spec, inputs)})
+    actual = run_onnx(out_dir / file, {key: tensor.numpy() for key, tensor in zip(GRAPHS[name].inputs, inputs)})
     if actual.shape != expected.shape or not np.isfinite(actual).all():
         raise RuntimeError(f"{file}: onnxruntime gave shape {actual.shape} (finite: {np.isfinite(actual).all()}), "
                            f"PyTorch {expected.shape}")
@@ -80,7 +67,10 @@ def file_entries(out_dir: Path) -> dict:
 
 
 def write_manifest(out_dir: Path, manifest: dict) -> dict:
-    """Add `files` (sha256 and size of every other file in the bundle) and write manifest.json."""
+    """Add `files` (sha256 and size of every other file in the bundle), check the result against the format's schema
+    (ManifestError if it does not match) and write manifest.json."""
     manifest = {**manifest, "files": file_entries(out_dir)}
-    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    text = json.dumps(manifest, indent=2) + "\n"
+    check_manifest(json.loads(text))
+    (out_dir / "manifest.json").write_text(text)
     return manifest

@@ -40,7 +40,8 @@ from onnx import numpy_helper
 from . import backbone as backbones
 from .data import load_dataset, load_items, leave_one_out
 from .encoder import ItemEncoder
-from .export import GRAPHS, TOLERANCE, export_graph
+from .bundle_format import GRAPHS
+from .export import TOLERANCE, export_graph
 from .presets import PRESETS
 from .quantize import INT8_FILE, MIN_COSINE, MIN_OVERLAP, cosines, encode, length_batches, session
 from .sasrec import SASRec, Adapter
@@ -93,7 +94,7 @@ def load_onnx_parameters(name: str, module: torch.nn.Module, example_inputs: tup
     generator = torch.Generator().manual_seed(1234)
     for parameter in module.parameters():
         parameter.copy_(torch.randn(parameter.shape, generator=generator))
-    file = GRAPHS[name][0]
+    file = GRAPHS[name].file
     with tempfile.TemporaryDirectory() as tmp:
         export_graph(name, module, example_inputs, Path(tmp))
         fresh, fresh_consumer, _ = _initializers(Path(tmp) / file)

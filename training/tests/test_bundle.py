@@ -1,17 +1,21 @@
 """The tiny preset end to end: bundle layout, manifest, and onnxruntime against PyTorch."""
 
+import copy
 import json
 import random
+import re
 
 import numpy as np
+import onnx
 import pytest
 import torch
 from tokenizers import Tokenizer
 
 from training.llm2rec.backbone import sha256_file
+from training.llm2rec.bundle_format import FIXED_AXES, GRAPHS, ManifestError, check_manifest
 from training.llm2rec.cli import build_bundle
 from training.llm2rec.data import load_items
-from training.llm2rec.export import TOLERANCE, run_onnx
+from training.llm2rec.export import TOLERANCE, run_onnx, write_manifest
 from training.llm2rec.presets import PRESETS
 from training.llm2rec.tokenize_titles import main as tokenize_titles
 from training.llm2rec.tokens import TitleTokenizer
@@ -138,3 +142,48 @@ def test_two_datasets_share_training_and_are_evaluated_apart(tmp_path, games_dir
     assert [d["name"] for d in built.manifest["training_data"]] == ["amazon-games", "amazon-scientific"]
     assert set(built.manifest["metrics"]) == {"amazon-games", "amazon-scientific"}
     assert built.manifest["model_version"].startswith("tiny-amazon-games+amazon-scientific-")
+
+
+def test_the_bundle_matches_the_one_format_definition(tiny_bundle, manifest):
+    """src/inference/bundle-format.json, which the server reads too: the manifest matches its schema and each exported
+    graph has its input and output names, element types and axes."""
+    check_manifest(manifest)
+    types = {"int64": onnx.TensorProto.INT64, "float32": onnx.TensorProto.FLOAT}
+    for name, graph in GRAPHS.items():
+        model = onnx.load(str(tiny_bundle.path / graph.file), load_external_data=False)
+        assert manifest["graphs"][name] == {"file": graph.file, "inputs": list(graph.inputs), "outputs": list(graph.outputs)}
+        for declared, values in ((graph.inputs, model.graph.input), (graph.outputs, model.graph.output)):
+            assert [value.name for value in values] == list(declared)
+            for value in values:
+                spec = declared[value.name]
+                assert value.type.tensor_type.elem_type == types[spec["type"]], value.name
+                axes = value.type.tensor_type.shape.dim
+                assert len(axes) == len(spec["shape"]), value.name
+                for axis, dim in zip(axes, spec["shape"]):
+                    if dim in FIXED_AXES:
+                        assert axis.dim_value == manifest["dimensions"][dim], (value.name, dim)
+                    else:
+                        assert axis.dim_param and not axis.dim_value, (value.name, dim)  # dynamic
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda m: m.pop("dimensions"), "(root): 'dimensions' is a required property"),
+    (lambda m: m["graphs"]["encoder"].pop("inputs"), "graphs/encoder: 'inputs' is a required property"),
+    (lambda m: m.update(pooling="max"), "pooling: 'mean' was expected"),
+    (lambda m: m["files"]["encoder.onnx"].update(sha256="abc"), "files/encoder.onnx/sha256: 'abc' does not match"),
+])
+def test_a_manifest_off_the_format_is_refused(manifest, damage, message):
+    broken = copy.deepcopy(manifest)
+    damage(broken)
+    with pytest.raises(ManifestError, match=re.escape(message)):
+        check_manifest(broken)
+
+
+def test_a_manifest_off_the_format_is_not_written(manifest, tmp_path):
+    (tmp_path / "encoder.onnx").write_bytes(b"graph")
+    broken = {key: value for key, value in manifest.items() if key not in ("files", "pooling")}
+    with pytest.raises(ManifestError, match="'pooling' is a required property"):
+        write_manifest(tmp_path, broken)
+    assert not (tmp_path / "manifest.json").exists()
+    write_manifest(tmp_path, {**broken, "pooling": "mean"})
+    assert json.loads((tmp_path / "manifest.json").read_text())["files"]["encoder.onnx"]["bytes"] == 5
