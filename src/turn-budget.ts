@@ -54,3 +54,10 @@ export class TurnBudget {
 
 /** The budget every embedded collection, the catalogue's attribute lists and the embedded database share. */
 export const sharedTurnBudget = new TurnBudget();
+
+/**
+ * Writes into the embedded index (graph inserts, the vector copies of a snapshot) take from a budget of their own, a
+ * quarter of a turn's, besides the shared one: a model switch fills a whole collection while requests are served,
+ * and a request must not queue behind turns full of inserts. Each turn runs at most this much write work.
+ */
+export const sharedWriteBudget = new TurnBudget(COMPONENTS_PER_TURN / 4, MAX_TURN_MS / 4);

@@ -49,7 +49,7 @@ import type {
   VectorStore,
 } from './vector-index.js';
 import { VECTOR_NAMES, checkDimensions } from './vector-index.js';
-import { sharedTurnBudget, VISIT_WORK, type TurnBudget } from '../turn-budget.js';
+import { sharedTurnBudget, sharedWriteBudget, VISIT_WORK, type TurnBudget } from '../turn-budget.js';
 
 /** Domains with at most this many points are searched exactly (a full scan) instead of through their graph. */
 export const EXACT_SEARCH_MAX_POINTS = 2048;
@@ -187,6 +187,8 @@ export class EmbeddedCollection implements VectorCollection {
     readonly dimensions: CollectionDimensions,
     private readonly dir: string,
     private readonly budget: TurnBudget = sharedTurnBudget,
+    /** Writes (graph inserts, snapshot copies) take from this one: see sharedWriteBudget. */
+    private readonly writeBudget: TurnBudget = sharedWriteBudget,
   ) {
     this.matrices = {
       semantic: new GrowableMatrix(dimensions.semantic),
@@ -194,8 +196,12 @@ export class EmbeddedCollection implements VectorCollection {
     };
   }
 
-  static async open(dir: string, name: string, dimensions: CollectionDimensions, budget?: TurnBudget): Promise<EmbeddedCollection> {
-    const collection = new EmbeddedCollection(name, dimensions, dir, budget);
+  static async open(
+    dir: string, name: string, dimensions: CollectionDimensions, budget?: TurnBudget, writeBudget?: TurnBudget,
+  ): Promise<EmbeddedCollection> {
+    const collection = new EmbeddedCollection(name, dimensions, dir, budget, writeBudget);
+    // The directory now, not at the first flush: a collection that cannot be stored fails when it is opened.
+    await mkdir(dir, { recursive: true });
     const saved = await readFile(path.join(dir, 'collection.json'), 'utf8').then(JSON.parse, () => null) as CollectionFile | null;
     if (saved) await collection.restore(saved);
     return collection;
@@ -292,17 +298,17 @@ export class EmbeddedCollection implements VectorCollection {
   }
 
   /**
-   * Writes points in pieces of what one turn's budget allows for their graph inserts (a few items: an insert into
+   * Writes points in pieces of what one turn's write budget allows for their graph inserts (an insert into
    * a large graph costs about a millisecond), so that a large batch never holds the event loop. Each piece replaces
    * its items at once: a search sees an item's old vectors or its new ones, never neither.
    */
   async upsert(points: readonly VectorPoint[]): Promise<void> {
     checkDimensions(points, this.dimensions);
     const perPoint = (this.dimensions.semantic + this.dimensions.recommendation) * GRAPH_WORK_PER_INSERTED_DIMENSION;
-    const piece = Math.max(1, Math.floor(this.budget.perTurn / perPoint));
+    const piece = Math.max(1, Math.floor(this.writeBudget.perTurn / perPoint));
     for (let start = 0; start < points.length; start += piece) {
       const part = points.slice(start, start + piece);
-      await this.budget.take(part.length * perPoint);
+      await this.writeBudget.take(part.length * perPoint);
       this.remove(part.map((point) => point.id));
       this.insert(part);
     }
@@ -553,7 +559,7 @@ export class EmbeddedCollection implements VectorCollection {
         for (const vectorName of VECTOR_NAMES) saveGraph(this.graphs.get(domain)![vectorName], path.join(this.dir, names[vectorName]));
       }
       for (const vectorName of VECTOR_NAMES) {
-        const matrix = await this.matrices[vectorName].rowsOverTurns(live, this.budget);
+        const matrix = await this.matrices[vectorName].rowsOverTurns(live, this.writeBudget);
         await writeAtomically(path.join(this.dir, file.vectors![vectorName]), Buffer.from(matrix.buffer));
       }
       const saved: SavedGraphs[] = [];
@@ -610,12 +616,16 @@ async function removeUnnamedFiles(dir: string, file: CollectionFile): Promise<vo
 export class EmbeddedVectorStore implements VectorStore {
   private readonly open = new Map<string, EmbeddedCollection>();
 
-  constructor(private readonly root: string, private readonly budget: TurnBudget = sharedTurnBudget) {}
+  constructor(
+    private readonly root: string,
+    private readonly budget: TurnBudget = sharedTurnBudget,
+    private readonly writeBudget: TurnBudget = sharedWriteBudget,
+  ) {}
 
   async collection(name: string, dimensions: CollectionDimensions): Promise<EmbeddedCollection> {
     let collection = this.open.get(name);
     if (!collection) {
-      collection = await EmbeddedCollection.open(path.join(this.root, name), name, dimensions, this.budget);
+      collection = await EmbeddedCollection.open(path.join(this.root, name), name, dimensions, this.budget, this.writeBudget);
       this.open.set(name, collection);
     }
     return collection;

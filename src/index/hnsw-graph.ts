@@ -80,7 +80,7 @@ export const GRAPH_WORK_PER_CANDIDATE = 8;
  * What adding one point to a graph costs per dimension, in the same units: an insert is a search for
  * `expansion_add` (128) candidates plus linking the point into their neighbour lists, 128 x GRAPH_WORK_PER_CANDIDATE.
  * Measured on a 16k-point graph, one thread, 2-core AMD EPYC: about 1 ms per 576-dimension point and 0.16 ms per
- * 128-dimension point (2026-12-02), so one turn's budget adds about 5 items to both graphs of a domain.
+ * 128-dimension point (2026-12-02): one turn's write budget (sharedWriteBudget) adds one or two such items.
  */
 export const GRAPH_WORK_PER_INSERTED_DIMENSION = 128 * GRAPH_WORK_PER_CANDIDATE;
 

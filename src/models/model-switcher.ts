@@ -185,12 +185,8 @@ export class ModelSwitcher {
   private async load(version: string): Promise<ServingModel> {
     const dir = await this.registry.find(version);
     if (!dir) throw new PlatformError('UNKNOWN_MODEL_VERSION', `no bundle of version ${JSON.stringify(version)} in ${this.registry.dir}`);
-    try {
-      const loaded = [this.serving, this.previous, this.split?.model].filter((model): model is ServingModel => model !== undefined);
-      return await ServingModel.open(dir, this.dependencies, loaded);
-    } catch (error) {
-      throw new PlatformError('INVALID_BUNDLE', (error as Error).message);
-    }
+    const loaded = [this.serving, this.previous, this.split?.model].filter((model): model is ServingModel => model !== undefined);
+    return ServingModel.open(dir, this.dependencies, loaded);
   }
 
   private async complete(next: ServingModel, activation: Activation, install: (next: ServingModel) => void): Promise<void> {

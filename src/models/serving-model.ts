@@ -3,6 +3,7 @@ import type { Interactions } from '../events/interactions.js';
 import type { ExecutionProvider } from '../inference/onnx-runtime.js';
 import { RecommendationModel, type EncoderVariant } from '../inference/recommendation-model.js';
 import { collectionName, type VectorCollection, type VectorStore } from '../index/vector-index.js';
+import { PlatformError } from '../errors.js';
 import type { AttributeFilters } from '../recommend/attribute-filter.js';
 import { Recommender, type RecommendationLimits } from '../recommend/recommender.js';
 
@@ -31,15 +32,28 @@ export class ServingModel {
   ) {}
 
   /**
-   * Loads and checks a bundle (an invalid one throws InvalidBundleError) and opens its version's collection. An
-   * encoder identical to one of `loaded`'s is shared, not loaded again.
+   * Loads and checks a bundle and opens its version's collection; what fails says which: INVALID_BUNDLE (the
+   * bundle's checks, with the reason) or VECTOR_INDEX_UNAVAILABLE (the vector store). An encoder identical to one of
+   * `loaded`'s is shared, not loaded again.
    */
   static async open(bundleDir: string, dependencies: ServingDependencies, loaded: readonly ServingModel[] = []): Promise<ServingModel> {
     // A loaded version with the same encoder graph lends its encoder thread (see RecommendationModel.load).
-    const model = await RecommendationModel.load(bundleDir, {
-      provider: dependencies.provider, encoder: dependencies.encoder, encoderFrom: loaded.map((serving) => serving.model),
-    });
-    const collection = await dependencies.vectors.collection(versionCollection(model.version, model.encoderVariant), model.dimensions);
+    let model: RecommendationModel;
+    try {
+      model = await RecommendationModel.load(bundleDir, {
+        provider: dependencies.provider, encoder: dependencies.encoder, encoderFrom: loaded.map((serving) => serving.model),
+      });
+    } catch (error) {
+      throw new PlatformError('INVALID_BUNDLE', (error as Error).message);
+    }
+    let collection: VectorCollection;
+    const name = versionCollection(model.version, model.encoderVariant);
+    try {
+      collection = await dependencies.vectors.collection(name, model.dimensions);
+    } catch (error) {
+      await model.release().catch(() => undefined);
+      throw new PlatformError('VECTOR_INDEX_UNAVAILABLE', `opening vector collection ${name} failed: ${(error as Error).message}`);
+    }
     const recommender = new Recommender(model, collection, dependencies.interactions, dependencies.limits, dependencies.attributes);
     return new ServingModel(model, collection, recommender);
   }

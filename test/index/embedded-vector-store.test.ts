@@ -59,8 +59,8 @@ describe('EmbeddedVectorStore writes', () => {
   it('spreads a large upsert over turns of the event loop, replacing each item at once', async () => {
     root = await mkdtemp(path.join(os.tmpdir(), 'llm2rec-index-'));
     const perPoint = (dims.semantic + dims.recommendation) * GRAPH_WORK_PER_INSERTED_DIMENSION;
-    // A budget of 10 graph inserts per turn and no time cap: the count alone decides the turns.
-    const store = new EmbeddedVectorStore(root, new TurnBudget(10 * perPoint, 1e9));
+    // A write budget of 10 graph inserts per turn and no time cap: the count alone decides the turns.
+    const store = new EmbeddedVectorStore(root, new TurnBudget(), new TurnBudget(10 * perPoint, 1e9));
     const collection = await store.collection('items', dims);
     const points = Array.from({ length: 200 }, (_, i) => point(i, 'games'));
     const { turns } = await turnsDuring(() => collection.upsert(points));

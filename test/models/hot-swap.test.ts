@@ -98,6 +98,18 @@ describe('model hot-swap', () => {
       [['tiny-a', 'retired'], ['tiny-b', 'active']]);
   });
 
+  it('says when the vector index, not the bundle, keeps a version from loading', async () => {
+    await publish(registry, 'tiny-unstorable');
+    // A file where the version's collection directory would go: the embedded index cannot open the collection.
+    await writeFile(path.join(api.settings.dataDir, 'vectors', 'items_tiny-unstorable'), 'not a directory');
+    const serving = api.platform.model.version;
+    const refused = await api.mutate(ACTIVATE, { v: 'tiny-unstorable' });
+    assert.equal(errorCode(refused), 'VECTOR_INDEX_UNAVAILABLE');
+    assert.match(refused.errors![0].message, /opening vector collection items_tiny-unstorable failed/);
+    assert.equal(api.platform.model.version, serving);
+    assert.equal((await api.query(RECOMMEND, { h: history })).data.recommendations.modelVersion, serving);
+  });
+
   it('refuses an invalid bundle and an unknown version; the current version serves on', async () => {
     const broken = await api.mutate(ACTIVATE, { v: 'tiny-broken' });
     assert.equal(errorCode(broken), 'INVALID_BUNDLE');
