@@ -152,7 +152,7 @@ export interface HotSwapReport {
 
 const RECOMMEND = 'query HotSwap($h: [ID!], $first: Int!) { recommendations(history: $h, first: $first) { modelVersion items { score item { id title } } } }';
 const ACTIVATE = 'mutation Activate($v: String!) { activateModel(version: $v) { version state } }';
-const PROGRESS = '{ modelActivation { version state done total startedAt finishedAt error } activeModel { version } }';
+const PROGRESS = '{ modelActivation { version state done total startedAt loadedAt finishedAt error mode reused embedded } activeModel { version } }';
 const API_KEY = 'bench-hot-swap';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -223,16 +223,16 @@ export async function runHotSwap(options: HotSwapOptions): Promise<HotSwapReport
     dataDir, bundleDir: from.dir, registryDir: registry, apiKey: API_KEY, logLevel: options.serverLogLevel, logFile,
     nodeArgs: options.serverNodeArgs,
   });
-  /** How the server filled a version's collection: its 'model version ready' log line (written asynchronously). */
-  const readyLine = async (version: string): Promise<{ mode?: string; reused?: number; embedded?: number; load_seconds?: number; fill_seconds?: number }> => {
-    for (let attempt = 0; attempt < 20; attempt++) {
-      const text = await readFile(logFile, 'utf8').catch(() => '');
-      const line = text.split('\n').filter((l) => l.includes('"model version ready"')).map((l) => JSON.parse(l))
-        .filter((entry) => entry.version === version).at(-1);
-      if (line) return line;
-      await sleep(100);
-    }
-    return {};
+  /** How the server filled a version's collection, from its modelActivation record (not its log: reading a log of
+   * every request stalled this process, and so the requests it paces, for hundreds of ms after each switch). */
+  const fillRecord = (activation: any): { mode?: string; reused?: number; embedded?: number; load_seconds?: number; fill_seconds?: number } => {
+    const at = (value: string | null | undefined) => (value ? Date.parse(value) : undefined);
+    const [started, loaded, finished] = [at(activation.startedAt), at(activation.loadedAt), at(activation.finishedAt)];
+    return {
+      mode: activation.mode?.toLowerCase(), reused: activation.reused ?? undefined, embedded: activation.embedded ?? undefined,
+      load_seconds: started !== undefined && loaded !== undefined ? (loaded - started) / 1000 : undefined,
+      fill_seconds: loaded !== undefined && finished !== undefined ? (finished - loaded) / 1000 : undefined,
+    };
   };
   log(`server ready in ${server.startupSeconds.toFixed(1)} s on ${items.length} items`);
   const graphql = async (query: string, variables: Record<string, unknown> = {}) => {
@@ -342,7 +342,7 @@ export async function runHotSwap(options: HotSwapOptions): Promise<HotSwapReport
           marks.push(performance.now());
           const done = await switchTo(target.version);
           marks.push(performance.now());
-          const a = await readyLine(target.version);
+          const a = fillRecord(done.activation);
           switches.push({
             kind, from_version: serving.version, to_version: target.version, seconds: round(done.seconds, 2),
             server_seconds: done.server === null ? null : round(done.server, 2), mode: a.mode ?? null,

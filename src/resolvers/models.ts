@@ -10,7 +10,11 @@ function present(activation: Activation, settings: Platform['settings']) {
   return {
     ...activation,
     startedAt: activation.startedAt.toISOString(),
+    loadedAt: activation.loadedAt?.toISOString() ?? null,
     finishedAt: activation.finishedAt?.toISOString() ?? null,
+    mode: activation.mode === undefined ? null : activation.mode === 'reuse' ? 'REUSE' as const : 'EMBED' as const,
+    reused: activation.reused ?? null,
+    embedded: activation.embedded ?? null,
     error: activation.error === undefined || activation.error === null ? null : pathRedactor(settings)(activation.error),
   };
 }

@@ -20,6 +20,10 @@ export type Scalars = {
   JSONObject: { input: Record<string, unknown>; output: Record<string, unknown>; }
 };
 
+export type ActivationMode =
+  | 'EMBED'
+  | 'REUSE';
+
 export type Contribution = {
   __typename?: 'Contribution';
   item: Item;
@@ -94,8 +98,16 @@ export type ModelActivation = {
   __typename?: 'ModelActivation';
   /** Items embedded into the new version's collection so far, of total. */
   done: Scalars['Int']['output'];
+  /** Items run through the encoder. */
+  embedded?: Maybe<Scalars['Int']['output']>;
   error?: Maybe<Scalars['String']['output']>;
   finishedAt?: Maybe<Scalars['String']['output']>;
+  /** When the bundle was loaded and checked, and the filling of the version's collection began. */
+  loadedAt?: Maybe<Scalars['String']['output']>;
+  /** How the collection was filled: REUSE (same encoder: the serving version's semantic vectors, only the adapter run) or EMBED. */
+  mode?: Maybe<ActivationMode>;
+  /** Items whose vectors were made from the serving version's semantic vectors. */
+  reused?: Maybe<Scalars['Int']['output']>;
   startedAt: Scalars['String']['output'];
   /** loading | embedding | active | failed */
   state: Scalars['String']['output'];
@@ -440,6 +452,7 @@ export type DirectiveResolverFn<TResult = Record<PropertyKey, never>, TParent = 
 
 /** Mapping between all available schema types and the resolvers types */
 export type ResolversTypes = {
+  ActivationMode: ActivationMode;
   Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
   Contribution: ResolverTypeWrapper<Omit<Contribution, 'item'> & { item: ResolversTypes['Item'] }>;
   DeleteItemsPayload: ResolverTypeWrapper<DeleteItemsPayload>;
@@ -553,8 +566,12 @@ export interface JsonObjectScalarConfig extends GraphQLScalarTypeConfig<Resolver
 
 export type ModelActivationResolvers<ContextType = RequestContext, ParentType extends ResolversParentTypes['ModelActivation'] = ResolversParentTypes['ModelActivation']> = {
   done?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  embedded?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
   error?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   finishedAt?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  loadedAt?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  mode?: Resolver<Maybe<ResolversTypes['ActivationMode']>, ParentType, ContextType>;
+  reused?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
   startedAt?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   state?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   total?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;

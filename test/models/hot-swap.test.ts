@@ -30,7 +30,7 @@ async function publish(registry: string, version: string, corrupt = false): Prom
 
 const RECOMMEND = 'query($h: [ID!]) { recommendations(history: $h, first: 5) { modelVersion items { item { id } } } }';
 const ACTIVATE = 'mutation($v: String!) { activateModel(version: $v) { version state } }';
-const PROGRESS = '{ modelActivation { version state done total error } activeModel { version } }';
+const PROGRESS = '{ modelActivation { version state done total error startedAt loadedAt finishedAt mode reused embedded } activeModel { version } }';
 
 describe('model hot-swap', () => {
   let api: TestPlatform;
@@ -85,6 +85,11 @@ describe('model hot-swap', () => {
     assert.equal(failed, 0);
     assert.equal(progress.activeModel.version, 'tiny-b');
     assert.ok(progress.modelActivation.total > 0 && progress.modelActivation.done === progress.modelActivation.total);
+    // tiny-b is a copy of tiny-a: same encoder, so the serving version's semantic vectors were reused.
+    const { mode, reused, embedded, startedAt, loadedAt, finishedAt } = progress.modelActivation;
+    assert.equal(mode, 'REUSE');
+    assert.ok(reused > 0 && reused + embedded >= api.platform.catalog.items.size - 1, `reused ${reused}, embedded ${embedded}`);
+    assert.ok(Date.parse(startedAt) <= Date.parse(loadedAt) && Date.parse(loadedAt) <= Date.parse(finishedAt));
     assert.equal(versions[0], 'tiny-a');
     assert.equal(versions.at(-1), 'tiny-b');
     // Once a response names the new version, no later one names the old.
