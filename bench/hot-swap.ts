@@ -7,7 +7,7 @@
  * (the target is 0), latency and the server's event-loop delay per phase, and the time of each switch; repeated for
  * each rate of a sweep, after a search for the highest rate the server keeps up with outside a switch.
  */
-import { readFile, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { RecommendationModel } from '../src/inference/recommendation-model.js';
 import { publishWithOtherEncoder, snapshotBundle } from './lib/bundle.js';

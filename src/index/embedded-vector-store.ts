@@ -96,6 +96,8 @@ export interface GraphsOnOpen {
 
 /** usearch's thread count for "one per core": graphs built while opening a collection, before it serves. */
 const ALL_CORES = 0;
+/** usearch's thread count for inserts while serving (hnsw-graph.ts addToGraph says why one). */
+const SERVING_THREADS = 1;
 
 /** Most items a scan goes through between two looks at the turn budget (turn-budget.ts). */
 export const SCAN_CHUNK = 1024;
@@ -142,7 +144,7 @@ class GrowableMatrix {
   /** The given rows, one after another, in a new matrix. */
   rows(rows: readonly number[]): Float32Array {
     const matrix = new Float32Array(rows.length * this.dim);
-    rows.forEach((row, i) => matrix.set(this.data.subarray(row * this.dim, (row + 1) * this.dim), i * this.dim));
+    this.copyRows(rows, matrix, 0, rows.length);
     return matrix;
   }
   /**
@@ -156,9 +158,13 @@ class GrowableMatrix {
     for (let start = 0; start < rows.length; start += piece) {
       const end = Math.min(rows.length, start + piece);
       await budget.take((end - start) * this.dim);
-      for (let i = start; i < end; i++) matrix.set(this.data.subarray(rows[i] * this.dim, (rows[i] + 1) * this.dim), i * this.dim);
+      this.copyRows(rows, matrix, start, end);
     }
     return matrix;
+  }
+  /** Copies rows[start..end) into the same positions of `matrix`. */
+  private copyRows(rows: readonly number[], matrix: Float32Array, start: number, end: number): void {
+    for (let i = start; i < end; i++) matrix.set(this.data.subarray(rows[i] * this.dim, (rows[i] + 1) * this.dim), i * this.dim);
   }
 }
 
@@ -323,7 +329,7 @@ export class EmbeddedCollection implements VectorCollection {
       slots.push(slot);
       byDomain.set(point.domain, slots);
     }
-    for (const [domain, slots] of byDomain) this.addToGraphs(domain, slots, 1);
+    for (const [domain, slots] of byDomain) this.addToGraphs(domain, slots, SERVING_THREADS);
     if (points.length > 0) this.dirty = true;
   }
 
@@ -609,8 +615,6 @@ async function removeUnnamedFiles(dir: string, file: CollectionFile): Promise<vo
     if (/\.(f32|usearch|tmp)$/.test(entry) && !named.has(entry)) await rm(path.join(dir, entry), { force: true });
   }
 }
-
-/** The file under the store's root naming the active collection. */
 
 /** Collections as directories under `root`. */
 export class EmbeddedVectorStore implements VectorStore {

@@ -32,16 +32,11 @@ interface BundleFormat {
 }
 
 /** bundle-format.json, beside this module (the build copies it into dist/). */
-export const BUNDLE_FORMAT_FILE = path.join(import.meta.dirname, 'bundle-format.json');
-
-const format = JSON.parse(readFileSync(BUNDLE_FORMAT_FILE, 'utf8')) as BundleFormat;
+const format = JSON.parse(readFileSync(path.join(import.meta.dirname, 'bundle-format.json'), 'utf8')) as BundleFormat;
 
 export const FORMAT_VERSION = format.format_version;
 
 export const GRAPHS: Readonly<Record<GraphName, GraphSpec>> = format.graphs;
-
-/** The JSON Schema of manifest.json (the source of the generated Manifest type). */
-export const MANIFEST_JSON_SCHEMA = format.manifest;
 
 /** manifest.json's schema as a validator. */
 export const manifestSchema = z.fromJSONSchema(format.manifest as Parameters<typeof z.fromJSONSchema>[0]) as unknown as z.ZodType<Manifest>;

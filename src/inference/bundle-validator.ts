@@ -88,7 +88,7 @@ function contracts(manifest: Manifest): Record<GraphName, GraphContract> {
     [graph, { inputs: resolve(spec.inputs), outputs: resolve(spec.outputs) }])) as Record<GraphName, GraphContract>;
 }
 
-const showShape = (shape: readonly (Dim | string)[]) => `[${shape.join(', ')}]`;
+const showShape = (shape: readonly Dim[]) => `[${shape.join(', ')}]`;
 
 /** Checks a session's metadata against the contract; returns what is wrong, or null. */
 function checkSignature(session: ort.InferenceSession, contract: GraphContract): string | null {

@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -16,7 +16,7 @@ import { openDatabase } from '../../src/db/index.js';
 import { EmbeddedVectorStore } from '../../src/index/embedded-vector-store.js';
 import { collectionName } from '../../src/index/vector-index.js';
 import { RecommendationModel } from '../../src/inference/recommendation-model.js';
-import { freePort, REPO, tinyBundle } from '../support/fixtures.js';
+import { freePort, publishTinyBundle, REPO, tinyBundle } from '../support/fixtures.js';
 
 const KEY = 'crash-key';
 const UPSERT = 'mutation($items: [ItemInput!]!) { upsertItems(items: $items) { count } }';
@@ -133,11 +133,7 @@ describe('crash consistency', () => {
     // A model activation (the catalogue embedded into the new version's collection; it answers once the bundle is
     // checked) ...
     const version = 'tiny-crash-next';
-    const dir = path.join(registry, version);
-    await cp(tinyBundle(), dir, { recursive: true });
-    const manifest = JSON.parse(await readFile(path.join(dir, 'manifest.json'), 'utf8'));
-    manifest.model_version = version;
-    await writeFile(path.join(dir, 'manifest.json'), JSON.stringify(manifest, null, 2));
+    await publishTinyBundle(registry, version);
     const activation = await server.graphql('mutation($v: String!) { activateModel(version: $v) { state } }', { v: version });
     assert.equal(activation.errors, undefined, JSON.stringify(activation.errors));
     // ... writes answered, so committed in the database, but not flushed to the embedded index ...

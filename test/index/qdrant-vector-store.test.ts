@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import {
   QdrantVectorStore,
   checkVectorsConfig,
@@ -12,7 +12,7 @@ import {
   uuidV5,
   vectorsConfig,
 } from '../../src/index/qdrant-vector-store.js';
-import { dims, point, vectorStoreContract } from './vector-store-contract.js';
+import { dims, vectorStoreContract } from './vector-store-contract.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 

@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, it } from 'node:test';
 import type { VectorPoint, VectorStore } from '../../src/index/vector-index.js';
+import { cosine, dot } from '../support/vectors.js';
 
 export interface ContractBackend {
   /** Opens a store over the backend's storage; a store opened later sees what earlier ones wrote. */
@@ -32,8 +33,6 @@ export function point(i: number, domain: string): VectorPoint {
   return { id: `item-${i}`, domain, vectors: { semantic: randomVector(i, 8), recommendation: randomVector(i + 1000, 4) } };
 }
 
-const dot = (a: Float32Array, b: Float32Array) => a.reduce((sum, x, i) => sum + x * b[i], 0);
-const cosine = (a: Float32Array, b: Float32Array) => dot(a, b) / Math.sqrt(dot(a, a) * dot(b, b));
 
 /** The best `limit` points by `score`, as an exact search would rank them. */
 function bruteForce(points: readonly VectorPoint[], score: (p: VectorPoint) => number, limit: number) {

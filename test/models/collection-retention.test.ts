@@ -4,12 +4,12 @@
  * target's, or a displaced version's while requests that started on it may still run.
  */
 import assert from 'node:assert/strict';
-import { cp, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Settings } from '../../src/config.js';
-import { cutDataset, tinyBundle } from '../support/fixtures.js';
+import { cutDataset, publishTinyBundle } from '../support/fixtures.js';
 import { TestPlatform } from '../support/http-platform.js';
 
 const VERSIONS = ['tiny-a', 'tiny-b', 'tiny-c', 'tiny-d'];
@@ -17,13 +17,7 @@ const RECOMMEND = 'query($h: [ID!]) { recommendations(history: $h, first: 5) { m
 
 async function registryOfCopies(): Promise<string> {
   const registry = await mkdtemp(path.join(os.tmpdir(), 'llm2rec-retention-'));
-  for (const version of VERSIONS) {
-    const dir = path.join(registry, version);
-    await cp(tinyBundle(), dir, { recursive: true });
-    const manifest = JSON.parse(await readFile(path.join(dir, 'manifest.json'), 'utf8'));
-    manifest.model_version = version;
-    await writeFile(path.join(dir, 'manifest.json'), JSON.stringify(manifest, null, 2));
-  }
+  for (const version of VERSIONS) await publishTinyBundle(registry, version);
   return registry;
 }
 

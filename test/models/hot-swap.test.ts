@@ -3,22 +3,17 @@
  * atomic, invalid bundles are refused while the current version serves on, rollback and restarts keep the choice.
  */
 import assert from 'node:assert/strict';
-import { cp, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { cutDataset, tinyBundle } from '../support/fixtures.js';
+import { cutDataset, publishTinyBundle } from '../support/fixtures.js';
 import { TestPlatform, errorCode } from '../support/http-platform.js';
 import { userBucket } from '../../src/models/model-switcher.js';
 
-/** A copy of the tiny bundle published in the registry under another model version. */
+/** A copy of the tiny bundle published in the registry under another model version (`corrupt`: one graph damaged). */
 async function publish(registry: string, version: string, corrupt = false): Promise<string> {
-  const dir = path.join(registry, version);
-  await cp(tinyBundle(), dir, { recursive: true });
-  const manifestFile = path.join(dir, 'manifest.json');
-  const manifest = JSON.parse(await readFile(manifestFile, 'utf8'));
-  manifest.model_version = version;
-  await writeFile(manifestFile, JSON.stringify(manifest, null, 2));
+  const dir = await publishTinyBundle(registry, version);
   if (corrupt) {
     const graph = path.join(dir, 'sequence_model.onnx');
     const bytes = await readFile(graph);

@@ -24,6 +24,7 @@ import { AttributeMatcher, type AttributeFilter } from '../../src/recommend/attr
 import { Recommender } from '../../src/recommend/recommender.js';
 import { tinyBundle } from '../support/fixtures.js';
 import { turnsDuring } from '../support/turns.js';
+import { cosine, dot } from '../support/vectors.js';
 
 /** The real budget, with the work it was asked for added up. */
 class CountingBudget extends TurnBudget {
@@ -35,8 +36,6 @@ class CountingBudget extends TurnBudget {
 }
 
 
-const dot = (a: Float32Array, b: Float32Array) => a.reduce((sum, x, i) => sum + x * b[i], 0);
-const cosine = (a: Float32Array, b: Float32Array) => dot(a, b) / Math.sqrt(dot(a, a) * dot(b, b));
 
 const PER_TURN = 8192; // vector components per turn: 128 semantic vectors of the tiny bundle (64 dimensions)
 const RARE = 20;

@@ -20,9 +20,8 @@ import { RecommendationModel } from '../../src/inference/recommendation-model.js
 import { AttributeMatcher } from '../../src/recommend/attribute-filter.js';
 import { Recommender } from '../../src/recommend/recommender.js';
 import { tinyBundle } from '../support/fixtures.js';
+import { cosine, dot } from '../support/vectors.js';
 
-const dot = (a: Float32Array, b: Float32Array) => a.reduce((sum, x, i) => sum + x * b[i], 0);
-const cosine = (a: Float32Array, b: Float32Array) => dot(a, b) / Math.sqrt(dot(a, a) * dot(b, b));
 
 const LIMITS = { maxResults: 20, maxHistoryInput: 30 };
 const DOMAINS = { games: 60, books: 40 };

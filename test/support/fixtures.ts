@@ -58,6 +58,14 @@ export async function copyOfTinyBundle(): Promise<string> {
   return dir;
 }
 
+/** A copy of the tiny bundle published in `registry` under model version `version`; returns its directory. */
+export async function publishTinyBundle(registry: string, version: string): Promise<string> {
+  const dir = path.join(registry, version);
+  await cp(tinyBundle(), dir, { recursive: true });
+  await editManifest(dir, (manifest) => { manifest.model_version = version; });
+  return dir;
+}
+
 /** Rewrites a bundle's manifest.json through `edit`. */
 export async function editManifest(dir: string, edit: (manifest: any) => void): Promise<void> {
   const file = path.join(dir, 'manifest.json');

@@ -49,9 +49,10 @@ def run_onnx(path: Path, inputs: dict[str, np.ndarray]) -> np.ndarray:
 @torch.no_grad()
 def verify_graph(name: str, module: nn.Module, inputs: tuple[torch.Tensor, ...], out_dir: Path) -> float:
     """Run the exported graph with onnxruntime on `inputs`; raise unless it matches PyTorch within TOLERANCE."""
-    file = GRAPHS[name].file
+    graph = GRAPHS[name]
+    file = graph.file
     expected = module.eval()(*inputs).numpy()
-    actual = run_onnx(out_dir / file, {key: tensor.numpy() for key, tensor in zip(GRAPHS[name].inputs, inputs)})
+    actual = run_onnx(out_dir / file, {key: tensor.numpy() for key, tensor in zip(graph.inputs, inputs)})
     if actual.shape != expected.shape or not np.isfinite(actual).all():
         raise RuntimeError(f"{file}: onnxruntime gave shape {actual.shape} (finite: {np.isfinite(actual).all()}), "
                            f"PyTorch {expected.shape}")
