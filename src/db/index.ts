@@ -20,7 +20,7 @@ export {
 export type { LocalMigration, MigrateOptions, MigrateResult, SqlSession } from './migrate.js';
 export { insertInteractions } from './interactions.js';
 export { upsertItems } from './items.js';
-export type { ItemRow, RawQueryExecutor } from './items.js';
+export type { RawQueryExecutor } from './items.js';
 export type { InsertInteractionsOptions, InteractionInput, RawExecutor } from './interactions.js';
 
 export { Prisma, PrismaClient } from '../generated/prisma/client.js';

@@ -4,14 +4,8 @@
  * bench/experiments/catalog-costs.ts, docs/BENCHMARKS.md). The statement returns the rows as stored (attributes as
  * jsonb gives them back), which is what the catalogue's in-memory read model keeps.
  */
+import type { CatalogItem } from '../catalog/item.js';
 import type { PrismaClient } from '../generated/prisma/client.js';
-
-export interface ItemRow {
-  id: string;
-  domain: string;
-  title: string;
-  attributes: Record<string, unknown>;
-}
 
 // updated_at is what Prisma's @updatedAt writes: the current UTC time in a column without time zone.
 const UPSERT_SQL =
@@ -25,8 +19,8 @@ const UPSERT_SQL =
 export type RawQueryExecutor = Pick<PrismaClient, '$queryRawUnsafe'>;
 
 /** Inserts or replaces items in one statement; ids must be unique within `rows`. Returns the rows as stored. */
-export function upsertItems(db: RawQueryExecutor, rows: readonly ItemRow[]): Promise<ItemRow[]> {
-  return db.$queryRawUnsafe<ItemRow[]>(
+export function upsertItems(db: RawQueryExecutor, rows: readonly CatalogItem[]): Promise<CatalogItem[]> {
+  return db.$queryRawUnsafe<CatalogItem[]>(
     UPSERT_SQL,
     rows.map((row) => row.id),
     rows.map((row) => row.domain),

@@ -14,6 +14,11 @@
  * stored after they were saved and removes those deleted since; a graph file that is missing or not the one
  * collection.json names is rebuilt from the vectors instead.
  *
+ * A collection filled before it serves (a model switch fills the new version's collection) keeps its graphs out of
+ * the event loop: during fillInBulk, writes only place points, the domains they touch are searched exactly, and at
+ * the end each such domain's graphs are built anew in a worker thread (about a millisecond of one core per point of a
+ * large graph, which on the event loop made every request of a 9-18 s switch wait behind inserts).
+ *
  * Like Qdrant, which scans small segments instead of using their HNSW graph, a domain with few points is searched
  * exactly: there the scan costs about as much as the graph walk, and it never misses a neighbour. In a larger domain
  * the graph (float16) proposes candidates and every score returned is computed exactly on the float32 rows.
@@ -21,16 +26,19 @@
  * takes its share of a budget per turn of the event loop (turn-budget.ts) and waits for the next turn when it is spent.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdirSync, renameSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { BlockMatrix } from './block-matrix.js';
 import {
   addToGraph,
+  buildGraphOffThread,
   createGraph,
   GRAPH_SCALAR,
   GRAPH_WORK_PER_CANDIDATE,
   GRAPH_WORK_PER_INSERTED_DIMENSION,
   loadGraph,
+  loadGraphFile,
   ranksByCosine,
   saveGraph,
   searchGraph,
@@ -99,6 +107,9 @@ const ALL_CORES = 0;
 /** usearch's thread count for inserts while serving (hnsw-graph.ts addToGraph says why one). */
 const SERVING_THREADS = 1;
 
+/** Where graphs built in a worker thread are written before they are loaded: a sub-directory of the collection's. */
+const BUILDING_PREFIX = 'building-';
+
 /** Most items a scan goes through between two looks at the turn budget (turn-budget.ts). */
 export const SCAN_CHUNK = 1024;
 
@@ -120,54 +131,6 @@ class BestHits {
   }
 }
 
-/** A float32 matrix that grows by doubling. */
-class GrowableMatrix {
-  private data: Float32Array;
-  constructor(readonly dim: number, capacity = 1024) {
-    this.data = new Float32Array(dim * capacity);
-  }
-  set(row: number, vector: Float32Array): void {
-    if ((row + 1) * this.dim > this.data.length) {
-      const bigger = new Float32Array(Math.max(this.data.length * 2, (row + 1) * this.dim));
-      bigger.set(this.data);
-      this.data = bigger;
-    }
-    this.data.set(vector, row * this.dim);
-  }
-  row(row: number): Float32Array {
-    return this.data.slice(row * this.dim, (row + 1) * this.dim);
-  }
-  /** A row without copying it: valid only until the matrix next grows, so read it at once. */
-  view(row: number): Float32Array {
-    return this.data.subarray(row * this.dim, (row + 1) * this.dim);
-  }
-  /** The given rows, one after another, in a new matrix. */
-  rows(rows: readonly number[]): Float32Array {
-    const matrix = new Float32Array(rows.length * this.dim);
-    this.copyRows(rows, matrix, 0, rows.length);
-    return matrix;
-  }
-  /**
-   * rows(), copied a turn's budget of components at a time: a snapshot of a large collection copied in one piece
-   * held the event loop about 60-130 ms (16,859 items; `npm run bench:hot-swap` with a CPU profile, 2026-12-02).
-   * The rows must not change meanwhile: a slot's vector never does (a replaced point gets a new slot).
-   */
-  async rowsOverTurns(rows: readonly number[], budget: TurnBudget): Promise<Float32Array> {
-    const matrix = new Float32Array(rows.length * this.dim);
-    const piece = Math.max(1, Math.floor(budget.perTurn / this.dim));
-    for (let start = 0; start < rows.length; start += piece) {
-      const end = Math.min(rows.length, start + piece);
-      await budget.take((end - start) * this.dim);
-      this.copyRows(rows, matrix, start, end);
-    }
-    return matrix;
-  }
-  /** Copies rows[start..end) into the same positions of `matrix`. */
-  private copyRows(rows: readonly number[], matrix: Float32Array, start: number, end: number): void {
-    for (let i = start; i < end; i++) matrix.set(this.data.subarray(rows[i] * this.dim, (rows[i] + 1) * this.dim), i * this.dim);
-  }
-}
-
 type DomainGraphs = Record<VectorName, Graph>;
 
 export class EmbeddedCollection implements VectorCollection {
@@ -177,12 +140,16 @@ export class EmbeddedCollection implements VectorCollection {
   private readonly slotOf = new Map<string, number>();
   /** The live slots of each domain. */
   private readonly domainSlots = new Map<string, Set<number>>();
-  private readonly matrices: Record<VectorName, GrowableMatrix>;
+  private readonly matrices: Record<VectorName, BlockMatrix>;
   private readonly graphs = new Map<string, DomainGraphs>();
   /** Points added to or removed from each domain's graphs since they were last saved. */
   private readonly graphChanges = new Map<string, number>();
   /** Each domain's graph files as collection.json names them now. */
   private savedGraphs = new Map<string, SavedGraphs>();
+  /** Whether the collection is being filled in bulk (fillInBulk): writes leave the graphs alone. */
+  private bulk = false;
+  /** Domains whose graphs lack writes made in bulk: searched exactly until their graphs are built anew. */
+  private readonly staleDomains = new Set<string>();
   private dirty = false;
   private flushing: Promise<void> = Promise.resolve();
   /** How the graphs came back when the collection was opened (all empty for a new collection). */
@@ -197,8 +164,8 @@ export class EmbeddedCollection implements VectorCollection {
     private readonly writeBudget: TurnBudget = sharedWriteBudget,
   ) {
     this.matrices = {
-      semantic: new GrowableMatrix(dimensions.semantic),
-      recommendation: new GrowableMatrix(dimensions.recommendation),
+      semantic: new BlockMatrix(dimensions.semantic),
+      recommendation: new BlockMatrix(dimensions.recommendation),
     };
   }
 
@@ -208,6 +175,8 @@ export class EmbeddedCollection implements VectorCollection {
     const collection = new EmbeddedCollection(name, dimensions, dir, budget, writeBudget);
     // The directory now, not at the first flush: a collection that cannot be stored fails when it is opened.
     await mkdir(dir, { recursive: true });
+    // Graphs a worker was building when the process stopped are of no use: nothing is building before open.
+    for (const entry of await readdir(dir)) if (entry.startsWith(BUILDING_PREFIX)) await rm(path.join(dir, entry), { recursive: true, force: true });
     const saved = await readFile(path.join(dir, 'collection.json'), 'utf8').then(JSON.parse, () => null) as CollectionFile | null;
     if (saved) await collection.restore(saved);
     return collection;
@@ -310,7 +279,8 @@ export class EmbeddedCollection implements VectorCollection {
    */
   async upsert(points: readonly VectorPoint[]): Promise<void> {
     checkDimensions(points, this.dimensions);
-    const perPoint = (this.dimensions.semantic + this.dimensions.recommendation) * GRAPH_WORK_PER_INSERTED_DIMENSION;
+    // In bulk a write only copies the vectors into their rows.
+    const perPoint = (this.dimensions.semantic + this.dimensions.recommendation) * (this.bulk ? 1 : GRAPH_WORK_PER_INSERTED_DIMENSION);
     const piece = Math.max(1, Math.floor(this.writeBudget.perTurn / perPoint));
     for (let start = 0; start < points.length; start += piece) {
       const part = points.slice(start, start + piece);
@@ -329,8 +299,90 @@ export class EmbeddedCollection implements VectorCollection {
       slots.push(slot);
       byDomain.set(point.domain, slots);
     }
-    for (const [domain, slots] of byDomain) this.addToGraphs(domain, slots, SERVING_THREADS);
+    for (const [domain, slots] of byDomain) {
+      if (this.graphsFollow(domain)) this.addToGraphs(domain, slots, SERVING_THREADS);
+    }
     if (points.length > 0) this.dirty = true;
+  }
+
+  /**
+   * Whether a write to a domain goes into its graphs now. Not in bulk, nor in a domain whose graphs are being built
+   * anew: such a domain is marked stale and searched exactly until buildStaleGraphs has caught up with it.
+   */
+  private graphsFollow(domain: string): boolean {
+    if (this.bulk || this.staleDomains.has(domain)) {
+      this.staleDomains.add(domain);
+      return false;
+    }
+    return true;
+  }
+
+  /**
+   * Runs `fill`, which writes many points into this collection before it serves, with the graphs left alone; then
+   * builds the graphs of every domain it wrote to anew, in a worker thread (buildStaleGraphs). Searches meanwhile
+   * are exact in those domains, so they see every point. Fills do not nest.
+   */
+  async fillInBulk<T>(fill: () => Promise<T>): Promise<T> {
+    if (this.bulk) throw new Error(`collection ${this.name} is already being filled in bulk`);
+    this.bulk = true;
+    try {
+      return await fill();
+    } finally {
+      this.bulk = false;
+      await this.buildStaleGraphs();
+    }
+  }
+
+  /**
+   * Builds each stale domain's graphs anew from its live points in a worker thread, then brings them up to date with
+   * the writes made meanwhile: points removed since are taken out, points added since go in a turn's write budget at
+   * a time. The domain leaves the stale set the moment its new graphs are in place, so later writes go into them.
+   * The files the worker saved become the domain's saved graphs (named by the next snapshot), so that no flush has
+   * to save them again on the event loop.
+   */
+  private async buildStaleGraphs(): Promise<void> {
+    for (const domain of [...this.staleDomains]) {
+      const live = [...this.slotsOf(domain)];
+      const nextSlot = this.ids.length;
+      const building = await mkdtemp(path.join(this.dir, BUILDING_PREFIX));
+      const graphs = {} as DomainGraphs;
+      const files = {} as Record<VectorName, GraphFile>;
+      try {
+        const snapshot = `${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
+        for (const vectorName of VECTOR_NAMES) {
+          const file = `graph.${snapshot}.built.${vectorName}.usearch`;
+          const dimensions = this.dimensions[vectorName];
+          const sha256 = await buildGraphOffThread({
+            using: vectorName, dimensions, keys: live, blocks: this.matrices[vectorName].blocks, threads: SERVING_THREADS, file: path.join(building, file),
+          });
+          await this.writeBudget.take(live.length * dimensions);
+          graphs[vectorName] = loadGraphFile(path.join(building, file), vectorName, dimensions);
+          files[vectorName] = { file, sha256, scalar: GRAPH_SCALAR };
+        }
+        // Moved beside the snapshot files at once, and named as this domain's saved graphs in the same step, so a
+        // flush never takes them for left-overs (removeUnnamedFiles spares the saved graphs of the moment).
+        for (const vectorName of VECTOR_NAMES) renameSync(path.join(building, files[vectorName].file), path.join(this.dir, files[vectorName].file));
+        this.savedGraphs.set(domain, { domain, nextSlot, files });
+      } finally {
+        await rm(building, { recursive: true, force: true });
+      }
+      // From here on writes to the domain go into the new graphs; what changed while they were built is caught up.
+      const removedSince = live.filter((slot) => this.ids[slot] === null);
+      for (const vectorName of VECTOR_NAMES) graphs[vectorName].remove(BigUint64Array.from(removedSince, (slot) => BigInt(slot)));
+      this.graphs.set(domain, graphs);
+      this.staleDomains.delete(domain);
+      const addedSince = [...this.slotsOf(domain)].filter((slot) => slot >= nextSlot);
+      this.graphChanges.set(domain, removedSince.length);
+      this.dirty = true;
+      const perPoint = (this.dimensions.semantic + this.dimensions.recommendation) * GRAPH_WORK_PER_INSERTED_DIMENSION;
+      for (const slot of addedSince) {
+        await this.writeBudget.take(perPoint);
+        // Replaced or deleted while this waited: then its write already left the graphs as they should be.
+        if (this.ids[slot] !== null && this.domains[slot] === domain && !graphs.semantic.contains(BigInt(slot))) {
+          this.addToGraphs(domain, [slot], SERVING_THREADS);
+        }
+      }
+    }
   }
 
   /** Puts a point into a slot (not into the graphs). */
@@ -380,9 +432,11 @@ export class EmbeddedCollection implements VectorCollection {
       const slot = this.slotOf.get(id);
       if (slot === undefined) continue;
       const domain = this.domains[slot];
-      const graphs = this.graphsOf(domain);
-      for (const vectorName of VECTOR_NAMES) graphs[vectorName].remove(BigInt(slot));
-      this.graphChanges.set(domain, (this.graphChanges.get(domain) ?? 0) + 1);
+      if (this.graphsFollow(domain)) {
+        const graphs = this.graphsOf(domain);
+        for (const vectorName of VECTOR_NAMES) graphs[vectorName].remove(BigInt(slot));
+        this.graphChanges.set(domain, (this.graphChanges.get(domain) ?? 0) + 1);
+      }
       this.ids[slot] = null;
       this.slotOf.delete(id);
       this.domainSlots.get(domain)?.delete(slot);
@@ -413,16 +467,16 @@ export class EmbeddedCollection implements VectorCollection {
       }, score, dimensions, best);
       return best.hits();
     }
-    for (const domain of request.domains ?? [...this.graphs.keys()]) {
-      const graph = this.graphs.get(domain)?.[request.using];
+    for (const domain of request.domains ?? [...this.domainSlots.keys()]) {
+      const graph = this.staleDomains.has(domain) ? undefined : this.graphs.get(domain)?.[request.using];
       const slots = this.domainSlots.get(domain);
-      if (!graph || !slots || slots.size === 0) continue;
+      if (!slots || slots.size === 0) continue;
       const accept = (slot: number) => {
         const id = this.ids[slot];
         return id !== null && !excluded.has(id);
       };
       // The graph proposes candidates; too few (or a small domain) and every point of the domain is a candidate.
-      const candidates = slots.size > EXACT_SEARCH_MAX_POINTS
+      const candidates = graph && slots.size > EXACT_SEARCH_MAX_POINTS
         ? await this.graphCandidates(graph, request.query, request.limit, accept, dimensions)
         : null;
       if (candidates) await this.scan(candidates, (slot) => slot, score, dimensions, best);
@@ -565,8 +619,8 @@ export class EmbeddedCollection implements VectorCollection {
         for (const vectorName of VECTOR_NAMES) saveGraph(this.graphs.get(domain)![vectorName], path.join(this.dir, names[vectorName]));
       }
       for (const vectorName of VECTOR_NAMES) {
-        const matrix = await this.matrices[vectorName].rowsOverTurns(live, this.writeBudget);
-        await writeAtomically(path.join(this.dir, file.vectors![vectorName]), Buffer.from(matrix.buffer));
+        const pieces = this.matrices[vectorName].piecesOverTurns(live, this.writeBudget);
+        await writeAtomically(path.join(this.dir, file.vectors![vectorName]), bytesOf(pieces));
       }
       const saved: SavedGraphs[] = [];
       for (const { domain, names } of saving) {
@@ -587,7 +641,7 @@ export class EmbeddedCollection implements VectorCollection {
       throw error;
     }
     // Left-over files only take space: failing to remove them does not fail the flush.
-    await removeUnnamedFiles(this.dir, file).catch(() => undefined);
+    await removeUnnamedFiles(this.dir, file, () => this.savedGraphs.values()).catch(() => undefined);
   }
 }
 
@@ -602,17 +656,26 @@ async function readVectors(file: string): Promise<Float32Array> {
   return new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4).slice();
 }
 
-async function writeAtomically(file: string, content: string | Buffer): Promise<void> {
+async function* bytesOf(pieces: AsyncIterable<Float32Array>): AsyncGenerator<Buffer> {
+  for await (const piece of pieces) yield Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);
+}
+
+async function writeAtomically(file: string, content: string | Buffer | AsyncIterable<Buffer>): Promise<void> {
   const temporary = `${file}.tmp`;
   await writeFile(temporary, content);
   await rename(temporary, file);
 }
 
-/** Removes the vector and graph files of earlier snapshots (and leftovers of interrupted ones). */
-async function removeUnnamedFiles(dir: string, file: CollectionFile): Promise<void> {
-  const named = new Set([...Object.values(file.vectors ?? {}), ...(file.graphs ?? []).flatMap((entry) => VECTOR_NAMES.map((name) => entry.files[name].file))]);
+/**
+ * Removes the vector and graph files of earlier snapshots (and leftovers of interrupted ones): every file neither
+ * `file` nor the collection's saved graphs of the moment (`saved`, asked for each file: graphs built meanwhile
+ * become saved graphs before a snapshot names them) name.
+ */
+async function removeUnnamedFiles(dir: string, file: CollectionFile, saved: () => Iterable<SavedGraphs>): Promise<void> {
+  const graphFiles = (entries: Iterable<SavedGraphs>) => [...entries].flatMap((entry) => VECTOR_NAMES.map((name) => entry.files[name].file));
+  const named = new Set([...Object.values(file.vectors ?? {}), ...graphFiles(file.graphs ?? [])]);
   for (const entry of await readdir(dir)) {
-    if (/\.(f32|usearch|tmp)$/.test(entry) && !named.has(entry)) await rm(path.join(dir, entry), { force: true });
+    if (/\.(f32|usearch|tmp)$/.test(entry) && !named.has(entry) && !graphFiles(saved()).includes(entry)) await rm(path.join(dir, entry), { force: true });
   }
 }
 

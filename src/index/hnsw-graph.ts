@@ -8,12 +8,20 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { createRequire } from 'node:module';
+import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import { fileURLToPath } from 'node:url';
+import { Piscina } from 'piscina';
 import type * as Usearch from 'usearch';
+import { backgroundNice } from '../background-priority.js';
+import type { GraphBuildRequest, GraphBuildResult } from './graph-build-worker.js';
 import type { VectorName } from './vector-index.js';
 
 // usearch's ESM entry cannot find its native build (it walks up from a file: URL); its CommonJS entry can.
 const { Index, MetricKind, ScalarKind } = createRequire(import.meta.url)('usearch') as typeof Usearch;
+
+// graph-build-worker.ts under tsx, graph-build-worker.js once built.
+const BUILD_WORKER = new URL(`./graph-build-worker${path.extname(fileURLToPath(import.meta.url))}`, import.meta.url).href;
 
 export type Graph = Usearch.Index;
 
@@ -54,6 +62,29 @@ export function createGraph(using: VectorName, dimensions: number): Graph {
 export function addToGraph(graph: Graph, keys: readonly number[], matrix: Float32Array, threads: number): void {
   if (keys.length === 0) return;
   graph.add(BigUint64Array.from(keys, (key) => BigInt(key)), matrix, threads);
+}
+
+/**
+ * Builds a graph of rows of a matrix, each under its row number as key, in a worker thread (graph-build-worker.ts)
+ * at background priority, and saves it to `file`; returns the file's sha256. The event loop only waits: adding
+ * 16,859 points of 576 dimensions takes about 8 s of one core (2-core AMD EPYC, 2026-12-02).
+ */
+export async function buildGraphOffThread(request: Omit<GraphBuildRequest, 'nice'>): Promise<string> {
+  const pool = new Piscina({ filename: BUILD_WORKER, minThreads: 0, maxThreads: 1 });
+  try {
+    const built: GraphBuildResult = await pool.run({ ...request, nice: backgroundNice() } satisfies GraphBuildRequest);
+    if (built.size !== request.keys.length) throw new Error(`the graph built in a worker holds ${built.size} points, not ${request.keys.length}`);
+    return built.sha256;
+  } finally {
+    await pool.destroy();
+  }
+}
+
+/** A graph read back from a file this process just wrote (buildGraphOffThread). Synchronous: about 24 ms for 16,859 points of 576 dimensions. */
+export function loadGraphFile(file: string, using: VectorName, dimensions: number): Graph {
+  const graph = createGraph(using, dimensions);
+  graph.load(file);
+  return graph;
 }
 
 /**

@@ -296,6 +296,11 @@ class QdrantCollection implements VectorCollection {
 
   /** Writes were acknowledged with wait=true: already applied and in Qdrant's write-ahead log. */
   async flush(): Promise<void> {}
+
+  /** Qdrant indexes in its own process, away from this server's event loop: nothing to defer here. */
+  fillInBulk<T>(fill: () => Promise<T>): Promise<T> {
+    return fill();
+  }
 }
 
 export interface QdrantConnection {

@@ -52,7 +52,7 @@ export interface VectorCollection {
   /** Inserts or replaces points. */
   upsert(points: readonly VectorPoint[]): Promise<void>;
   delete(ids: readonly string[]): Promise<void>;
-  /** The domain and named vector of each id that is present. */
+  /** The domain and named vector of each id that is present (copies, which the caller may keep). */
   retrieve(ids: readonly string[], using: VectorName): Promise<Map<string, StoredVector>>;
   search(request: SearchRequest): Promise<SearchHit[]>;
   count(domain?: string): Promise<number>;
@@ -62,6 +62,12 @@ export interface VectorCollection {
   listDomains(): Promise<string[]>;
   /** Makes every accepted write durable. */
   flush(): Promise<void>;
+  /**
+   * Runs `fill`, which writes much of the collection before it serves (a model switch filling a new version's
+   * collection), letting the index defer the upkeep of its search structures to the end; resolves once they are
+   * complete. Searches meanwhile still see every point written.
+   */
+  fillInBulk<T>(fill: () => Promise<T>): Promise<T>;
 }
 
 export interface VectorStore {

@@ -1,5 +1,4 @@
 /** onnxruntime-node sessions on the configured execution provider (CPU by default, CUDA by configuration). */
-import os from 'node:os';
 import * as ort from 'onnxruntime-node';
 
 export type ExecutionProvider = 'cpu' | 'cuda';
@@ -12,19 +11,6 @@ export { ort };
  * (measured in docs/BENCHMARKS.md with bench/experiments/onnx-threads.ts). The encoder keeps the pool.
  */
 export type GraphSize = 'large' | 'small';
-
-/**
- * How many steps nicer than the calling thread the threads doing background work run (the item encoder, bundle
- * checks), so that serving gets a core when it needs one while the encoder re-embeds a catalogue (issue #16), and
- * the encoder still has every core the event loop leaves idle. Linux keeps nice values per thread; threads started
- * by a thread (onnxruntime's pool) inherit its value. 10 steps: a tenth of the event loop's CPU weight.
- */
-export const BACKGROUND_NICE_STEPS = 10;
-
-/** The nice value for background threads started from the calling thread (at most 19, the lowest priority). */
-export function backgroundNice(): number {
-  return Math.min(19, os.getPriority() + BACKGROUND_NICE_STEPS);
-}
 
 export async function createSession(file: string, provider: ExecutionProvider, size: GraphSize = 'large'): Promise<ort.InferenceSession> {
   const executionProviders = provider === 'cuda' ? ['cuda', 'cpu'] : ['cpu'];

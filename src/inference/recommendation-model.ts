@@ -15,7 +15,8 @@ import { splitRows } from './encoder.js';
 import { EncoderThread } from './encoder-thread.js';
 import { SequenceModelThread } from './sequence-model-thread.js';
 import { InvalidBundleError, parseManifest, type Manifest } from './manifest.js';
-import { backgroundNice, createSession, ort, type ExecutionProvider } from './onnx-runtime.js';
+import { backgroundNice } from '../background-priority.js';
+import { createSession, ort, type ExecutionProvider } from './onnx-runtime.js';
 import { TitleTokenizer } from './tokenizer.js';
 
 export type { EncoderVariant } from './bundle-validator.js';

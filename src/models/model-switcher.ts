@@ -194,13 +194,18 @@ export class ModelSwitcher {
       const progress = (done: number, total: number) => { activation.done = done; activation.total = total; };
       const catalog = this.catalog();
       const source = this.serving;
-      const reuse = source !== next && sameEncoder(source.model, next.model)
-        ? await reuseSemanticVectors(source, next, catalog.items, progress)
-        : null;
-      activation.mode = reuse ? 'reuse' : 'embed';
-      activation.reused = reuse?.reused ?? 0;
-      // Embeds what is still missing: everything without reuse, else only items the serving collection lacked.
-      const first = await catalog.syncIndex(next, reuse ? undefined : progress);
+      const fill = async () => {
+        const reuse = source !== next && sameEncoder(source.model, next.model)
+          ? await reuseSemanticVectors(source, next, catalog.items, progress)
+          : null;
+        activation.mode = reuse ? 'reuse' : 'embed';
+        activation.reused = reuse?.reused ?? 0;
+        // Embeds what is still missing: everything without reuse, else only items the serving collection lacked.
+        return catalog.syncIndex(next, reuse ? undefined : progress);
+      };
+      // A version that serves nobody yet is filled in bulk (the index builds its search structures at the end, off
+      // the event loop); one already answering a traffic split keeps its index up to date write by write.
+      const first = next === this.split?.model ? await fill() : await next.collection.fillInBulk(fill);
       // A second pass catches what changed in the catalogue during the first; it is short.
       const second = await catalog.syncIndex(next);
       activation.embedded = first.embedded + second.embedded;

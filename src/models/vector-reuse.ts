@@ -63,7 +63,7 @@ export async function reuseSemanticVectors(
       return true;
     });
     if (todo.length > 0) {
-      const semantic = todo.map((row) => Float32Array.from(stored.get(row.id)!.vector));
+      const semantic = todo.map((row) => stored.get(row.id)!.vector); // retrieve gives copies
       const recommendation = await target.model.adapt(semantic);
       // An item replaced or deleted meanwhile keeps out: the write put its own vectors into this collection too.
       const points: VectorPoint[] = [];

@@ -9,12 +9,6 @@ export interface UserParent {
   id: string;
 }
 
-interface InteractionArg {
-  userId: string;
-  itemId: string;
-  timestamp?: string | null;
-}
-
 
 /** Opaque page cursors: the last item id of a page, base64url-encoded. */
 const cursor = {

@@ -2,14 +2,12 @@
 import type { CatalogItem } from '../catalog/item.js';
 import type { Platform } from '../platform.js';
 
-export type ItemRecord = CatalogItem;
-
 export interface RequestContext {
   platform: Platform;
 }
 
 /** Items by id from the catalogue's rows in memory, null where unknown. */
-export function loadItems(context: RequestContext, ids: readonly string[]): (ItemRecord | null)[] {
+export function loadItems(context: RequestContext, ids: readonly string[]): (CatalogItem | null)[] {
   const { items } = context.platform.catalog;
   return ids.map((id) => items.get(id) ?? null);
 }

@@ -3,7 +3,8 @@ import { PlatformError } from '../errors.js';
 import { parseAttributeFilter } from '../recommend/attribute-filter.js';
 import type { CandidateFilter, RankedList, Subject } from '../recommend/recommender.js';
 import type { ItemFilter, QueryResolvers, RecommendationFilter, RecommendationResolvers } from '../schema/resolvers-types.js';
-import { loadItems, type ItemRecord, type RequestContext } from './context.js';
+import type { CatalogItem } from '../catalog/item.js';
+import { loadItems, type RequestContext } from './context.js';
 
 type FilterArg = RecommendationFilter | ItemFilter;
 
@@ -14,7 +15,7 @@ interface SubjectArgs {
 
 /** A recommendation on its way out: the ranked hit plus what `because` needs. */
 export interface RecommendationParent {
-  item: ItemRecord;
+  item: CatalogItem;
   score: number;
   list: RankedList;
 }
@@ -40,7 +41,7 @@ function filterOf(arg: FilterArg | null | undefined, context: RequestContext): C
 }
 
 /** Looks the ranked ids up; an item deleted between the search and the lookup is left out. */
-function withItems<T extends { id: string }>(hits: T[], context: RequestContext): (T & { item: ItemRecord })[] {
+function withItems<T extends { id: string }>(hits: T[], context: RequestContext): (T & { item: CatalogItem })[] {
   const rows = loadItems(context, hits.map((hit) => hit.id));
   return hits.flatMap((hit, i) => (rows[i] ? [{ ...hit, item: rows[i] }] : []));
 }

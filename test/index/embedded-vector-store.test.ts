@@ -187,7 +187,7 @@ describe('EmbeddedVectorStore graph files', () => {
   });
 
   it('rebuilds the graphs of a domain whose graph file is missing or damaged', async () => {
-    const { root, store, collection, points } = await filledStore();
+    const { root, store, points } = await filledStore();
     await store.close();
     const saved = await snapshotOf(root);
     const graphsOf = (domain: string) => saved.graphs.find((entry: any) => entry.domain === domain).files;
@@ -231,6 +231,60 @@ describe('EmbeddedVectorStore graph files', () => {
     assert.ok(await recall(reopened, points, 'games') >= 0.95);
     await reopened.flush();
     assert.equal((await snapshotOf(root)).nextSlot, points.length);
+  });
+
+  it('fills in bulk without graph inserts on the event loop, searches exactly meanwhile, then builds the graphs off it', async () => {
+    const root = await mkdtemp(path.join(os.tmpdir(), 'llm2rec-graphs-'));
+    roots.push(root);
+    const store = new EmbeddedVectorStore(root);
+    const collection = await store.collection('items', dims);
+    const points = [
+      ...Array.from({ length: LARGE }, (_, i) => point(i, 'games')),
+      ...Array.from({ length: 100 }, (_, i) => point(LARGE + i, 'movies')),
+    ];
+    const added = Array.from({ length: 30 }, (_, i) => point(300_000 + i, 'games'));
+    const deleted = points.slice(0, 20).map((p) => p.id);
+    let bulkTurns = 0;
+    let duringFill: string[] = [];
+    let meanwhile: Promise<void> | undefined;
+    await collection.fillInBulk(async () => {
+      // A write in bulk only copies vectors: the whole batch fits one turn's write budget.
+      ({ turns: bulkTurns } = await turnsDuring(() => collection.upsert(points)));
+      // Before its graph exists the large domain is scanned exactly: the true top 10.
+      const query = randomVector(5, 4);
+      duringFill = (await collection.search({ using: 'recommendation', query, limit: 10, domains: ['games'] })).map((hit) => hit.id);
+      const exact = points.filter((p) => p.domain === 'games')
+        .map((p) => ({ id: p.id, score: p.vectors.recommendation.reduce((sum, x, i) => sum + x * query[i], 0) }))
+        .sort((a, b) => b.score - a.score).slice(0, 10).map((e) => e.id);
+      assert.deepEqual(duringFill, exact);
+      // Writes that land while the graphs are being built, once this fill has returned.
+      meanwhile = new Promise((resolve) => setImmediate(resolve)).then(async () => {
+        await collection.upsert(added);
+        await collection.delete(deleted);
+      });
+    });
+    await meanwhile;
+    assert.ok(bulkTurns <= 2, `a bulk upsert of ${points.length} points ran over ${bulkTurns} turns`);
+    const perPointWrite = (dims.semantic + dims.recommendation) * GRAPH_WORK_PER_INSERTED_DIMENSION;
+    assert.ok(points.length * perPointWrite > 20 * 2 ** 20, 'the same upsert outside a bulk fill would take many turns of graph inserts');
+
+    const live = [...points.filter((p) => !deleted.includes(p.id)), ...added];
+    assert.equal(await collection.count('games'), LARGE - 20 + 30);
+    for (const p of added.slice(0, 5)) {
+      const [top] = await collection.search({ using: 'semantic', query: p.vectors.semantic, limit: 1, domains: ['games'] });
+      assert.equal(top.id, p.id);
+    }
+    const hits = await collection.search({ using: 'recommendation', query: randomVector(1, 4), limit: 200, domains: ['games'] });
+    assert.ok(hits.every((hit) => !deleted.includes(hit.id)));
+    assert.ok(await recall(collection, live, 'games') >= 0.95);
+    assert.equal(await recall(collection, live, 'movies'), 1);
+    // The graphs built off the event loop are saved with the collection and load as they are; no build is left over.
+    await store.close();
+    assert.deepEqual((await snapshotOf(root)).graphs.map((entry: any) => entry.domain).sort(), ['games', 'movies']);
+    assert.ok(!(await readdir(path.join(root, 'items'))).some((file) => file.startsWith('building-')));
+    const reopened = await new EmbeddedVectorStore(root).collection('items', dims);
+    assert.deepEqual(reopened.graphsOnOpen, { loaded: ['games', 'movies'], updated: [], rebuilt: [] });
+    assert.ok(await recall(reopened, live, 'games') >= 0.95);
   });
 
   it('opens a collection saved before graphs were saved, and saves its graphs from then on', async () => {
