@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { TurnBudget } from '../src/turn-budget.js';
+import { BackgroundPace, TurnBudget } from '../src/turn-budget.js';
 import { turnsDuring } from './support/turns.js';
 
 /** Keeps the thread busy for `ms` (work the event loop cannot interrupt). */
@@ -47,5 +47,34 @@ describe('TurnBudget', () => {
       await budget.take(10);
     });
     assert.equal(turns, 2);
+  });
+});
+
+describe('BackgroundPace', () => {
+  it('sleeps after each step so that the steps take at most their share of the time', async () => {
+    const pace = new BackgroundPace(0.25);
+    const started = performance.now();
+    for (let step = 0; step < 5; step++) {
+      busy(4);
+      await pace.next();
+    }
+    // 20 ms of steps at a quarter share: about 60 ms of sleep besides (timers take whole milliseconds).
+    assert.ok(performance.now() - started >= 70, `${performance.now() - started} ms`);
+  });
+
+  it('lets other work of the event loop run between its steps', async () => {
+    const pace = new BackgroundPace(0.5);
+    const { turns } = await turnsDuring(async () => {
+      for (let step = 0; step < 3; step++) {
+        busy(2);
+        await pace.next();
+      }
+    });
+    assert.ok(turns >= 3, `${turns} turns`);
+  });
+
+  it('refuses a share outside (0, 1]', () => {
+    assert.throws(() => new BackgroundPace(0), /share/);
+    assert.throws(() => new BackgroundPace(1.5), /share/);
   });
 });

@@ -10,6 +10,7 @@ import type { EmbeddingTarget } from '../catalog/catalog.js';
 import { SAMPLE_TOLERANCE } from '../inference/bundle-validator.js';
 import type { RecommendationModel } from '../inference/recommendation-model.js';
 import type { VectorPoint } from '../index/vector-index.js';
+import { BackgroundPace } from '../turn-budget.js';
 
 /** Whether two models give every title the same semantic vector (RecommendationModel.encoderIdentity). */
 export function sameEncoder(a: RecommendationModel, b: RecommendationModel): boolean {
@@ -25,10 +26,10 @@ export interface ReuseResult {
   missing: number;
 }
 
-/** Points written per step; each step holds the event loop only for the index inserts of this many points. */
-const REUSE_BATCH = 64;
-
-const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+/** Points written per step: a step (two reads, one adapter run, one write) holds the event loop about a millisecond. */
+const REUSE_BATCH = 16;
+/** Share of the event loop's time the reuse takes (BackgroundPace); requests have the rest. */
+const REUSE_SHARE = 0.25;
 
 /**
  * Fills `target`'s collection from `source`'s semantic vectors. Returns null, having written nothing, when a probe
@@ -44,6 +45,7 @@ export async function reuseSemanticVectors(
   const rows = [...items.values()];
   if (!(await storedVectorsMatch(source, target.model, rows.slice(0, 8)))) return null;
   const result: ReuseResult = { reused: 0, unchanged: 0, missing: 0 };
+  const pace = new BackgroundPace(REUSE_SHARE);
   progress?.(0, rows.length);
   for (let start = 0; start < rows.length; start += REUSE_BATCH) {
     const chunk = rows.slice(start, start + REUSE_BATCH);
@@ -74,7 +76,7 @@ export async function reuseSemanticVectors(
       result.reused += points.length;
     }
     progress?.(start + chunk.length, rows.length);
-    await nextTurn();
+    await pace.next();
   }
   return result;
 }
