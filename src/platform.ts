@@ -1,11 +1,13 @@
 /**
- * The composition root: opens the database and the vector store, loads the serving model version and wires the
- * services. Everything a command or the server needs hangs off the returned Platform.
+ * The composition root: opens the database and the vector store, starts the model switcher on the version to serve
+ * and wires the services, each built from those before it (rows -> switcher -> catalogue). Everything a command or
+ * the server needs hangs off the returned Platform.
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { Catalog } from './catalog/catalog.js';
 import { IndexJournal } from './catalog/index-journal.js';
+import { IndexSync } from './catalog/index-sync.js';
 import { ItemReadModel } from './catalog/item-read-model.js';
 import type { Settings } from './config.js';
 import { openDatabase, type Database } from './db/index.js';
@@ -17,7 +19,7 @@ import type { Logger } from './logger.js';
 import { ModelRegistry } from './models/model-registry.js';
 import { ModelSwitcher } from './models/model-switcher.js';
 import { ModelVersions } from './models/model-versions.js';
-import { ServingModel, type ServingDependencies } from './models/serving-model.js';
+import type { ServingDependencies } from './models/serving-model.js';
 import { AttributeMatcher } from './recommend/attribute-filter.js';
 import type { Recommender } from './recommend/recommender.js';
 
@@ -49,7 +51,7 @@ export async function openPlatform(settings: Settings, logger: Logger): Promise<
   const models = new ModelVersions(db);
   const registry = new ModelRegistry(settings.modelRegistryDir);
   const interactions = new Interactions(db, { maxInteractionsPerBatch: settings.maxInteractionsPerBatch });
-  const dependencies: ServingDependencies = {
+  const serving: ServingDependencies = {
     vectors,
     interactions,
     attributes: new AttributeMatcher(items),
@@ -61,15 +63,6 @@ export async function openPlatform(settings: Settings, logger: Logger): Promise<
   // A version activated at run time keeps serving after a restart, as long as its bundle is still there.
   const activated = await models.activeBundleDir();
   const bundleDir = activated && existsSync(path.join(activated, 'manifest.json')) ? activated : settings.bundleDir;
-  const initial = await ServingModel.open(bundleDir, dependencies);
-  logger.info({ version: initial.version, bundle: bundleDir, provider: settings.executionProvider }, 'model loaded');
-
-  let catalog: Catalog | undefined;
-  const switcher = new ModelSwitcher(initial, registry, () => catalog!, models, dependencies, logger, settings);
-  catalog = new Catalog(db, items, () => switcher.targets(), {
-    maxItemsPerBatch: settings.maxItemsPerBatch,
-    encodeBatchSize: settings.encodeBatchSize,
-  });
 
   // After an unclean shutdown (a marker left in the data directory), items changed since the index's last durable
   // state are embedded again (index-journal.ts).
@@ -78,16 +71,26 @@ export async function openPlatform(settings: Settings, logger: Logger): Promise<
   if (changedSince) logger.warn({ changedSince }, 'the previous process did not shut down cleanly: re-embedding items changed since');
   const syncStarted = new Date();
   let lastLogged = 0;
-  const synced = await catalog.syncIndex(initial, (done, total) => {
-    if (total > 0 && (done === total || Date.now() - lastLogged > 2000)) {
-      lastLogged = Date.now();
-      logger.info({ done, total }, 'embedding catalogue into the vector index');
-    }
-  }, { changedSince });
-  await journal.durableSince(syncStarted); // syncIndex flushed: everything before it is in the index now
-  await models.resume(initial.model); // a restart keeps the version's activation time
-  await switcher.retireCollections();
-  logger.info({ ...synced, points: await initial.collection.count(), collection: initial.collection.name }, 'vector index in step with the database');
+  const { switcher, filled } = await ModelSwitcher.open(bundleDir, {
+    registry, versions: models, indexSync: new IndexSync(db, items, settings.encodeBatchSize), serving, logger, retention: settings,
+  }, {
+    changedSince,
+    progress: (done, total) => {
+      if (total > 0 && (done === total || Date.now() - lastLogged > 2000)) {
+        lastLogged = Date.now();
+        logger.info({ done, total }, 'embedding catalogue into the vector index');
+      }
+    },
+  });
+  await journal.durableSince(syncStarted); // the fill flushed: everything before it is in the index now
+  const initial = switcher.active;
+  logger.info({ version: initial.version, bundle: bundleDir, provider: settings.executionProvider }, 'model loaded');
+  logger.info({ ...filled, points: await initial.collection.count(), collection: initial.collection.name }, 'vector index in step with the database');
+
+  const catalog = new Catalog(db, items, () => switcher.targets(), {
+    maxItemsPerBatch: settings.maxItemsPerBatch,
+    encodeBatchSize: settings.encodeBatchSize,
+  });
 
   const flusher = setInterval(() => {
     const started = new Date();

@@ -1,7 +1,7 @@
 /**
  * The catalogue: items as rows in the database (the source of truth), as an in-memory read model of those rows
  * (what serving reads) and as points in the vector collection of every model version being served or prepared
- * (derived: text -> encoder -> adapter -> vectors). Writes validate and embed first, then store, so a rejected
+ * (derived: text -> encoder -> adapter -> vectors; index-sync.ts fills a version's collection from the rows). Writes validate and embed first, then store, so a rejected
  * batch changes nothing. Writes are applied one at a time, and the read model changes only with what the database
  * took, so it agrees with the database after every write, failed ones included.
  */
@@ -9,8 +9,9 @@ import { Mutex } from 'async-mutex';
 import { upsertItems as upsertItemRows, type Database } from '../db/index.js';
 import { PlatformError, listSome } from '../errors.js';
 import type { RecommendationModel } from '../inference/recommendation-model.js';
-import type { VectorCollection, VectorPoint } from '../index/vector-index.js';
+import type { VectorCollection } from '../index/vector-index.js';
 import { toCatalogItem, type CatalogItem } from './item.js';
+import { embedPoints } from './index-sync.js';
 import type { ItemReadModel } from './item-read-model.js';
 
 /** A model version's encoder and the collection that holds its vectors. */
@@ -54,7 +55,7 @@ export class Catalog {
   async upsertItems(items: readonly ItemInput[]): Promise<number> {
     this.validate(items);
     const targets = this.targets();
-    const points = await Promise.all(targets.map((target) => embed(target.model, items, this.limits.encodeBatchSize)));
+    const points = await Promise.all(targets.map((target) => embedPoints(target.model, items, this.limits.encodeBatchSize)));
     const rows = items.map((item) => ({ id: item.id, domain: item.domain, title: item.title, attributes: item.attributes ?? {} }));
     await this.write(rows.map((row) => row.id), async () => {
       this.items.put(await upsertItemRows(this.db.prisma, rows));
@@ -132,7 +133,7 @@ export class Catalog {
       const present = ids.flatMap((id) => this.items.get(id) ?? []);
       const absent = ids.filter((id) => !this.items.has(id));
       for (const target of this.targets()) {
-        const points = await embed(target.model, present, this.limits.encodeBatchSize);
+        const points = await embedPoints(target.model, present, this.limits.encodeBatchSize);
         await target.collection.upsert(points);
         await target.collection.delete(absent);
       }
@@ -160,41 +161,6 @@ export class Catalog {
     return { items: rows.slice(0, first).map(toCatalogItem), hasNextPage: rows.length > first };
   }
 
-  /**
-   * Makes a model version's collection match the catalogue: embeds the items it lacks and drops the points of items
-   * the catalogue no longer has. Run at start-up (writes the index had not flushed) and before a version serves.
-   * With `changedSince`, the items the database changed since then are embedded again whether indexed or not.
-   */
-  async syncIndex(target: EmbeddingTarget, progress?: Progress, options: { changedSince?: Date } = {}): Promise<{ embedded: number; dropped: number }> {
-    const { collection, model } = target;
-    const indexed = new Set(await collection.listIds());
-    // Items the database changed after the index's last durable state (a crash, index-journal.ts): their points may
-    // hold the vectors of an older title, so they are embedded again.
-    if (options.changedSince) {
-      const changed = await this.db.prisma.item.findMany({ where: { updatedAt: { gte: options.changedSince } }, select: { id: true } });
-      for (const row of changed) indexed.delete(row.id);
-    }
-    // The rows come from the read model: reading the whole table would hold the event loop (PGlite runs in it).
-    const missing = [...this.items.values()].filter((row) => !indexed.has(row.id));
-    const stale = [...indexed].filter((id) => !this.items.has(id));
-    await collection.delete(stale);
-    // One encoder call's worth per step: the index inserts of a step run on the event loop, so serving waits for at
-    // most one step's (issue #16).
-    const batch = this.limits.encodeBatchSize;
-    progress?.(0, missing.length);
-    for (let start = 0; start < missing.length; start += batch) {
-      const chunk = missing.slice(start, start + batch);
-      const points = await embed(model, chunk, this.limits.encodeBatchSize);
-      // An item replaced or deleted while its title was being embedded keeps out: its old vectors must not land
-      // after the write's own. A replaced one is still missing here, so the next pass embeds its new title.
-      const current = new Set(chunk.filter((row) => this.items.get(row.id) === row).map((row) => row.id));
-      await collection.upsert(points.filter((point) => current.has(point.id)));
-      progress?.(start + chunk.length, missing.length);
-    }
-    await collection.flush();
-    return { embedded: missing.length, dropped: stale.length };
-  }
-
   private validate(items: readonly ItemInput[]): void {
     if (items.length === 0) throw new PlatformError('BAD_USER_INPUT', 'no items given');
     if (items.length > this.limits.maxItemsPerBatch) {
@@ -209,19 +175,4 @@ export class Catalog {
       seen.add(item.id);
     }
   }
-}
-
-/** Both vectors of each item, `batchSize` titles per encoder call. */
-async function embed(
-  model: RecommendationModel,
-  items: readonly { id: string; domain: string; title: string }[],
-  batchSize: number,
-): Promise<VectorPoint[]> {
-  const points: VectorPoint[] = [];
-  for (let start = 0; start < items.length; start += batchSize) {
-    const chunk = items.slice(start, start + batchSize);
-    const vectors = await model.embedItems(chunk.map((item) => item.title));
-    chunk.forEach((item, i) => points.push({ id: item.id, domain: item.domain, vectors: vectors[i] }));
-  }
-  return points;
 }

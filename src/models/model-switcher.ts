@@ -1,5 +1,9 @@
 /**
- * Hot-swap: which model version serves, and the switch to another one without dropping a request.
+ * Hot-swap: which model version serves, and the switch to another one without dropping a request. The switcher
+ * owns a version's life: open and check its bundle, fill its collection, switch, keep it for rollback, retire it.
+ *
+ * open(bundle): start-up. The first version goes the way of every activation except that nothing serves before it:
+ * its bundle is loaded and checked, its collection brought in step with the catalogue, and it is recorded.
  *
  * activate(version): the bundle is loaded and checked (an invalid one is refused and the current version keeps
  * serving), its collection is brought in step with the catalogue in the background (catalogue writes go to both
@@ -16,7 +20,8 @@
  */
 import { createHash } from 'node:crypto';
 import { PlatformError } from '../errors.js';
-import type { Catalog, EmbeddingTarget } from '../catalog/catalog.js';
+import type { EmbeddingTarget, Progress } from '../catalog/catalog.js';
+import type { IndexSync, SyncResult } from '../catalog/index-sync.js';
 import type { Logger } from '../logger.js';
 import type { ModelRegistry } from './model-registry.js';
 import type { ModelVersions } from './model-versions.js';
@@ -48,6 +53,29 @@ export interface Activation {
   loadedAt?: Date;
 }
 
+/** What the switcher works with. */
+export interface SwitcherDependencies {
+  registry: ModelRegistry;
+  versions: ModelVersions;
+  /** Fills a version's collection from the catalogue's rows. */
+  indexSync: IndexSync;
+  /** What every ServingModel is opened with. */
+  serving: ServingDependencies;
+  logger: Logger;
+  retention: {
+    /** Retired versions whose collections are kept (Settings.retainedVersions). */
+    retainedVersions: number;
+    /** How long a displaced version stays loaded for requests that started on it (Settings.releaseGraceMs). */
+    releaseGraceMs: number;
+  };
+}
+
+/** How a collection was brought in step with the catalogue (ModelSwitcher.fill). */
+interface Filled extends SyncResult {
+  mode: 'reuse' | 'embed';
+  reused: number;
+}
+
 export class ModelSwitcher {
   private serving: ServingModel;
   private previous?: ServingModel;
@@ -58,21 +86,31 @@ export class ModelSwitcher {
   private latest?: Activation;
   private completion: Promise<void> = Promise.resolve();
 
-  constructor(
-    initial: ServingModel,
-    private readonly registry: ModelRegistry,
-    private readonly catalog: () => Catalog,
-    private readonly versions: ModelVersions,
-    private readonly dependencies: ServingDependencies,
-    private readonly logger: Logger,
-    private readonly retention: {
-      /** Retired versions whose collections are kept (Settings.retainedVersions). */
-      retainedVersions: number;
-      /** How long a displaced version stays loaded for requests that started on it (Settings.releaseGraceMs). */
-      releaseGraceMs: number;
-    },
-  ) {
+  private constructor(initial: ServingModel, private readonly dependencies: SwitcherDependencies) {
     this.serving = initial;
+  }
+
+  /**
+   * Start-up: opens and checks the bundle in `bundleDir`, brings its collection in step with the catalogue (with
+   * `changedSince`, items the database changed since then are embedded again: index-journal.ts), records it as
+   * serving (keeping its activation time across restarts) and drops retired versions' collections.
+   */
+  static async open(
+    bundleDir: string,
+    dependencies: SwitcherDependencies,
+    options: { changedSince?: Date; progress?: Progress } = {},
+  ): Promise<{ switcher: ModelSwitcher; filled: SyncResult }> {
+    const initial = await ServingModel.open(bundleDir, dependencies.serving);
+    const switcher = new ModelSwitcher(initial, dependencies);
+    try {
+      const filled = await switcher.fill(initial, undefined, options.progress, options.changedSince);
+      await dependencies.versions.resume(initial.model);
+      await switcher.retireCollections();
+      return { switcher, filled };
+    } catch (error) {
+      await initial.release().catch(() => undefined);
+      throw error;
+    }
   }
 
   /** The version serving requests now. */
@@ -183,41 +221,52 @@ export class ModelSwitcher {
   }
 
   private async load(version: string): Promise<ServingModel> {
-    const dir = await this.registry.find(version);
-    if (!dir) throw new PlatformError('UNKNOWN_MODEL_VERSION', `no bundle of version ${JSON.stringify(version)} in ${this.registry.dir}`);
+    const { registry } = this.dependencies;
+    const dir = await registry.find(version);
+    if (!dir) throw new PlatformError('UNKNOWN_MODEL_VERSION', `no bundle of version ${JSON.stringify(version)} in ${registry.dir}`);
     const loaded = [this.serving, this.previous, this.split?.model].filter((model): model is ServingModel => model !== undefined);
-    return ServingModel.open(dir, this.dependencies, loaded);
+    return ServingModel.open(dir, this.dependencies.serving, loaded);
+  }
+
+  /**
+   * Brings a version's collection in step with the catalogue: from `source`'s semantic vectors when its encoder is
+   * the same (vector-reuse.ts: only the new adapter runs), else by embedding what the collection lacks. A collection
+   * that serves nobody yet and holds less than half the catalogue is filled in bulk (the index builds its search
+   * structures at the end, off the event loop); one already answering a traffic split, or nearly complete (a version
+   * served before), keeps its index up to date write by write. A second pass catches what changed meanwhile.
+   */
+  private async fill(next: ServingModel, source: ServingModel | undefined, progress?: Progress, changedSince?: Date): Promise<Filled> {
+    const { indexSync } = this.dependencies;
+    const run = async () => {
+      const reuse = source && source !== next && sameEncoder(source.model, next.model)
+        ? await reuseSemanticVectors(source, next, indexSync.items, progress)
+        : null;
+      // Embeds what is still missing: everything without reuse, else only items the serving collection lacked.
+      const first = await indexSync.sync(next, reuse ? undefined : progress, { changedSince });
+      return { mode: reuse ? 'reuse' as const : 'embed' as const, reused: reuse?.reused ?? 0, first };
+    };
+    const inBulk = next !== this.split?.model && (await next.collection.count()) * 2 < indexSync.items.size;
+    const { mode, reused, first } = inBulk ? await next.collection.fillInBulk(run) : await run();
+    const second = await indexSync.sync(next);
+    return { mode, reused, embedded: first.embedded + second.embedded, dropped: first.dropped + second.dropped };
   }
 
   private async complete(next: ServingModel, activation: Activation, install: (next: ServingModel) => void): Promise<void> {
     try {
       const progress = (done: number, total: number) => { activation.done = done; activation.total = total; };
-      const catalog = this.catalog();
-      const source = this.serving;
-      const fill = async () => {
-        const reuse = source !== next && sameEncoder(source.model, next.model)
-          ? await reuseSemanticVectors(source, next, catalog.items, progress)
-          : null;
-        activation.mode = reuse ? 'reuse' : 'embed';
-        activation.reused = reuse?.reused ?? 0;
-        // Embeds what is still missing: everything without reuse, else only items the serving collection lacked.
-        return catalog.syncIndex(next, reuse ? undefined : progress);
-      };
-      // A version that serves nobody yet is filled in bulk (the index builds its search structures at the end, off
-      // the event loop); one already answering a traffic split keeps its index up to date write by write.
-      const first = next === this.split?.model ? await fill() : await next.collection.fillInBulk(fill);
-      // A second pass catches what changed in the catalogue during the first; it is short.
-      const second = await catalog.syncIndex(next);
-      activation.embedded = first.embedded + second.embedded;
+      const filled = await this.fill(next, this.serving, progress);
+      activation.mode = filled.mode;
+      activation.reused = filled.reused;
+      activation.embedded = filled.embedded;
       install(next);
       this.pending = undefined;
       if (this.serving === next) {
-        await this.versions.activate(next.model);
-        await this.retireCollections().catch((error) => this.logger.warn({ err: error }, 'dropping retired versions\' collections failed'));
+        await this.dependencies.versions.activate(next.model);
+        await this.retireCollections().catch((error) => this.dependencies.logger.warn({ err: error }, 'dropping retired versions\' collections failed'));
       }
       activation.state = 'active';
       activation.finishedAt = new Date();
-      this.logger.info({
+      this.dependencies.logger.info({
         version: next.version, seconds: (+activation.finishedAt - +activation.startedAt) / 1000,
         mode: activation.mode, reused: activation.reused, embedded: activation.embedded,
         load_seconds: (+activation.loadedAt! - +activation.startedAt) / 1000,
@@ -236,22 +285,23 @@ export class ModelSwitcher {
    * `retainedVersions` most recently retired versions besides those. Returns the names dropped.
    */
   async retireCollections(): Promise<string[]> {
-    const variant = this.dependencies.encoder;
+    const { versions, registry, retention, logger } = this.dependencies;
+    const { encoder: variant, vectors } = this.dependencies.serving;
     const loaded = new Set([this.serving, this.previous, this.pending, this.split?.model, ...this.draining]
       .filter((model): model is ServingModel => model !== undefined).map((model) => model.collection.name));
-    const retired = (await this.versions.retired()).map((version) => versionCollection(version, variant));
-    const keep = new Set([...loaded, ...retired.filter((name) => !loaded.has(name)).slice(0, this.retention.retainedVersions)]);
-    const known = new Set([...retired, ...(await this.registry.list()).map((bundle) => versionCollection(bundle.version, variant))]);
-    const vectors = this.dependencies.vectors;
+    const retired = (await versions.retired()).map((version) => versionCollection(version, variant));
+    const keep = new Set([...loaded, ...retired.filter((name) => !loaded.has(name)).slice(0, retention.retainedVersions)]);
+    const known = new Set([...retired, ...(await registry.list()).map((bundle) => versionCollection(bundle.version, variant))]);
     const dropped = (await vectors.listCollections()).filter((name) => known.has(name) && !keep.has(name));
     for (const name of dropped) await vectors.dropCollection(name);
-    if (dropped.length > 0) this.logger.info({ dropped, retained: this.retention.retainedVersions }, 'dropped the collections of retired model versions');
+    if (dropped.length > 0) logger.info({ dropped, retained: retention.retainedVersions }, 'dropped the collections of retired model versions');
     return dropped;
   }
 
   /** Releases a displaced version once the requests that started on it have had time to finish. */
   private releaseLater(model: ServingModel): void {
-    if (this.retention.releaseGraceMs === 0) {
+    const { releaseGraceMs } = this.dependencies.retention;
+    if (releaseGraceMs === 0) {
       model.release().catch(() => undefined);
       return;
     }
@@ -259,7 +309,7 @@ export class ModelSwitcher {
     setTimeout(() => {
       this.draining.delete(model);
       model.release().catch(() => undefined);
-    }, this.retention.releaseGraceMs).unref();
+    }, releaseGraceMs).unref();
   }
 
   private fail(activation: Activation, error: unknown): void {
@@ -268,9 +318,9 @@ export class ModelSwitcher {
     activation.error = (error as Error).message;
     // A version the registry does not have is the caller's mistake, not the server's: a warning without a stack.
     if (error instanceof PlatformError && error.code === 'UNKNOWN_MODEL_VERSION') {
-      this.logger.warn({ version: activation.version, code: error.code }, `model activation refused: ${error.message}`);
+      this.dependencies.logger.warn({ version: activation.version, code: error.code }, `model activation refused: ${error.message}`);
     } else {
-      this.logger.error({ version: activation.version, err: error }, 'model activation failed; the serving version is unchanged');
+      this.dependencies.logger.error({ version: activation.version, err: error }, 'model activation failed; the serving version is unchanged');
     }
   }
 }

@@ -3,7 +3,7 @@
  * model on new interactions keeps the encoder byte for byte, so every item's semantic vector (the encoder's output)
  * is already in the serving version's collection. Only what differs is computed: the recommendation vectors, by
  * the new version's adapter from those semantic vectors. Items the source lacks are left for the catalogue's
- * syncIndex, which embeds them with the encoder as usual.
+ * index sync (index-sync.ts), which embeds them with the encoder as usual.
  */
 import type { ItemReadModel } from '../catalog/item-read-model.js';
 import type { EmbeddingTarget } from '../catalog/catalog.js';
@@ -22,7 +22,7 @@ export interface ReuseResult {
   reused: number;
   /** Items the target's collection already held with the source's semantic vector (a version served before). */
   unchanged: number;
-  /** Items of the catalogue the source collection lacks (left for syncIndex). */
+  /** Items of the catalogue the source collection lacks (left for the index sync). */
   missing: number;
 }
 

@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Catalog, type EmbeddingTarget } from '../../src/catalog/catalog.js';
+import { IndexSync } from '../../src/catalog/index-sync.js';
 import { ItemReadModel } from '../../src/catalog/item-read-model.js';
 import type { Database } from '../../src/db/index.js';
 import { EmbeddedVectorStore } from '../../src/index/embedded-vector-store.js';
@@ -91,8 +92,9 @@ for (const backend of backends) {
         },
       }) as RecommendationModel;
       const reembed = { model: renamingModel, collection: fresh };
-      await catalog.syncIndex(reembed);
-      await catalog.syncIndex(reembed); // the switcher's second pass
+      const indexSync = new IndexSync(db, catalog.items, 8);
+      await indexSync.sync(reembed);
+      await indexSync.sync(reembed); // the switcher's second pass
       assert.ok(renamed);
       const [expected] = await model.embedItems(['Gran Turismo 7']);
       const stored = (await fresh.retrieve(['r1'], 'semantic')).get('r1');
