@@ -99,8 +99,8 @@ describe('EmbeddedVectorStore graph files', () => {
   const LARGE = EXACT_SEARCH_MAX_POINTS + 500;
   const QUERIES = Array.from({ length: 10 }, (_, q) => q);
 
-  /** A store over a fresh directory holding a large domain (searched through its graphs) and a small one. */
-  async function filledStore() {
+  /** A store over a fresh directory, an empty collection, and points of a large domain (searched through its graphs) and a small one. */
+  async function emptyStore() {
     const root = await mkdtemp(path.join(os.tmpdir(), 'llm2rec-graphs-'));
     roots.push(root);
     const store = new EmbeddedVectorStore(root);
@@ -109,6 +109,12 @@ describe('EmbeddedVectorStore graph files', () => {
       ...Array.from({ length: LARGE }, (_, i) => point(i, 'games')),
       ...Array.from({ length: 100 }, (_, i) => point(LARGE + i, 'movies')),
     ];
+    return { root, store, collection, points };
+  }
+
+  /** emptyStore's collection holding its points. */
+  async function filledStore() {
+    const { root, store, collection, points } = await emptyStore();
     await collection.upsert(points);
     return { root, store, collection, points };
   }
@@ -139,6 +145,17 @@ describe('EmbeddedVectorStore graph files', () => {
       wanted += exact.length;
     }
     return found / wanted;
+  }
+
+  /** The games domain holds the points added (each its own nearest), none deleted, and its graph finds the live ones. */
+  async function assertFollowsWrites(collection: VectorCollection, live: readonly VectorPoint[], added: readonly VectorPoint[], deleted: readonly string[]) {
+    for (const p of added.slice(0, 5)) {
+      const [top] = await collection.search({ using: 'semantic', query: p.vectors.semantic, limit: 1, domains: ['games'] });
+      assert.equal(top.id, p.id);
+    }
+    const hits = await collection.search({ using: 'recommendation', query: randomVector(1, 4), limit: 200, domains: ['games'] });
+    assert.ok(hits.every((hit) => !deleted.includes(hit.id)));
+    assert.ok(await recall(collection, live, 'games') >= 0.95);
   }
 
   const snapshotOf = async (root: string) => JSON.parse(await readFile(path.join(root, 'items', 'collection.json'), 'utf8'));
@@ -177,13 +194,7 @@ describe('EmbeddedVectorStore graph files', () => {
     assert.deepEqual(reopened.graphsOnOpen, { loaded: ['movies'], updated: ['games'], rebuilt: [] });
     const live = [...points.slice(30), ...added];
     assert.equal(await reopened.count('games'), LARGE - 30 + 40);
-    for (const p of added.slice(0, 5)) {
-      const [top] = await reopened.search({ using: 'semantic', query: p.vectors.semantic, limit: 1, domains: ['games'] });
-      assert.equal(top.id, p.id);
-    }
-    const hits = await reopened.search({ using: 'recommendation', query: randomVector(1, 4), limit: 200, domains: ['games'] });
-    assert.ok(hits.every((hit) => !deleted.includes(hit.id)));
-    assert.ok(await recall(reopened, live, 'games') >= 0.95);
+    await assertFollowsWrites(reopened, live, added, deleted);
   });
 
   it('rebuilds the graphs of a domain whose graph file is missing or damaged', async () => {
@@ -234,14 +245,7 @@ describe('EmbeddedVectorStore graph files', () => {
   });
 
   it('fills in bulk without graph inserts on the event loop, searches exactly meanwhile, then builds the graphs off it', async () => {
-    const root = await mkdtemp(path.join(os.tmpdir(), 'llm2rec-graphs-'));
-    roots.push(root);
-    const store = new EmbeddedVectorStore(root);
-    const collection = await store.collection('items', dims);
-    const points = [
-      ...Array.from({ length: LARGE }, (_, i) => point(i, 'games')),
-      ...Array.from({ length: 100 }, (_, i) => point(LARGE + i, 'movies')),
-    ];
+    const { root, store, collection, points } = await emptyStore();
     const added = Array.from({ length: 30 }, (_, i) => point(300_000 + i, 'games'));
     const deleted = points.slice(0, 20).map((p) => p.id);
     let bulkTurns = 0;
@@ -270,13 +274,7 @@ describe('EmbeddedVectorStore graph files', () => {
 
     const live = [...points.filter((p) => !deleted.includes(p.id)), ...added];
     assert.equal(await collection.count('games'), LARGE - 20 + 30);
-    for (const p of added.slice(0, 5)) {
-      const [top] = await collection.search({ using: 'semantic', query: p.vectors.semantic, limit: 1, domains: ['games'] });
-      assert.equal(top.id, p.id);
-    }
-    const hits = await collection.search({ using: 'recommendation', query: randomVector(1, 4), limit: 200, domains: ['games'] });
-    assert.ok(hits.every((hit) => !deleted.includes(hit.id)));
-    assert.ok(await recall(collection, live, 'games') >= 0.95);
+    await assertFollowsWrites(collection, live, added, deleted);
     assert.equal(await recall(collection, live, 'movies'), 1);
     // The graphs built off the event loop are saved with the collection and load as they are; no build is left over.
     await store.close();
