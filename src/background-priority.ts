@@ -15,3 +15,12 @@ export const BACKGROUND_NICE_STEPS = 10;
 export function backgroundNice(): number {
   return Math.min(19, os.getPriority() + BACKGROUND_NICE_STEPS);
 }
+
+/**
+ * Sets the calling thread's nice value (a worker thread, before it starts threads of its own: they inherit it);
+ * undefined leaves it as it is, and where the system refuses the thread runs at the priority it inherited.
+ */
+export function runAtNice(nice: number | undefined): void {
+  if (nice === undefined) return;
+  try { os.setPriority(nice); } catch { /* not allowed here: run at the inherited priority */ }
+}

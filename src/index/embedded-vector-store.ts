@@ -150,6 +150,8 @@ export class EmbeddedCollection implements VectorCollection {
   private bulk = false;
   /** Domains whose graphs lack writes made in bulk: searched exactly until their graphs are built anew. */
   private readonly staleDomains = new Set<string>();
+  /** What inserting one point into its domain's two graphs costs, in the units of the write budget. */
+  private readonly insertWork: number;
   private dirty = false;
   private flushing: Promise<void> = Promise.resolve();
   /** How the graphs came back when the collection was opened (all empty for a new collection). */
@@ -163,6 +165,7 @@ export class EmbeddedCollection implements VectorCollection {
     /** Writes (graph inserts, snapshot copies) take from this one: see sharedWriteBudget. */
     private readonly writeBudget: TurnBudget = sharedWriteBudget,
   ) {
+    this.insertWork = (dimensions.semantic + dimensions.recommendation) * GRAPH_WORK_PER_INSERTED_DIMENSION;
     this.matrices = {
       semantic: new BlockMatrix(dimensions.semantic),
       recommendation: new BlockMatrix(dimensions.recommendation),
@@ -280,7 +283,7 @@ export class EmbeddedCollection implements VectorCollection {
   async upsert(points: readonly VectorPoint[]): Promise<void> {
     checkDimensions(points, this.dimensions);
     // In bulk a write only copies the vectors into their rows.
-    const perPoint = (this.dimensions.semantic + this.dimensions.recommendation) * (this.bulk ? 1 : GRAPH_WORK_PER_INSERTED_DIMENSION);
+    const perPoint = this.bulk ? this.dimensions.semantic + this.dimensions.recommendation : this.insertWork;
     const piece = Math.max(1, Math.floor(this.writeBudget.perTurn / perPoint));
     for (let start = 0; start < points.length; start += piece) {
       const part = points.slice(start, start + piece);
@@ -348,7 +351,7 @@ export class EmbeddedCollection implements VectorCollection {
       const graphs = {} as DomainGraphs;
       const files = {} as Record<VectorName, GraphFile>;
       try {
-        const snapshot = `${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
+        const snapshot = snapshotId();
         for (const vectorName of VECTOR_NAMES) {
           const file = `graph.${snapshot}.built.${vectorName}.usearch`;
           const dimensions = this.dimensions[vectorName];
@@ -374,9 +377,8 @@ export class EmbeddedCollection implements VectorCollection {
       const addedSince = [...this.slotsOf(domain)].filter((slot) => slot >= nextSlot);
       this.graphChanges.set(domain, removedSince.length);
       this.dirty = true;
-      const perPoint = (this.dimensions.semantic + this.dimensions.recommendation) * GRAPH_WORK_PER_INSERTED_DIMENSION;
       for (const slot of addedSince) {
-        await this.writeBudget.take(perPoint);
+        await this.writeBudget.take(this.insertWork);
         // Replaced or deleted while this waited: then its write already left the graphs as they should be.
         if (this.ids[slot] !== null && this.domains[slot] === domain && !graphs.semantic.contains(BigInt(slot))) {
           this.addToGraphs(domain, [slot], SERVING_THREADS);
@@ -594,7 +596,7 @@ export class EmbeddedCollection implements VectorCollection {
     if (!this.dirty && due.length === 0) return;
     // The points and the graphs written are taken before the first await, so writes arriving meanwhile wait for the
     // next flush; the live slots' vectors are copied later, over several turns (a slot's vector never changes).
-    const snapshot = `${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
+    const snapshot = snapshotId();
     const live = [...this.slotOf.values()].sort((a, b) => a - b);
     const nextSlot = this.ids.length;
     const file: CollectionFile = {
@@ -656,6 +658,11 @@ async function readVectors(file: string): Promise<Float32Array> {
   return new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4).slice();
 }
 
+/** A name for the files of one snapshot (or one graph build): unique, and ordered by time. */
+function snapshotId(): string {
+  return `${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
+}
+
 async function* bytesOf(pieces: AsyncIterable<Float32Array>): AsyncGenerator<Buffer> {
   for await (const piece of pieces) yield Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);
 }
@@ -668,14 +675,15 @@ async function writeAtomically(file: string, content: string | Buffer | AsyncIte
 
 /**
  * Removes the vector and graph files of earlier snapshots (and leftovers of interrupted ones): every file neither
- * `file` nor the collection's saved graphs of the moment (`saved`, asked for each file: graphs built meanwhile
- * become saved graphs before a snapshot names them) name.
+ * `file` nor the collection's saved graphs of the moment name. Those are read after the directory is: a graph build
+ * moves its files in and names them as saved graphs in one step, so a file listed is named by then if it is new.
  */
 async function removeUnnamedFiles(dir: string, file: CollectionFile, saved: () => Iterable<SavedGraphs>): Promise<void> {
-  const graphFiles = (entries: Iterable<SavedGraphs>) => [...entries].flatMap((entry) => VECTOR_NAMES.map((name) => entry.files[name].file));
-  const named = new Set([...Object.values(file.vectors ?? {}), ...graphFiles(file.graphs ?? [])]);
-  for (const entry of await readdir(dir)) {
-    if (/\.(f32|usearch|tmp)$/.test(entry) && !named.has(entry) && !graphFiles(saved()).includes(entry)) await rm(path.join(dir, entry), { force: true });
+  const entries = await readdir(dir);
+  const graphFiles = (of: Iterable<SavedGraphs>) => [...of].flatMap((entry) => VECTOR_NAMES.map((name) => entry.files[name].file));
+  const named = new Set([...Object.values(file.vectors ?? {}), ...graphFiles(file.graphs ?? []), ...graphFiles(saved())]);
+  for (const entry of entries) {
+    if (/\.(f32|usearch|tmp)$/.test(entry) && !named.has(entry)) await rm(path.join(dir, entry), { force: true });
   }
 }
 

@@ -4,7 +4,7 @@
  * millisecond per point of a large graph, so a whole collection's graph built on the event loop would hold it for
  * seconds. The thread reads the rows from the matrix's shared blocks and runs at a lower CPU priority than the event loop.
  */
-import os from 'node:os';
+import { runAtNice } from '../background-priority.js';
 import { BlockMatrix } from './block-matrix.js';
 import { addToGraph, createGraph, saveGraph, sha256OfFile } from './hnsw-graph.js';
 import type { VectorName } from './vector-index.js';
@@ -30,9 +30,7 @@ export interface GraphBuildResult {
 }
 
 export default async function build(request: GraphBuildRequest): Promise<GraphBuildResult> {
-  if (request.nice !== undefined) {
-    try { os.setPriority(request.nice); } catch { /* not allowed here: run at the inherited priority */ }
-  }
+  runAtNice(request.nice);
   const graph = createGraph(request.using, request.dimensions);
   addToGraph(graph, request.keys, new BlockMatrix(request.dimensions, request.blocks).rows(request.keys), request.threads);
   saveGraph(graph, request.file);

@@ -8,20 +8,18 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { createRequire } from 'node:module';
-import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import type * as Usearch from 'usearch';
 import { backgroundNice } from '../background-priority.js';
 import type { GraphBuildRequest, GraphBuildResult } from './graph-build-worker.js';
 import type { VectorName } from './vector-index.js';
+import { workerModule } from '../worker-module.js';
 
 // usearch's ESM entry cannot find its native build (it walks up from a file: URL); its CommonJS entry can.
 const { Index, MetricKind, ScalarKind } = createRequire(import.meta.url)('usearch') as typeof Usearch;
 
-// graph-build-worker.ts under tsx, graph-build-worker.js once built.
-const BUILD_WORKER = new URL(`./graph-build-worker${path.extname(fileURLToPath(import.meta.url))}`, import.meta.url).href;
+const BUILD_WORKER = workerModule('graph-build-worker', import.meta.url);
 
 export type Graph = Usearch.Index;
 

@@ -4,14 +4,12 @@
  * of onnxruntime-node: on the main thread they held the event loop for up to seconds while a model switch loaded the
  * new version, and requests waiting on it were delayed or, on idle keep-alive connections, reset (issue #16).
  */
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import type { BundleCheckAnswer, BundleCheckRequest } from './bundle-check-worker.js';
 import { InvalidBundleError } from './manifest.js';
+import { workerModule } from '../worker-module.js';
 
-// bundle-check-worker.ts under tsx, bundle-check-worker.js once built.
-const WORKER = new URL(`./bundle-check-worker${path.extname(fileURLToPath(import.meta.url))}`, import.meta.url).href;
+const WORKER = workerModule('bundle-check-worker', import.meta.url);
 
 export type BundleCheckResult = Extract<BundleCheckAnswer, { ok: true }>;
 

@@ -4,7 +4,7 @@
  * computes what the serving threads must reproduce: the sample titles' item embeddings and the user vectors of the
  * histories made of them. The thread runs at a lower CPU priority than the event loop.
  */
-import os from 'node:os';
+import { runAtNice } from '../background-priority.js';
 import { validateBundle, type BundleCheck, type EncoderVariant } from './bundle-validator.js';
 import { runEncoder } from './encoder.js';
 import { InvalidBundleError, type Manifest } from './manifest.js';
@@ -38,9 +38,7 @@ export type BundleCheckAnswer =
   | { ok: false; invalidBundle: boolean; message: string };
 
 export default async function check(request: BundleCheckRequest): Promise<BundleCheckAnswer> {
-  if (request.nice !== undefined) {
-    try { os.setPriority(request.nice); } catch { /* not allowed here: run at the inherited priority */ }
-  }
+  runAtNice(request.nice);
   const checks: BundleCheck[] = [];
   try {
     const bundle = await validateBundle(request.bundleDir, {

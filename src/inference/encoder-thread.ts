@@ -4,14 +4,12 @@
  * made that the p99 of serving (docs/BENCHMARKS.md). In the thread, calls run beside the event loop, one at a time,
  * in the order they were made.
  */
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import { splitRows } from './encoder.js';
 import type { EncoderWorkerData } from './encoder-worker.js';
+import { workerModule } from '../worker-module.js';
 
-// encoder-worker.ts under tsx, encoder-worker.js once built.
-const WORKER = new URL(`./encoder-worker${path.extname(fileURLToPath(import.meta.url))}`, import.meta.url).href;
+const WORKER = workerModule('encoder-worker', import.meta.url);
 
 export class EncoderThread {
   /** Models using this thread: versions whose encoder graph is the same share one (RecommendationModel.load). */

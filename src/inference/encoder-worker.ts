@@ -3,7 +3,7 @@
  * titles into item embeddings away from the server's event loop. piscina loads this module in the thread; the
  * bundle's files come in workerData.
  */
-import os from 'node:os';
+import { runAtNice } from '../background-priority.js';
 import { workerData } from 'piscina';
 import { runEncoder } from './encoder.js';
 import { createSession, type ExecutionProvider } from './onnx-runtime.js';
@@ -23,10 +23,7 @@ export interface EncoderWorkerData {
 export type EncodeTask = (titles: string[]) => Promise<Float32Array>;
 
 async function start(data: EncoderWorkerData): Promise<EncodeTask> {
-  if (data.nice !== undefined) {
-    // Before the session exists: its intra-op threads inherit this thread's value.
-    try { os.setPriority(data.nice); } catch { /* not allowed here: run at the inherited priority */ }
-  }
+  runAtNice(data.nice); // before the session exists: its intra-op threads inherit this thread's value
   try {
     const tokenizer = await TitleTokenizer.fromFile(data.tokenizerFile, data.tokenizer);
     const encoder = await createSession(data.encoderFile, data.provider, 'large');

@@ -7,15 +7,14 @@
  * phase (setImmediate), after every ready socket has been read, and onnxruntime runs a batch of 8 in about half the
  * time of 8 single calls.
  */
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import DataLoader from 'dataloader';
 import { Piscina } from 'piscina';
 import { splitRows } from './encoder.js';
 import { padHistories } from './sequence-model.js';
 import type { SequenceModelWorkerData } from './sequence-model-worker.js';
+import { workerModule } from '../worker-module.js';
 
-const WORKER = new URL(`./sequence-model-worker${path.extname(fileURLToPath(import.meta.url))}`, import.meta.url).href;
+const WORKER = workerModule('sequence-model-worker', import.meta.url);
 
 /** Most histories in one call. */
 export const MAX_BATCH = 64;
