@@ -54,3 +54,16 @@ trial csft-then-next-item "next-item-causal started from through-30's CSFT model
   --set 'stages=["simcse"]' --set init_from=runs/trials/through-30/csft --set simcse.positives=next-item \
   --set iem_attention=causal --set simcse.dropout=0.0 --set simcse.steps=400 --set simcse.warmup_steps=20 \
   --set simcse.learning_rate=1e-4
+# Session 9 (2026-12-02): the two search axes issue #11 names that the trials above left open, at the cpu recipe.
+# shellcheck disable=SC2086
+trial next-item-causal-b256 "as next-item-causal with 4x the batch (256 titles: 4x the in-batch negatives) for a quarter of the steps (the same titles seen), learning rate 2x" \
+  --set 'stages=["simcse"]' --set simcse.positives=next-item --set iem_attention=causal --set simcse.dropout=0.0 \
+  --set simcse.batch_size=256 --set simcse.steps=100 --set simcse.warmup_steps=5 --set simcse.learning_rate=2e-4
+if ! python3 -c "import json,sys; sys.exit(0 if 'raw-12-causal' in json.load(open('reports/training-trials.json'))['baselines'] else 1)"; then
+  # shellcheck disable=SC2086
+  .venv/bin/python -m training.llm2rec.trials $PROXY --baseline raw-12-causal=smollm2:12:causal
+fi
+# shellcheck disable=SC2086
+trial next-item-causal-12 "as next-item-causal on the first 12 layers instead of 6 (deeper encoder, 2x the cost per step)" \
+  --set 'stages=["simcse"]' --set simcse.positives=next-item --set iem_attention=causal --set simcse.dropout=0.0 \
+  --set simcse.steps=400 --set simcse.warmup_steps=20 --set simcse.learning_rate=1e-4 --set backbone.layers=12

@@ -5,6 +5,7 @@
 export type ErrorCode =
   | 'BAD_USER_INPUT'
   | 'UNKNOWN_ITEM'
+  | 'ITEM_NOT_INDEXED'
   | 'UNKNOWN_USER'
   | 'UNKNOWN_DOMAIN'
   | 'EMPTY_HISTORY'

@@ -50,9 +50,10 @@ export async function openPlatform(settings: Settings, logger: Logger): Promise<
   const vectors = createVectorStore(settings);
   const models = new ModelVersions(db);
   const registry = new ModelRegistry(settings.modelRegistryDir);
-  const interactions = new Interactions(db, { maxInteractionsPerBatch: settings.maxInteractionsPerBatch });
+  const interactions = new Interactions(db, items, { maxInteractionsPerBatch: settings.maxInteractionsPerBatch });
   const serving: ServingDependencies = {
     vectors,
+    items,
     interactions,
     attributes: new AttributeMatcher(items),
     limits: settings,

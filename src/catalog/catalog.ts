@@ -7,7 +7,7 @@
  */
 import { Mutex } from 'async-mutex';
 import { upsertItems as upsertItemRows, type Database } from '../db/index.js';
-import { PlatformError, listSome } from '../errors.js';
+import { PlatformError } from '../errors.js';
 import type { RecommendationModel } from '../inference/recommendation-model.js';
 import type { VectorCollection } from '../index/vector-index.js';
 import { toCatalogItem, type CatalogItem } from './item.js';
@@ -71,10 +71,7 @@ export class Catalog {
       throw new PlatformError('BATCH_TOO_LARGE', `at most ${this.limits.maxItemsPerBatch} items per batch, got ${ids.length}`);
     }
     return this.write(ids, async () => {
-      const found = await this.db.prisma.item.findMany({ where: { id: { in: [...ids] } }, select: { id: true } });
-      const known = new Set(found.map((row) => row.id));
-      const unknown = ids.filter((id) => !known.has(id));
-      if (unknown.length > 0) throw new PlatformError('UNKNOWN_ITEM', `unknown item ids: ${listSome(unknown)}`, { ids: unknown });
+      this.items.requireItems(ids); // settled before each write: the rows are the database's
       const { count } = await this.db.prisma.item.deleteMany({ where: { id: { in: [...ids] } } });
       this.items.remove(ids);
       await Promise.all(this.targets().map((target) => target.collection.delete(ids)));

@@ -9,13 +9,23 @@
  * to the same database (a second server, a script with its own connection) are not seen until a restart or reload().
  */
 import type { Database } from '../db/index.js';
+import { PlatformError, listSome } from '../errors.js';
 import { AttributeIndex } from './attribute-index.js';
 import { toCatalogItem, type CatalogItem } from './item.js';
 
 /** Rows per query when the whole table is read. */
 const PAGE = 5000;
 
-export class ItemReadModel {
+/**
+ * Whether items exist, as every request that names items asks it (deleting them, recording interactions with them,
+ * recommending from a history of them): the catalogue's rows answer, nothing else.
+ */
+export interface KnownItems {
+  /** Refuses with UNKNOWN_ITEM, naming them, ids the catalogue does not have. */
+  requireItems(ids: readonly string[]): void;
+}
+
+export class ItemReadModel implements KnownItems {
   private rows = new Map<string, CatalogItem>();
   /** Items per domain, kept with the rows, so `domains` costs the number of domains, not of items. */
   private domainCounts = new Map<string, number>();
@@ -91,6 +101,11 @@ export class ItemReadModel {
 
   has(id: string): boolean {
     return this.rows.has(id);
+  }
+
+  requireItems(ids: readonly string[]): void {
+    const unknown = [...new Set(ids)].filter((id) => !this.rows.has(id));
+    if (unknown.length > 0) throw new PlatformError('UNKNOWN_ITEM', `unknown item ids: ${listSome(unknown)}`, { ids: unknown });
   }
 
   /** Every row, in no particular order. */

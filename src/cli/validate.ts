@@ -1,11 +1,13 @@
 /**
  * `npm run validate -- <bundle> [--encoder fp32|int8] [--provider cpu|cuda]`: runs every check the server runs before
- * it accepts a bundle (src/inference/bundle-validator.ts), prints each one, and exits 1 with the reason on the first
- * that fails. Without --encoder it checks every encoder variant the bundle has.
+ * it accepts a bundle, prints each one, and exits 1 with the reason on the first that fails. The checks are the
+ * server's loading path (src/inference/bundle-loader.ts): the bundle is opened as the server opens it, then closed.
+ * Without --encoder it checks every encoder variant the bundle has.
  */
 import { Command, Option } from 'commander';
-import { validateBundle, type EncoderVariant } from '../inference/bundle-validator.js';
+import { checkOtherEncoder, type BundleCheck, type EncoderVariant } from '../inference/bundle-loader.js';
 import { InvalidBundleError } from '../inference/manifest.js';
+import { RecommendationModel } from '../inference/recommendation-model.js';
 import type { ExecutionProvider } from '../inference/onnx-runtime.js';
 import { isMain } from './is-main.js';
 
@@ -20,15 +22,22 @@ export async function validateCommand(
   options: ValidateCommandOptions = {},
   print: (line: string) => void = console.log,
 ): Promise<number> {
+  const checks: BundleCheck[] = [];
+  const onCheck = (check: BundleCheck) => {
+    checks.push(check);
+    print(`ok    ${check.name.padEnd(20)} ${check.detail}`);
+  };
   try {
-    const bundle = await validateBundle(bundleDir, {
-      provider: options.provider ?? 'cpu',
-      encoder: options.encoder ?? 'fp32',
-      allVariants: options.encoder === undefined,
-      onCheck: (check) => print(`ok    ${check.name.padEnd(20)} ${check.detail}`),
-    });
-    await Promise.all([bundle.encoder?.release(), bundle.adapter.release(), bundle.sequenceModel.release()]);
-    print(`valid: ${bundleDir} (model ${bundle.manifest.model_version}, ${bundle.checks.length} checks passed)`);
+    const encoder = options.encoder ?? 'fp32';
+    const model = await RecommendationModel.load(bundleDir, { provider: options.provider ?? 'cpu', encoder, nice: null, onCheck });
+    try {
+      if (options.encoder === undefined && model.manifest.graphs.encoder_int8) {
+        await checkOtherEncoder(bundleDir, model.manifest, model.executionProvider, 'int8', onCheck);
+      }
+    } finally {
+      await model.release();
+    }
+    print(`valid: ${bundleDir} (model ${model.version}, ${checks.length} checks passed)`);
     return 0;
   } catch (error) {
     if (!(error instanceof InvalidBundleError)) throw error;

@@ -2,8 +2,9 @@
  * Interaction events: who interacted with which item, in order. A recorded interaction counts in the very next
  * recommendation for its user, because recommendations read the user's history from the database.
  */
+import type { KnownItems } from '../catalog/item-read-model.js';
 import { insertInteractions, type Database } from '../db/index.js';
-import { PlatformError, listSome } from '../errors.js';
+import { PlatformError } from '../errors.js';
 
 export interface InteractionInput {
   userId: string;
@@ -15,6 +16,8 @@ export interface InteractionInput {
 export class Interactions {
   constructor(
     private readonly db: Database,
+    /** The catalogue, which says which items exist. */
+    private readonly items: KnownItems,
     private readonly limits: { maxInteractionsPerBatch: number },
   ) {}
 
@@ -25,13 +28,7 @@ export class Interactions {
       throw new PlatformError('BATCH_TOO_LARGE', `at most ${this.limits.maxInteractionsPerBatch} interactions per batch, got ${events.length}`);
     }
     if (events.some((event) => event.userId.trim() === '')) throw new PlatformError('BAD_USER_INPUT', 'a user id is empty');
-    const itemIds = [...new Set(events.map((event) => event.itemId))];
-    const found = await this.db.prisma.item.findMany({ where: { id: { in: itemIds } }, select: { id: true } });
-    if (found.length !== itemIds.length) {
-      const known = new Set(found.map((row) => row.id));
-      const unknown = itemIds.filter((id) => !known.has(id));
-      throw new PlatformError('UNKNOWN_ITEM', `unknown item ids: ${listSome(unknown)}`, { ids: unknown });
-    }
+    this.items.requireItems(events.map((event) => event.itemId));
     const now = BigInt(Date.now());
     const userIds = [...new Set(events.map((event) => event.userId))];
     const rows = events.map((event) => ({ userId: event.userId, itemId: event.itemId, timestamp: event.timestamp ?? now }));

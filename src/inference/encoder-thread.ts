@@ -5,8 +5,8 @@
  * in the order they were made.
  */
 import { Piscina } from 'piscina';
-import { splitRows } from './encoder.js';
-import type { EncoderWorkerData } from './encoder-worker.js';
+import { rowViews } from './encoder.js';
+import type { EncoderDescription, EncoderWorkerData } from './encoder-worker.js';
 import { workerModule } from '../worker-module.js';
 
 const WORKER = workerModule('encoder-worker', import.meta.url);
@@ -31,11 +31,25 @@ export class EncoderThread {
     return new EncoderThread(pool);
   }
 
-  /** Item embeddings of titles. */
+  /** Item embeddings of titles, one row each (views of one matrix). */
   async encode(titles: readonly string[]): Promise<Float32Array[]> {
-    if (titles.length === 0) return [];
-    const matrix: Float32Array = await this.pool.run([...titles]);
-    return splitRows(matrix, titles.length);
+    return rowViews(await this.encodeMatrix(titles), titles.length);
+  }
+
+  /** Item embeddings of titles as one [titles, item_embedding] matrix, row-major (moved from the thread, not copied). */
+  async encodeMatrix(titles: readonly string[]): Promise<Float32Array> {
+    if (titles.length === 0) return new Float32Array(0);
+    return this.pool.run({ encode: [...titles] });
+  }
+
+  /** Token ids of titles, as the thread's tokenizer gives them. */
+  tokenize(titles: readonly string[]): Promise<number[][]> {
+    return this.pool.run({ tokenize: [...titles] });
+  }
+
+  /** The encoder graph's signature and the provider it runs on, or which part failed to load (for the checks). */
+  describe(): Promise<EncoderDescription> {
+    return this.pool.run({ describe: true });
   }
 
   /** Stops the thread once its last user closes it; calls not yet answered are rejected. */

@@ -13,9 +13,12 @@ export async function runEncoder(encoder: ort.InferenceSession, tokenizer: Title
   return output.item_embedding;
 }
 
-/** The rows of a [rows, dim] float32 tensor (or its data), each in its own array. */
-export function splitRows(tensor: ort.Tensor | Float32Array, rows: number): Float32Array[] {
+/**
+ * The rows of a [rows, dim] float32 tensor (or its data) as views of it, not copies: a batch's vectors stay one
+ * matrix from the graph that made them to the index that stores them (which copies each row once, into its own).
+ */
+export function rowViews(tensor: ort.Tensor | Float32Array, rows: number): Float32Array[] {
   const data = (tensor instanceof Float32Array ? tensor : tensor.data) as Float32Array;
   const dim = data.length / rows;
-  return Array.from({ length: rows }, (_, i) => data.slice(i * dim, (i + 1) * dim));
+  return Array.from({ length: rows }, (_, i) => data.subarray(i * dim, (i + 1) * dim));
 }

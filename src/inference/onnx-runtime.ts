@@ -18,18 +18,58 @@ export async function createSession(file: string, provider: ExecutionProvider, s
   return ort.InferenceSession.create(file, { executionProviders, graphOptimizationLevel: 'all', ...threads });
 }
 
-/** Checks that a session has exactly the input and output names the manifest promises. */
+/** A session and the provider it runs on: the CPU, with the reason, when CUDA was asked for but cannot load. */
+export interface OpenedSession {
+  session: ort.InferenceSession;
+  provider: ExecutionProvider;
+  cudaUnavailable?: string;
+}
+
+/**
+ * createSession, falling back to the CPU when CUDA is asked for and this onnxruntime-node cannot load its CUDA
+ * provider (not the graph's fault). Any other failure throws.
+ */
+export async function openSession(file: string, provider: ExecutionProvider, size: GraphSize = 'large'): Promise<OpenedSession> {
+  try {
+    return { session: await createSession(file, provider, size), provider };
+  } catch (error) {
+    const message = (error as Error).message;
+    if (provider !== 'cuda' || !/cuda|provider|shared library/i.test(message)) throw error;
+    return { session: await createSession(file, 'cpu', size), provider: 'cpu', cudaUnavailable: message };
+  }
+}
+
+/** What a graph takes and gives, as plain data (it crosses from worker threads): names, element types, shapes. */
+export interface GraphSignature {
+  inputNames: readonly string[];
+  outputNames: readonly string[];
+  inputMetadata: readonly ort.InferenceSession.ValueMetadata[];
+  outputMetadata: readonly ort.InferenceSession.ValueMetadata[];
+}
+
+export function signatureOf(session: ort.InferenceSession): GraphSignature {
+  const plain = (values: readonly ort.InferenceSession.ValueMetadata[]) =>
+    values.map((value) => ({ ...value, ...(value.isTensor ? { shape: [...value.shape] } : {}) }) as ort.InferenceSession.ValueMetadata);
+  return {
+    inputNames: [...session.inputNames],
+    outputNames: [...session.outputNames],
+    inputMetadata: plain(session.inputMetadata),
+    outputMetadata: plain(session.outputMetadata),
+  };
+}
+
+/** Checks that a graph has exactly the input and output names the manifest promises. */
 export function checkGraphNames(
-  session: ort.InferenceSession,
+  graph: GraphSignature,
   expected: { inputs: readonly string[]; outputs: readonly string[] },
 ): string | null {
   const same = (a: readonly string[], b: readonly string[]) =>
     a.length === b.length && a.every((name) => b.includes(name));
-  if (!same(session.inputNames, expected.inputs)) {
-    return `inputs are [${session.inputNames}], the manifest says [${expected.inputs}]`;
+  if (!same(graph.inputNames, expected.inputs)) {
+    return `inputs are [${graph.inputNames}], the manifest says [${expected.inputs}]`;
   }
-  if (!same(session.outputNames, expected.outputs)) {
-    return `outputs are [${session.outputNames}], the manifest says [${expected.outputs}]`;
+  if (!same(graph.outputNames, expected.outputs)) {
+    return `outputs are [${graph.outputNames}], the manifest says [${expected.outputs}]`;
   }
   return null;
 }

@@ -9,17 +9,16 @@
  *   history of recommendation vectors -> sequence model -> user vector
  */
 import path from 'node:path';
-import { checkBundleInThread } from './bundle-check-thread.js';
-import { SAMPLE_TOLERANCE, type BundleCheck, type EncoderVariant } from './bundle-validator.js';
-import { splitRows } from './encoder.js';
+import { adaptMatrix, adaptRows, openBundle, type BundleCheck, type EncoderVariant } from './bundle-loader.js';
+import { rowViews } from './encoder.js';
 import { EncoderThread } from './encoder-thread.js';
 import { SequenceModelThread } from './sequence-model-thread.js';
-import { InvalidBundleError, parseManifest, type Manifest } from './manifest.js';
+import type { Manifest } from './manifest.js';
 import { backgroundNice } from '../background-priority.js';
-import { createSession, ort, type ExecutionProvider } from './onnx-runtime.js';
+import { ort, type ExecutionProvider } from './onnx-runtime.js';
 import { TitleTokenizer } from './tokenizer.js';
 
-export type { EncoderVariant } from './bundle-validator.js';
+export type { EncoderVariant } from './bundle-loader.js';
 
 export interface LoadOptions {
   /** onnxruntime execution provider (default cpu). */
@@ -29,14 +28,14 @@ export interface LoadOptions {
   /** Called after each passed bundle check. */
   onCheck?: (check: BundleCheck) => void;
   /**
-   * Nice value of the encoder's and the bundle checks' threads. Default: BACKGROUND_NICE_STEPS nicer than the
+   * Nice value of the encoder's thread. Default: BACKGROUND_NICE_STEPS nicer than the
    * caller, so that a server's event loop comes first; tools that only embed (benchmarks) keep their own with null.
    */
   nice?: number | null;
   /**
    * Loaded models whose encoder thread this one may share: one whose encoder is the same (encoderIdentity: sha256
    * of the graph and the tokenizer, settings, variant, provider) lends its thread, and the graph is neither loaded
-   * nor run again to check it; the sample titles are compared through the shared thread instead (issue #16).
+   * nor run again; the checks run through the shared thread (issue #16).
    */
   encoderFrom?: readonly RecommendationModel[];
 }
@@ -110,56 +109,24 @@ export class RecommendationModel {
   }
 
   /**
-   * Loads a bundle and refuses it (InvalidBundleError) unless it passes every check of validateBundle: manifest, files
-   * and sha256, graph names, types and shapes, dynamic axes, and the sample titles' token ids and embeddings.
-   * The second argument may be just the execution provider.
+   * Opens a bundle's parts where they serve and refuses it (InvalidBundleError) unless every part passes its checks
+   * (bundle-loader.ts): manifest, files and sha256, graph names, types and shapes, dynamic axes, and the sample
+   * titles' token ids and embeddings. The encoder and the sequence model run in worker threads of their own, the
+   * encoder's at a lower priority: onnxruntime-node creates and runs sessions synchronously, and on the event loop
+   * the encoder's took up to seconds while a model switch loaded the next version (issue #16).
    */
   static async load(bundleDir: string, options: LoadOptions = {}): Promise<RecommendationModel> {
     const { provider = 'cpu', encoder = 'fp32', onCheck } = options;
     const nice = options.nice === null ? undefined : options.nice ?? backgroundNice();
-    // Every check runs in a thread of its own: onnxruntime-node creates and runs sessions synchronously, and the
-    // encoder's took the event loop for up to seconds while a model switch loaded the next version (issue #16).
-    // An encoder already running with the same graph: its thread is shared, and it computes the samples to check.
-    const listed = options.encoderFrom?.length ? await parseManifest(bundleDir) : undefined;
-    const donor = listed && options.encoderFrom!.find((model) =>
-      model.encoderIdentity === encoderIdentity(listed, encoder, model.executionProvider) && (provider === model.executionProvider || provider === 'cpu'));
-    let sampleEmbeddings: Float32Array | undefined;
-    if (donor && listed) {
-      const rows = await donor.encode(listed.samples.length > 0 ? listed.samples.map((sample) => sample.title) : ['Tetris']);
-      sampleEmbeddings = new Float32Array(rows.length * listed.dimensions.item_embedding);
-      rows.forEach((row, i) => sampleEmbeddings!.set(row, i * row.length));
-    }
-    const checked = await checkBundleInThread({ bundleDir, provider: donor ? donor.executionProvider : provider, encoder, nice, sampleEmbeddings });
-    for (const check of checked.checks) onCheck?.(check);
-    const { manifest, titles } = checked;
-    const settings = { maxLength: manifest.tokenizer.max_length, padTokenId: manifest.tokenizer.pad_token_id, addSpecialTokens: manifest.tokenizer.add_special_tokens };
-    const graph = encoder === 'int8' ? manifest.graphs.encoder_int8! : manifest.graphs.encoder;
-    const adapter = await createSession(path.resolve(bundleDir, manifest.graphs.adapter.file), checked.provider, 'small');
-    const encoderThread = donor ? donor.encoder.retain() : EncoderThread.start({
-      encoderFile: path.resolve(bundleDir, graph.file),
-      tokenizerFile: path.resolve(bundleDir, manifest.tokenizer.file),
-      tokenizer: settings,
-      provider: checked.provider,
-      nice,
+    const opened = await openBundle(bundleDir, {
+      provider, encoder, nice, onCheck,
+      sharedEncoder: (manifest) => {
+        const donor = options.encoderFrom?.find((model) => model.encoderIdentity === encoderIdentity(manifest, encoder, model.executionProvider)
+          && (provider === model.executionProvider || provider === 'cpu'));
+        return donor && { thread: donor.encoder, provider: donor.executionProvider };
+      },
     });
-    const histories = { length: manifest.sequence_model.max_history, dim: manifest.dimensions.recommendation };
-    const sequenceThread = SequenceModelThread.start(
-      { file: path.resolve(bundleDir, manifest.graphs.sequence_model.file), provider: checked.provider }, histories);
-    let failing = graph.file;
-    try {
-      // The threads opened their own sessions of the checked graphs: they must give what the checked sessions give.
-      const expected = splitRows(checked.embeddings, titles.length);
-      assertClose(bundleDir, graph.file, expected, await encoderThread.encode(titles));
-
-      failing = manifest.graphs.sequence_model.file;
-      const items = await adaptWith(adapter, expected);
-      const prefixes = items.map((_, end) => items.slice(0, end + 1));
-      assertClose(bundleDir, failing, splitRows(checked.userVectors, prefixes.length), await sequenceThread.run(prefixes));
-    } catch (error) {
-      await Promise.allSettled([encoderThread.close(), sequenceThread.close(), adapter.release()]);
-      throw error instanceof InvalidBundleError ? error : new InvalidBundleError(bundleDir, `${failing} fails in its worker thread (${(error as Error).message})`);
-    }
-    return new RecommendationModel(bundleDir, manifest, encoder, checked.provider, encoderThread, adapter, sequenceThread);
+    return new RecommendationModel(bundleDir, opened.manifest, encoder, opened.provider, opened.encoder, opened.adapter, opened.sequenceModel);
   }
 
   /** Item embeddings (semantic vectors) of titles, computed in the encoder thread. */
@@ -169,13 +136,18 @@ export class RecommendationModel {
 
   /** Recommendation vectors of item embeddings. */
   async adapt(embeddings: readonly Float32Array[]): Promise<Float32Array[]> {
-    return adaptWith(this.adapter, embeddings);
+    return adaptRows(this.adapter, embeddings);
   }
 
-  /** Both vectors of each title. */
+  /**
+   * Both vectors of each title. The encoder's matrix goes to the adapter as it is, and each item's vectors are views
+   * of the two matrices: nothing is copied on the way to the index.
+   */
   async embedItems(titles: readonly string[]): Promise<ItemVectors[]> {
-    const semantic = await this.encode(titles);
-    const recommendation = await this.adapt(semantic);
+    if (titles.length === 0) return [];
+    const embeddings = await this.encoder.encodeMatrix(titles);
+    const semantic = rowViews(embeddings, titles.length);
+    const recommendation = await adaptMatrix(this.adapter, embeddings, titles.length);
     return semantic.map((vector, i) => ({ semantic: vector, recommendation: recommendation[i] }));
   }
 
@@ -194,23 +166,5 @@ export class RecommendationModel {
 
   async release(): Promise<void> {
     await Promise.all([this.encoder.close(), this.adapter.release(), this.sequenceModel.close()]);
-  }
-}
-
-/** Recommendation vectors of item embeddings through an adapter session. */
-async function adaptWith(adapter: ort.InferenceSession, embeddings: readonly Float32Array[]): Promise<Float32Array[]> {
-  if (embeddings.length === 0) return [];
-  const dim = embeddings[0].length;
-  const input = new Float32Array(embeddings.length * dim);
-  embeddings.forEach((row, i) => input.set(row, i * dim));
-  const output = await adapter.run({ item_embedding: new ort.Tensor('float32', input, [embeddings.length, dim]) });
-  return splitRows(output.recommendation_vector, embeddings.length);
-}
-
-/** Refuses the bundle when a worker thread's session gives other numbers than the checked session. */
-function assertClose(bundleDir: string, file: string, expected: readonly Float32Array[], actual: readonly Float32Array[]): void {
-  const worst = Math.max(...expected.flatMap((row, i) => Array.from(row, (value, j) => Math.abs(value - actual[i][j]))));
-  if (!(worst <= SAMPLE_TOLERANCE)) {
-    throw new InvalidBundleError(bundleDir, `${file} gives other results in its worker thread (difference ${worst})`);
   }
 }

@@ -9,9 +9,9 @@
  */
 import DataLoader from 'dataloader';
 import { Piscina } from 'piscina';
-import { splitRows } from './encoder.js';
-import { padHistories } from './sequence-model.js';
-import type { SequenceModelWorkerData } from './sequence-model-worker.js';
+import { rowViews } from './encoder.js';
+import { padHistories, type HistoryBatch } from './sequence-model.js';
+import type { SequenceModelDescription, SequenceModelWorkerData } from './sequence-model-worker.js';
 import { workerModule } from '../worker-module.js';
 
 const WORKER = workerModule('sequence-model-worker', import.meta.url);
@@ -53,11 +53,21 @@ export class SequenceModelThread {
   /** User vectors of several histories in one call. */
   async run(histories: readonly (readonly Float32Array[])[]): Promise<Float32Array[]> {
     if (histories.length === 0) return [];
-    const batch = padHistories(histories, this.length, this.dim);
     this.made.calls += 1;
     this.made.histories += histories.length;
-    const matrix: Float32Array = await this.pool.run(batch, { transferList: [batch.vectors.buffer as ArrayBuffer, batch.mask.buffer as ArrayBuffer] });
-    return splitRows(matrix, histories.length);
+    return this.runBatch(padHistories(histories, this.length, this.dim));
+  }
+
+  /** User vectors of a batch already padded (any length: the bundle checks try lengths the server never sends). */
+  async runBatch(batch: HistoryBatch): Promise<Float32Array[]> {
+    const transferList = [batch.vectors.buffer as ArrayBuffer, batch.mask.buffer as ArrayBuffer];
+    const matrix: Float32Array = await this.pool.run({ run: batch }, { transferList });
+    return rowViews(matrix, batch.rows);
+  }
+
+  /** The graph's signature, or why the thread could not load it (for the checks). */
+  describe(): Promise<SequenceModelDescription> {
+    return this.pool.run({ describe: true });
   }
 
   /** Stops the thread; calls not yet answered are rejected. */

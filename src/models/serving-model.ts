@@ -1,4 +1,5 @@
 /** One model version ready to serve: its ONNX sessions, its vector collection and the recommender over both. */
+import type { KnownItems } from '../catalog/item-read-model.js';
 import type { Interactions } from '../events/interactions.js';
 import type { ExecutionProvider } from '../inference/onnx-runtime.js';
 import { RecommendationModel, type EncoderVariant } from '../inference/recommendation-model.js';
@@ -9,6 +10,8 @@ import { Recommender, type RecommendationLimits } from '../recommend/recommender
 
 export interface ServingDependencies {
   vectors: VectorStore;
+  /** The catalogue, which says which items exist. */
+  items: KnownItems;
   interactions: Interactions;
   attributes: AttributeFilters;
   limits: RecommendationLimits;
@@ -54,7 +57,7 @@ export class ServingModel {
       await model.release().catch(() => undefined);
       throw new PlatformError('VECTOR_INDEX_UNAVAILABLE', `opening vector collection ${name} failed: ${(error as Error).message}`);
     }
-    const recommender = new Recommender(model, collection, dependencies.interactions, dependencies.limits, dependencies.attributes);
+    const recommender = new Recommender(model, collection, dependencies.items, dependencies.interactions, dependencies.limits, dependencies.attributes);
     return new ServingModel(model, collection, recommender);
   }
 

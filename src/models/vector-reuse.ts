@@ -7,7 +7,7 @@
  */
 import type { ItemReadModel } from '../catalog/item-read-model.js';
 import type { EmbeddingTarget } from '../catalog/catalog.js';
-import { SAMPLE_TOLERANCE } from '../inference/bundle-validator.js';
+import { SAMPLE_TOLERANCE } from '../inference/bundle-loader.js';
 import type { RecommendationModel } from '../inference/recommendation-model.js';
 import type { VectorPoint } from '../index/vector-index.js';
 import { BackgroundPace } from '../turn-budget.js';

@@ -4,6 +4,7 @@
  * Similar items: an item's semantic vector -> top-k by cosine.
  */
 import { PlatformError, listSome } from '../errors.js';
+import type { KnownItems } from '../catalog/item-read-model.js';
 import type { Interactions } from '../events/interactions.js';
 import type { RecommendationModel } from '../inference/recommendation-model.js';
 import type { SearchHit, StoredVector, VectorCollection, VectorName } from '../index/vector-index.js';
@@ -75,6 +76,8 @@ export class Recommender {
   constructor(
     private readonly model: RecommendationModel,
     private readonly collection: VectorCollection,
+    /** The catalogue, which says which items exist. */
+    private readonly items: KnownItems,
     private readonly interactions: Interactions,
     private readonly limits: RecommendationLimits,
     private readonly attributes: AttributeFilters,
@@ -188,11 +191,18 @@ export class Recommender {
     return { history, recent, userVector, defaultDomain: stored.get(history[history.length - 1])!.domain };
   }
 
-  /** The stored vectors of items; any unknown id rejects the request. */
+  /**
+   * The stored vectors of items. An id the catalogue does not have rejects the request (UNKNOWN_ITEM); one it has
+   * but whose vectors this version's collection lacks (its write has not reached the index yet) rejects it too,
+   * saying so (ITEM_NOT_INDEXED), never as if the item did not exist.
+   */
   private async vectorsOf(ids: readonly string[], using: VectorName): Promise<Map<string, StoredVector>> {
+    this.items.requireItems(ids);
     const stored = await this.collection.retrieve(ids, using);
-    const unknown = [...new Set(ids)].filter((id) => !stored.has(id));
-    if (unknown.length > 0) throw new PlatformError('UNKNOWN_ITEM', `unknown item ids: ${listSome(unknown)}`, { ids: unknown });
+    const lacking = [...new Set(ids)].filter((id) => !stored.has(id));
+    if (lacking.length > 0) {
+      throw new PlatformError('ITEM_NOT_INDEXED', `items not in model version ${this.model.version}'s index yet: ${listSome(lacking)}`, { ids: lacking });
+    }
     return stored;
   }
 

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { after, before, describe, it } from 'node:test';
-import { runEncoder, splitRows } from '../../src/inference/encoder.js';
+import { runEncoder, rowViews } from '../../src/inference/encoder.js';
 import { EncoderThread } from '../../src/inference/encoder-thread.js';
 import { createSession } from '../../src/inference/onnx-runtime.js';
 import { RecommendationModel } from '../../src/inference/recommendation-model.js';
@@ -30,7 +30,7 @@ describe('the encoder thread', () => {
     assert.ok(graphsRunHere.length > 0 && graphsRunHere.every((inputs) => inputs === 'item_embedding'), graphsRunHere.join('; '));
 
     const session = await createSession(path.join(tinyBundle(), 'encoder.onnx'), 'cpu');
-    const direct = splitRows(await runEncoder(session, await model.tokenizer(), TITLES.slice(0, 100)), 100);
+    const direct = rowViews(await runEncoder(session, await model.tokenizer(), TITLES.slice(0, 100)), 100);
     await session.release();
     items.forEach((item, i) => item.semantic.forEach((value, j) => assert.ok(Math.abs(value - direct[i][j]) < 1e-5)));
   });

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { splitRows } from '../../src/inference/encoder.js';
+import { rowViews } from '../../src/inference/encoder.js';
 import { createSession } from '../../src/inference/onnx-runtime.js';
 import { RecommendationModel } from '../../src/inference/recommendation-model.js';
 import { padHistories, runSequenceModel } from '../../src/inference/sequence-model.js';
@@ -36,7 +36,7 @@ describe('the sequence-model thread', () => {
     const session = await createSession(path.join(tinyBundle(), model.manifest.graphs.sequence_model.file), 'cpu', 'small');
     alone = [];
     for (const history of histories) {
-      alone.push(splitRows(await runSequenceModel(session, padHistories([history], model.maxHistory, model.dimensions.recommendation)), 1)[0]);
+      alone.push(rowViews(await runSequenceModel(session, padHistories([history], model.maxHistory, model.dimensions.recommendation)), 1)[0]);
     }
     await session.release();
   });

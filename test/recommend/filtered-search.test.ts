@@ -84,7 +84,7 @@ describe('attribute-filtered searches', () => {
     budget = new CountingBudget(PER_TURN);
     collection = await new EmbeddedVectorStore(path.join(dir, 'vectors'), budget).collection('items_test', model.dimensions);
     await collection.upsert(points);
-    recommender = new Recommender(model, collection, new Interactions(db, { maxInteractionsPerBatch: 100 }),
+    recommender = new Recommender(model, collection, readModel, new Interactions(db, readModel, { maxInteractionsPerBatch: 100 }),
       { maxResults: 100, maxHistoryInput: 50 }, new AttributeMatcher(readModel, budget), { fewMatches: 50, broadCandidates: 2 });
   });
 

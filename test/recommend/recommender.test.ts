@@ -15,7 +15,7 @@ import { openDatabase, upsertItems, type Database } from '../../src/db/index.js'
 import { PlatformError } from '../../src/errors.js';
 import { Interactions } from '../../src/events/interactions.js';
 import { EmbeddedVectorStore } from '../../src/index/embedded-vector-store.js';
-import type { VectorPoint } from '../../src/index/vector-index.js';
+import type { VectorCollection, VectorPoint } from '../../src/index/vector-index.js';
 import { RecommendationModel } from '../../src/inference/recommendation-model.js';
 import { AttributeMatcher } from '../../src/recommend/attribute-filter.js';
 import { Recommender } from '../../src/recommend/recommender.js';
@@ -36,6 +36,8 @@ describe('Recommender', () => {
   let db: Database;
   let model: RecommendationModel;
   let recommender: Recommender;
+  let readModel: ItemReadModel;
+  let collection: VectorCollection;
   const vectors = new Map<string, { domain: string; semantic: Float32Array; recommendation: Float32Array }>();
 
   before(async () => {
@@ -54,13 +56,13 @@ describe('Recommender', () => {
     }
     const rows = [...vectors].map(([id, { domain }]) => ({ id, domain, title: id, attributes: {} }));
     await upsertItems(db.prisma, rows);
-    const readModel = await ItemReadModel.load(db);
-    const collection = await new EmbeddedVectorStore(path.join(dir, 'vectors')).collection('items_test', model.dimensions);
+    readModel = await ItemReadModel.load(db);
+    collection = await new EmbeddedVectorStore(path.join(dir, 'vectors')).collection('items_test', model.dimensions);
     await collection.upsert(points);
-    const interactions = new Interactions(db, { maxInteractionsPerBatch: 100 });
+    const interactions = new Interactions(db, readModel, { maxInteractionsPerBatch: 100 });
     await interactions.record(['games:3', 'books:1', 'games:8'].map((itemId) => ({ userId: 'ana', itemId })));
     await db.prisma.user.create({ data: { id: 'newcomer' } });
-    recommender = new Recommender(model, collection, interactions, LIMITS, new AttributeMatcher(readModel));
+    recommender = new Recommender(model, collection, readModel, interactions, LIMITS, new AttributeMatcher(readModel));
   });
 
   after(async () => {
@@ -165,5 +167,22 @@ describe('Recommender', () => {
     await refuses(recommender.recommend({ history: ['games:1'] }, { first: 5, domain: 'music' }), 'UNKNOWN_DOMAIN');
     await refuses(recommender.recommendAcrossDomains({ history: ['games:1'] }, { first: 5, domains: [] }), 'BAD_USER_INPUT');
     await refuses(recommender.similarItems('games:1', { first: 5, domain: 'music' }), 'UNKNOWN_DOMAIN');
+  });
+
+  it('asks the catalogue whether an item exists, and says so when only its vectors are missing', async () => {
+    // In the index but not in the catalogue: unknown, whatever the index holds.
+    const stray = { domain: 'games', semantic: vectors.get('games:0')!.semantic, recommendation: vectors.get('games:0')!.recommendation };
+    await collection.upsert([{ id: 'games:stray', domain: 'games', vectors: stray }]);
+    await refuses(recommender.recommend({ history: ['games:stray'] }, { first: 5 }), 'UNKNOWN_ITEM');
+    await refuses(recommender.similarItems('games:stray', { first: 5 }), 'UNKNOWN_ITEM');
+    await collection.delete(['games:stray']);
+    // In the catalogue but not (yet) in this version's index: not reported as absent from the catalogue.
+    readModel.put([{ id: 'games:pending', domain: 'games', title: 'Pending', attributes: {} }]);
+    try {
+      await refuses(recommender.recommend({ history: ['games:1', 'games:pending'] }, { first: 5 }), 'ITEM_NOT_INDEXED');
+      await refuses(recommender.similarItems('games:pending', { first: 5 }), 'ITEM_NOT_INDEXED');
+    } finally {
+      readModel.remove(['games:pending']);
+    }
   });
 });

@@ -1,7 +1,7 @@
 /**
- * Loading a bundle keeps the calling thread (the server's event loop) free of the encoder: its session is created
- * and run only in worker threads (issue #16: on the main thread they held the loop for up to seconds during a model
- * switch), and those threads run nicer than the caller.
+ * Loading a bundle keeps the calling thread (the server's event loop) free of the encoder: its session is created,
+ * checked and run only in its worker thread (issue #16: on the main thread it held the loop for up to seconds during
+ * a model switch), that thread runs nicer than the caller, and each graph is opened once, where it serves.
  */
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -10,7 +10,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { publishWithOtherEncoder, snapshotBundle } from '../../bench/lib/bundle.js';
-import { checkBundleInThread } from '../../src/inference/bundle-check-thread.js';
 import { ort } from '../../src/inference/onnx-runtime.js';
 import { RecommendationModel } from '../../src/inference/recommendation-model.js';
 import { tinyBundle } from '../support/fixtures.js';
@@ -97,7 +96,7 @@ describe('bundle checks off the calling thread', () => {
   });
 
   it('reports an invalid bundle with the checks’ own message', async () => {
-    await assert.rejects(checkBundleInThread({ bundleDir: path.join(os.tmpdir(), 'no-such-bundle'), provider: 'cpu', encoder: 'fp32' }),
+    await assert.rejects(RecommendationModel.load(path.join(os.tmpdir(), 'no-such-bundle')),
       (error: Error) => error.name === 'InvalidBundleError' && /no-such-bundle is invalid/.test(error.message));
   });
 });
