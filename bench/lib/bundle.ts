@@ -4,7 +4,7 @@
  */
 import { appendFile, cp, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { sha256OfFile } from '../../src/inference/manifest.js';
+import { sha256OfFile } from '../../src/file-hash.js';
 
 export async function manifestOf(bundleDir: string): Promise<{ model_version: string; [key: string]: unknown }> {
   return JSON.parse(await readFile(path.join(bundleDir, 'manifest.json'), 'utf8'));

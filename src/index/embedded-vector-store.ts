@@ -29,6 +29,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, renameSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { sha256OfFile } from '../file-hash.js';
 import { BlockMatrix } from './block-matrix.js';
 import {
   addToGraph,
@@ -42,7 +43,6 @@ import {
   ranksByCosine,
   saveGraph,
   searchGraph,
-  sha256OfFile,
   type Graph,
   type GraphFile,
 } from './hnsw-graph.js';

@@ -6,7 +6,8 @@
  */
 import { runAtNice } from '../background-priority.js';
 import { BlockMatrix } from './block-matrix.js';
-import { addToGraph, createGraph, saveGraph, sha256OfFile } from './hnsw-graph.js';
+import { sha256OfFile } from '../file-hash.js';
+import { addToGraph, createGraph, saveGraph } from './hnsw-graph.js';
 import type { VectorName } from './vector-index.js';
 
 export interface GraphBuildRequest {

@@ -5,13 +5,11 @@
  * A saved graph is known by its file's sha256, and a file is only handed to usearch once that matches: on some
  * damaged files usearch aborts the whole process (std::bad_alloc) instead of throwing.
  */
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { createRequire } from 'node:module';
-import { pipeline } from 'node:stream/promises';
 import { Piscina } from 'piscina';
 import type * as Usearch from 'usearch';
 import { backgroundNice } from '../background-priority.js';
+import { sha256OfFile } from '../file-hash.js';
 import type { GraphBuildRequest, GraphBuildResult } from './graph-build-worker.js';
 import type { VectorName } from './vector-index.js';
 import { workerModule } from '../worker-module.js';
@@ -148,8 +146,3 @@ export async function loadGraph(saved: GraphFile, using: VectorName, dimensions:
   return graph.dimensions() === dimensions ? graph : null;
 }
 
-export async function sha256OfFile(file: string): Promise<string> {
-  const hash = createHash('sha256');
-  await pipeline(createReadStream(file), hash);
-  return hash.digest('hex');
-}

@@ -2,11 +2,10 @@
  * The manifest of a model bundle (docs/bundle-format.md): reading it against the format's schema
  * (bundle-format.ts) and the checks that the files on disk are the files training wrote.
  */
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
+import { sha256OfFilesOffThread } from '../file-hash.js';
 import { FORMAT_VERSION, manifestSchema, type Manifest } from './bundle-format.js';
 
 export type { Manifest } from './bundle-format.js';
@@ -17,12 +16,6 @@ export class InvalidBundleError extends Error {
     super(`model bundle ${bundleDir} is invalid: ${reason}`);
     this.name = 'InvalidBundleError';
   }
-}
-
-export async function sha256OfFile(file: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
 }
 
 /** Reads manifest.json, checks it against the schema and checks every listed file's size and sha256. */
@@ -59,16 +52,19 @@ export async function checkFiles(bundleDir: string, manifest: Manifest): Promise
   for (const file of needed) {
     if (!manifest.files[file]) throw new InvalidBundleError(bundleDir, `manifest.files does not list ${file}`);
   }
-  for (const [file, expected] of Object.entries(manifest.files)) {
-    const full = path.join(bundleDir, file);
-    const info = await stat(full).catch(() => null);
+  const listed = Object.entries(manifest.files);
+  for (const [file, expected] of listed) {
+    const info = await stat(path.join(bundleDir, file)).catch(() => null);
     if (!info) throw new InvalidBundleError(bundleDir, `${file} is missing`);
     if (info.size !== expected.bytes) {
       throw new InvalidBundleError(bundleDir, `${file} has ${info.size} bytes, the manifest says ${expected.bytes}`);
     }
-    const actual = await sha256OfFile(full);
-    if (actual !== expected.sha256) {
-      throw new InvalidBundleError(bundleDir, `${file} has sha256 ${actual}, the manifest says ${expected.sha256}`);
-    }
   }
+  // Off the calling thread: the files are hundreds of MB (file-hash.ts).
+  const hashes = await sha256OfFilesOffThread(listed.map(([file]) => path.join(bundleDir, file)));
+  listed.forEach(([file, expected], i) => {
+    if (hashes[i] !== expected.sha256) {
+      throw new InvalidBundleError(bundleDir, `${file} has sha256 ${hashes[i]}, the manifest says ${expected.sha256}`);
+    }
+  });
 }
