@@ -22,7 +22,7 @@ import { GRAPHS, resolveShape, type GraphName, type TensorSpec } from './bundle-
 import { rowViews } from './encoder.js';
 import { EncoderThread } from './encoder-thread.js';
 import { checkFiles, InvalidBundleError, parseManifest, type Manifest } from './manifest.js';
-import { checkGraphNames, createSession, ort, type ExecutionProvider, type GraphSignature } from './onnx-runtime.js';
+import { checkGraphNames, createSession, ort, sameNames, type ExecutionProvider, type GraphSignature } from './onnx-runtime.js';
 import { SequenceModelThread } from './sequence-model-thread.js';
 
 export type EncoderVariant = 'fp32' | 'int8';
@@ -56,7 +56,6 @@ export interface OpenedBundle {
   encoder: EncoderThread;
   adapter: ort.InferenceSession;
   sequenceModel: SequenceModelThread;
-  checks: BundleCheck[];
 }
 
 /**
@@ -119,9 +118,9 @@ export async function openBundle(bundleDir: string, options: OpenOptions): Promi
     checks.pass('execution provider', loaded.cudaUnavailable
       ? `cpu: cuda was asked for but onnxruntime-node cannot use it here (${loaded.cudaUnavailable})`
       : provider);
-    await checkDynamicAxes(checks, manifest, [[key, encoder]], adapter, sequenceModel);
+    await checkDynamicAxes(checks, manifest, key, encoder, adapter, sequenceModel);
     await checkSamples(checks, manifest, key, encoder, adapter, sequenceModel);
-    return { manifest, provider, encoder, adapter, sequenceModel, checks: checks.passed };
+    return { manifest, provider, encoder, adapter, sequenceModel };
   } catch (error) {
     await Promise.allSettled(closers.map((close) => close()));
     if (error instanceof InvalidBundleError) throw error;
@@ -134,16 +133,15 @@ export async function openBundle(bundleDir: string, options: OpenOptions): Promi
  * variant is opened in a thread of its own, checked as openBundle checks the served one, and closed.
  */
 export async function checkOtherEncoder(bundleDir: string, manifest: Manifest, provider: ExecutionProvider,
-  variant: EncoderVariant, onCheck?: (check: BundleCheck) => void): Promise<BundleCheck[]> {
+  variant: EncoderVariant, onCheck?: (check: BundleCheck) => void): Promise<void> {
   const checks: CheckLog = new CheckLog(bundleDir, onCheck);
   const key = variant === 'int8' ? 'encoder_int8' : 'encoder';
   if (!manifest.graphs[key]) checks.fail(`the bundle has no ${variant} encoder`);
   const encoder = startEncoder(bundleDir, manifest, key, { provider });
   try {
     await checkEncoderLoads(checks, manifest, key, encoder, false);
-    await checkDynamicAxes(checks, manifest, [[key, encoder]]);
+    await checkDynamicAxes(checks, manifest, key, encoder);
     await checkSamples(checks, manifest, key, encoder);
-    return checks.passed;
   } finally {
     await encoder.close();
   }
@@ -179,18 +177,16 @@ async function checkEncoderLoads(checks: CheckLog, manifest: Manifest, key: Enco
 }
 
 /** Shapes the export examples did not have: encoder batches of 1 and 3 titles, adapter batches 1 and 3, histories of odd lengths. */
-async function checkDynamicAxes(checks: CheckLog, manifest: Manifest, encoders: [EncoderKey, EncoderThread][],
+async function checkDynamicAxes(checks: CheckLog, manifest: Manifest, key: EncoderKey, encoder: EncoderThread,
   adapter?: ort.InferenceSession, sequenceModel?: SequenceModelThread): Promise<void> {
   const itemDim = manifest.dimensions.item_embedding;
   const recDim = manifest.dimensions.recommendation;
   const maxHistory = manifest.sequence_model.max_history;
   const tried: string[] = [];
-  for (const [key, encoder] of encoders) {
-    for (const titles of [PROBE_TITLES.slice(0, 1), PROBE_TITLES]) {
-      checks.shape(manifest.graphs[key]!.file, await encoder.encode(titles), titles.length, itemDim);
-    }
-    tried.push(`${key === 'encoder' ? '' : 'int8 '}encoder batches of 1 and 3 titles`);
+  for (const titles of [PROBE_TITLES.slice(0, 1), PROBE_TITLES]) {
+    checks.shape(manifest.graphs[key]!.file, await encoder.encode(titles), titles.length, itemDim);
   }
+  tried.push(`${key === 'encoder' ? '' : 'int8 '}encoder batches of 1 and 3 titles`);
   if (adapter) {
     for (const batch of [1, 3]) {
       checks.shape(manifest.graphs.adapter.file, await adaptRows(adapter, Array.from({ length: batch }, () => new Float32Array(itemDim).fill(0.1))), batch, recDim);
@@ -204,7 +200,7 @@ async function checkDynamicAxes(checks: CheckLog, manifest: Manifest, encoders: 
     }
     tried.push(`sequence model [1, 1], [2, ${maxHistory}], [3, ${maxHistory + 3}]`);
   }
-  checks.pass(adapter ? 'dynamic axes' : `dynamic axes ${encoders.map(([key]) => key).join(', ')}`, tried.join(', '));
+  checks.pass(adapter ? 'dynamic axes' : `dynamic axes ${key}`, tried.join(', '));
 }
 
 /**
@@ -267,16 +263,12 @@ export async function adaptMatrix(adapter: ort.InferenceSession, embeddings: Flo
   return rowViews(output.data as Float32Array, output.dims[0]);
 }
 
-/** The checks passed so far, and the way to fail one. */
+/** Reports each passed check, and fails one with the bundle's InvalidBundleError. */
 class CheckLog {
-  readonly passed: BundleCheck[] = [];
-
   constructor(private readonly bundleDir: string, private readonly onCheck?: (check: BundleCheck) => void) {}
 
   pass(name: string, detail: string): void {
-    const check = { name, detail };
-    this.passed.push(check);
-    this.onCheck?.(check);
+    this.onCheck?.({ name, detail });
   }
 
   fail(reason: string): never {
@@ -292,7 +284,6 @@ class CheckLog {
     // The graph and the manifest agree; both must also use the contract's names, which the server feeds and reads.
     const inputs = Object.keys(contract.inputs);
     const outputs = Object.keys(contract.outputs);
-    const sameNames = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((n) => b.includes(n));
     if (!sameNames(listed.inputs, inputs) || !sameNames(listed.outputs, outputs)) {
       this.fail(`${listed.file}: inputs [${listed.inputs}] and outputs [${listed.outputs}], format 1 wants [${inputs}] and [${outputs}]`);
     }

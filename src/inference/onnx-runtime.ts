@@ -58,17 +58,20 @@ export function signatureOf(session: ort.InferenceSession): GraphSignature {
   };
 }
 
+/** Whether two lists hold the same names, in any order. */
+export function sameNames(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((name) => b.includes(name));
+}
+
 /** Checks that a graph has exactly the input and output names the manifest promises. */
 export function checkGraphNames(
   graph: GraphSignature,
   expected: { inputs: readonly string[]; outputs: readonly string[] },
 ): string | null {
-  const same = (a: readonly string[], b: readonly string[]) =>
-    a.length === b.length && a.every((name) => b.includes(name));
-  if (!same(graph.inputNames, expected.inputs)) {
+  if (!sameNames(graph.inputNames, expected.inputs)) {
     return `inputs are [${graph.inputNames}], the manifest says [${expected.inputs}]`;
   }
-  if (!same(graph.outputNames, expected.outputs)) {
+  if (!sameNames(graph.outputNames, expected.outputs)) {
     return `outputs are [${graph.outputNames}], the manifest says [${expected.outputs}]`;
   }
   return null;
