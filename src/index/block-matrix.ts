@@ -34,9 +34,13 @@ export class BlockMatrix {
 
   /** The given rows, one after another, in a new matrix. */
   rows(rows: readonly number[]): Float32Array {
-    const matrix = new Float32Array(rows.length * this.dim);
-    rows.forEach((row, i) => matrix.set(this.view(row), i * this.dim));
-    return matrix;
+    return this.copyRows(rows, new Float32Array(rows.length * this.dim));
+  }
+
+  /** Copies the given rows, one after another, into the start of `target`; returns that part of it. */
+  private copyRows(rows: readonly number[], target: Float32Array): Float32Array {
+    rows.forEach((row, i) => target.set(this.view(row), i * this.dim));
+    return target.subarray(0, rows.length * this.dim);
   }
 
   /**
@@ -52,8 +56,7 @@ export class BlockMatrix {
     for (let start = 0; start < rows.length; start += piece) {
       const end = Math.min(rows.length, start + piece);
       await budget.take((end - start) * this.dim);
-      for (let i = start; i < end; i += 1) buffer.set(this.view(rows[i]), (i - start) * this.dim);
-      yield buffer.subarray(0, (end - start) * this.dim);
+      yield this.copyRows(rows.slice(start, end), buffer);
     }
   }
 }

@@ -27,7 +27,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, renameSync } from 'node:fs';
-import { mkdir, mkdtemp, open, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { sha256OfFile } from '../file-hash.js';
 import { BlockMatrix } from './block-matrix.js';
@@ -622,7 +622,7 @@ export class EmbeddedCollection implements VectorCollection {
       }
       for (const vectorName of VECTOR_NAMES) {
         const pieces = this.matrices[vectorName].piecesOverTurns(live, this.writeBudget);
-        await writePiecesAtomically(path.join(this.dir, file.vectors![vectorName]), pieces);
+        await writeAtomically(path.join(this.dir, file.vectors![vectorName]), bytesOf(pieces));
       }
       const saved: SavedGraphs[] = [];
       for (const { domain, names } of saving) {
@@ -663,24 +663,17 @@ function snapshotId(): string {
   return `${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
 }
 
-async function writeAtomically(file: string, content: string | Buffer): Promise<void> {
-  const temporary = `${file}.tmp`;
-  await writeFile(temporary, content);
-  await rename(temporary, file);
+/**
+ * Each piece as bytes, without a copy. writeFile writes a chunk before it asks for the next, which pieces sharing
+ * one buffer (BlockMatrix.piecesOverTurns) rely on.
+ */
+async function* bytesOf(pieces: AsyncIterable<Float32Array>): AsyncGenerator<Buffer> {
+  for await (const piece of pieces) yield Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);
 }
 
-/** writeAtomically for pieces that share one buffer (BlockMatrix.piecesOverTurns): each is written before the next is read. */
-async function writePiecesAtomically(file: string, pieces: AsyncIterable<Float32Array>): Promise<void> {
+async function writeAtomically(file: string, content: string | Buffer | AsyncIterable<Buffer>): Promise<void> {
   const temporary = `${file}.tmp`;
-  const handle = await open(temporary, 'w');
-  try {
-    for await (const piece of pieces) {
-      const bytes = new Uint8Array(piece.buffer, piece.byteOffset, piece.byteLength);
-      for (let written = 0; written < bytes.length;) written += (await handle.write(bytes, written)).bytesWritten;
-    }
-  } finally {
-    await handle.close();
-  }
+  await writeFile(temporary, content);
   await rename(temporary, file);
 }
 

@@ -90,6 +90,28 @@ describe('EmbeddedVectorStore writes', () => {
     assert.equal(hits[0].id, replaced[7].id);
     await store.close();
   });
+
+  it('saves a snapshot copied in many pieces through one buffer, each row as it was', async () => {
+    const root = await mkdtemp(path.join(os.tmpdir(), 'llm2rec-index-'));
+    try {
+      // A write budget of 3 semantic rows: the snapshot's vectors go to their files in pieces of 3 rows or fewer.
+      const store = new EmbeddedVectorStore(root, new TurnBudget(), new TurnBudget(3 * dims.semantic, 1e9));
+      const collection = await store.collection('items', dims);
+      const points = Array.from({ length: 50 }, (_, i) => point(i, i % 2 ? 'games' : 'science'));
+      for (let start = 0; start < points.length; start += 10) await collection.upsert(points.slice(start, start + 10));
+      await collection.delete([points[4].id]);
+      await store.close();
+      const reopened = await new EmbeddedVectorStore(root).collection('items', dims);
+      const live = points.filter((_, i) => i !== 4);
+      for (const name of ['semantic', 'recommendation'] as const) {
+        const stored = await reopened.retrieve(live.map((p) => p.id), name);
+        live.forEach((p) => assert.deepEqual(stored.get(p.id)!.vector, p.vectors[name]));
+      }
+      assert.equal(await reopened.count(), live.length);
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
+  });
 });
 
 describe('EmbeddedVectorStore graph files', () => {
