@@ -16,6 +16,7 @@ export type ErrorCode =
   | 'UNKNOWN_MODEL_VERSION'
   | 'INVALID_BUNDLE'
   | 'VECTOR_INDEX_UNAVAILABLE'
+  | 'DATABASE_UNAVAILABLE'
   | 'ACTIVATION_IN_PROGRESS'
   | 'QUERY_TOO_DEEP'
   | 'QUERY_TOO_COMPLEX'
@@ -31,8 +32,10 @@ export class PlatformError extends Error {
     readonly code: ErrorCode,
     message: string,
     readonly details: Record<string, unknown> = {},
+    /** The failure of a store behind this error (VECTOR_INDEX_UNAVAILABLE, DATABASE_UNAVAILABLE): logged, not sent. */
+    options: { cause?: unknown } = {},
   ) {
-    super(message);
+    super(message, options);
     this.name = 'PlatformError';
   }
 }

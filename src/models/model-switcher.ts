@@ -19,7 +19,7 @@
  * `retainedVersions` are dropped (retireCollections); never a loaded version's.
  */
 import { createHash } from 'node:crypto';
-import { PlatformError } from '../errors.js';
+import { PlatformError, type ErrorCode } from '../errors.js';
 import type { EmbeddingTarget, Progress } from '../catalog/catalog.js';
 import type { IndexSync, SyncResult } from '../catalog/index-sync.js';
 import type { Logger } from '../logger.js';
@@ -40,6 +40,11 @@ export interface Activation {
   startedAt: Date;
   finishedAt?: Date;
   error?: string;
+  /**
+   * Which part failed: INVALID_BUNDLE, UNKNOWN_MODEL_VERSION (loading and checking), VECTOR_INDEX_UNAVAILABLE (the
+   * version's collection), DATABASE_UNAVAILABLE (recording the version), INTERNAL_SERVER_ERROR (anything else).
+   */
+  errorCode?: ErrorCode | 'INTERNAL_SERVER_ERROR';
   /**
    * How the collection was filled: 'reuse' when the serving version's encoder is the same (sha256 of the graph and
    * tokenizer, see vector-reuse.ts) and its semantic vectors were taken, only the adapter run; 'embed' otherwise.
@@ -154,14 +159,15 @@ export class ModelSwitcher {
       if (displaced && displaced !== next && displaced !== this.previous && displaced !== this.split?.model) {
         this.releaseLater(displaced);
       }
-    });
+    }, true);
   }
 
   /**
    * Loads and checks a version, then (in the background) brings its collection in step with the catalogue and
-   * calls `install` with it, which puts it in place with plain assignments.
+   * calls `install` with it, which puts it in place with plain assignments. A version that `serves` everyone after
+   * the install is recorded in the database first: if that fails, the serving version is unchanged.
    */
-  private async start(version: string, install: (next: ServingModel) => void): Promise<Activation> {
+  private async start(version: string, install: (next: ServingModel) => void, serves: boolean): Promise<Activation> {
     if (this.pending || this.latest?.state === 'loading') {
       throw new PlatformError('ACTIVATION_IN_PROGRESS', `version ${this.latest?.version} is being activated`);
     }
@@ -180,7 +186,7 @@ export class ModelSwitcher {
     this.pending = next;
     activation.state = 'embedding';
     activation.loadedAt = new Date();
-    this.completion = this.complete(next, activation, install);
+    this.completion = this.complete(next, activation, install, serves);
     return activation;
   }
 
@@ -198,7 +204,7 @@ export class ModelSwitcher {
       const displaced = this.split?.model;
       this.split = { model: next, share };
       if (displaced && displaced !== this.previous) this.releaseLater(displaced);
-    });
+    }, false);
   }
 
   /** Ends a traffic split: everyone is answered by the serving version again. */
@@ -251,17 +257,17 @@ export class ModelSwitcher {
     return { mode, reused, embedded: first.embedded + second.embedded, dropped: first.dropped + second.dropped };
   }
 
-  private async complete(next: ServingModel, activation: Activation, install: (next: ServingModel) => void): Promise<void> {
+  private async complete(next: ServingModel, activation: Activation, install: (next: ServingModel) => void, serves: boolean): Promise<void> {
     try {
       const progress = (done: number, total: number) => { activation.done = done; activation.total = total; };
       const filled = await this.fill(next, this.serving, progress);
       activation.mode = filled.mode;
       activation.reused = filled.reused;
       activation.embedded = filled.embedded;
+      if (serves) await this.record(next);
       install(next);
       this.pending = undefined;
-      if (this.serving === next) {
-        await this.dependencies.versions.activate(next.model);
+      if (serves) {
         await this.retireCollections().catch((error) => this.dependencies.logger.warn({ err: error }, 'dropping retired versions\' collections failed'));
       }
       activation.state = 'active';
@@ -276,6 +282,15 @@ export class ModelSwitcher {
       this.pending = undefined;
       this.fail(activation, error);
       if (next !== this.previous && next !== this.split?.model) await next.release().catch(() => undefined);
+    }
+  }
+
+  /** Records `next` as the active version (and the one serving now as retired). */
+  private async record(next: ServingModel): Promise<void> {
+    try {
+      await this.dependencies.versions.activate(next.model);
+    } catch (error) {
+      throw new PlatformError('DATABASE_UNAVAILABLE', `recording version ${next.version} as active in the database failed`, {}, { cause: error });
     }
   }
 
@@ -315,7 +330,10 @@ export class ModelSwitcher {
   private fail(activation: Activation, error: unknown): void {
     activation.state = 'failed';
     activation.finishedAt = new Date();
-    activation.error = (error as Error).message;
+    // The store's own message too (operators read it; paths are redacted before it is shown).
+    const cause = error instanceof PlatformError && error.cause instanceof Error ? `: ${error.cause.message}` : '';
+    activation.error = (error as Error).message + cause;
+    activation.errorCode = error instanceof PlatformError ? error.code : 'INTERNAL_SERVER_ERROR';
     // A version the registry does not have is the caller's mistake, not the server's: a warning without a stack.
     if (error instanceof PlatformError && error.code === 'UNKNOWN_MODEL_VERSION') {
       this.dependencies.logger.warn({ version: activation.version, code: error.code }, `model activation refused: ${error.message}`);

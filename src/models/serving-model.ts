@@ -3,6 +3,7 @@ import type { KnownItems } from '../catalog/item-read-model.js';
 import type { Interactions } from '../events/interactions.js';
 import type { ExecutionProvider } from '../inference/onnx-runtime.js';
 import { RecommendationModel, type EncoderVariant } from '../inference/recommendation-model.js';
+import { reportingIndexFailures } from '../index/index-failures.js';
 import { collectionName, type VectorCollection, type VectorStore } from '../index/vector-index.js';
 import { PlatformError } from '../errors.js';
 import type { AttributeFilters } from '../recommend/attribute-filter.js';
@@ -52,7 +53,7 @@ export class ServingModel {
     let collection: VectorCollection;
     const name = versionCollection(model.version, model.encoderVariant);
     try {
-      collection = await dependencies.vectors.collection(name, model.dimensions);
+      collection = reportingIndexFailures(await dependencies.vectors.collection(name, model.dimensions));
     } catch (error) {
       await model.release().catch(() => undefined);
       throw new PlatformError('VECTOR_INDEX_UNAVAILABLE', `opening vector collection ${name} failed: ${(error as Error).message}`);

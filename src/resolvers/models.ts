@@ -16,6 +16,7 @@ function present(activation: Activation, settings: Platform['settings']) {
     reused: activation.reused ?? null,
     embedded: activation.embedded ?? null,
     error: activation.error === undefined || activation.error === null ? null : pathRedactor(settings)(activation.error),
+    errorCode: activation.errorCode ?? null,
   };
 }
 

@@ -101,6 +101,8 @@ export type ModelActivation = {
   /** Items run through the encoder. */
   embedded?: Maybe<Scalars['Int']['output']>;
   error?: Maybe<Scalars['String']['output']>;
+  /** Which part failed: INVALID_BUNDLE, UNKNOWN_MODEL_VERSION, VECTOR_INDEX_UNAVAILABLE (the version's collection), DATABASE_UNAVAILABLE (recording the version) or INTERNAL_SERVER_ERROR. */
+  errorCode?: Maybe<Scalars['String']['output']>;
   finishedAt?: Maybe<Scalars['String']['output']>;
   /** When the bundle was loaded and checked, and the filling of the version's collection began. */
   loadedAt?: Maybe<Scalars['String']['output']>;
@@ -568,6 +570,7 @@ export type ModelActivationResolvers<ContextType = RequestContext, ParentType ex
   done?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   embedded?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
   error?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  errorCode?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   finishedAt?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   loadedAt?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   mode?: Resolver<Maybe<ResolversTypes['ActivationMode']>, ParentType, ContextType>;

@@ -81,7 +81,13 @@ function requestIds(logger: Logger): ApolloServerPlugin<ServerContext> {
       return {
         async didEncounterErrors({ errors, contextValue }) {
           for (const error of errors) {
-            if (platformErrorOf(error) || (error.extensions?.code !== undefined && error.extensions.code !== 'INTERNAL_SERVER_ERROR')) continue;
+            // A store's failure behind a PlatformError (VECTOR_INDEX_UNAVAILABLE) is logged as unexpected ones are.
+            const platformError = platformErrorOf(error);
+            if (platformError?.cause) {
+              logger.error({ requestId: contextValue.requestId, code: platformError.code, err: platformError.cause, path: error.path }, platformError.message);
+              continue;
+            }
+            if (platformError || (error.extensions?.code !== undefined && error.extensions.code !== 'INTERNAL_SERVER_ERROR')) continue;
             logger.error({ requestId: contextValue.requestId, err: error.originalError ?? error, path: error.path }, 'unexpected error in a GraphQL request');
           }
         },

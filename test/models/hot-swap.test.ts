@@ -3,7 +3,7 @@
  * atomic, invalid bundles are refused while the current version serves on, rollback and restarts keep the choice.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -174,5 +174,51 @@ describe('model hot-swap', () => {
     for (const userId of users.slice(0, 10)) {
       assert.equal((await api.query(USER, { u: userId })).data.recommendations.modelVersion, 'tiny-b');
     }
+  });
+
+  const FAILURE = '{ modelActivation { version state error errorCode } activeModel { version } }';
+
+  it('says when the vector index fails while a version\'s collection is filled; the current version serves on', async () => {
+    await publish(registry, 'tiny-unflushable');
+    // A directory where the collection's record file goes: the collection opens (as empty), its first flush fails.
+    await mkdir(path.join(api.settings.dataDir, 'vectors', 'items_tiny-unflushable', 'collection.json', 'occupied'), { recursive: true });
+    const serving = api.platform.model.version;
+    const accepted = await api.mutate(ACTIVATE, { v: 'tiny-unflushable' });
+    assert.equal(accepted.errors, undefined);
+    await api.platform.switcher.settled();
+    const { modelActivation, activeModel } = (await api.query(FAILURE)).data;
+    assert.equal(modelActivation.state, 'failed');
+    assert.equal(modelActivation.errorCode, 'VECTOR_INDEX_UNAVAILABLE');
+    assert.match(modelActivation.error, /the vector index failed: \w+ in collection items_tiny-unflushable/);
+    assert.equal(activeModel.version, serving);
+    assert.equal((await api.query(RECOMMEND, { h: history })).data.recommendations.modelVersion, serving);
+  });
+
+  it('says when the database fails to record a switch; the current version serves on and is still the recorded one', async () => {
+    await publish(registry, 'tiny-unrecorded');
+    const { prisma } = api.platform.db;
+    const serving = api.platform.model.version;
+    const recorded = async () => (await prisma.modelVersion.findMany({ select: { version: true, status: true }, orderBy: { version: 'asc' } }));
+    const before = await recorded();
+    await prisma.$executeRawUnsafe(`CREATE FUNCTION refuse_write() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'disk full'; END $$ LANGUAGE plpgsql`);
+    await prisma.$executeRawUnsafe('CREATE TRIGGER refuse_write BEFORE INSERT OR UPDATE ON model_versions FOR EACH ROW EXECUTE FUNCTION refuse_write()');
+    try {
+      assert.equal((await api.mutate(ACTIVATE, { v: 'tiny-unrecorded' })).errors, undefined);
+      await api.platform.switcher.settled();
+    } finally {
+      await prisma.$executeRawUnsafe('DROP TRIGGER refuse_write ON model_versions');
+      await prisma.$executeRawUnsafe('DROP FUNCTION refuse_write');
+    }
+    const { modelActivation, activeModel } = (await api.query(FAILURE)).data;
+    assert.deepEqual([modelActivation.state, modelActivation.errorCode], ['failed', 'DATABASE_UNAVAILABLE']);
+    assert.match(modelActivation.error, /recording version tiny-unrecorded as active in the database failed: .*disk full/s);
+    assert.equal(activeModel.version, serving);
+    assert.equal((await api.query(RECOMMEND, { h: history })).data.recommendations.modelVersion, serving);
+    assert.deepEqual(await recorded(), before);
+    // Nothing is left half-done: the next activation of that version goes through.
+    await api.mutate(ACTIVATE, { v: 'tiny-unrecorded' });
+    await api.platform.switcher.settled();
+    assert.equal((await api.query(RECOMMEND, { h: history })).data.recommendations.modelVersion, 'tiny-unrecorded');
+    assert.equal((await api.query(FAILURE)).data.modelActivation.errorCode, null);
   });
 });
