@@ -67,3 +67,13 @@ fi
 trial next-item-causal-12 "as next-item-causal on the first 12 layers instead of 6 (deeper encoder, 2x the cost per step)" \
   --set 'stages=["simcse"]' --set simcse.positives=next-item --set iem_attention=causal --set simcse.dropout=0.0 \
   --set simcse.steps=400 --set simcse.warmup_steps=20 --set simcse.learning_rate=1e-4 --set backbone.layers=12
+# Session 12 (2026-12-03): the contrastive temperature (0.1 in every trial above): lower sharpens the pull of the
+# hardest in-batch negatives, higher warps the backbone's space less (what the out-of-domain columns may need).
+# shellcheck disable=SC2086
+trial next-item-causal-t005 "as next-item-causal with temperature 0.05 (sharper: the hardest in-batch negatives weigh more)" \
+  --set 'stages=["simcse"]' --set simcse.positives=next-item --set iem_attention=causal --set simcse.dropout=0.0 \
+  --set simcse.steps=400 --set simcse.warmup_steps=20 --set simcse.learning_rate=1e-4 --set simcse.temperature=0.05
+# shellcheck disable=SC2086
+trial next-item-causal-t02 "as next-item-causal with temperature 0.2 (softer: the backbone's space is warped less)" \
+  --set 'stages=["simcse"]' --set simcse.positives=next-item --set iem_attention=causal --set simcse.dropout=0.0 \
+  --set simcse.steps=400 --set simcse.warmup_steps=20 --set simcse.learning_rate=1e-4 --set simcse.temperature=0.2

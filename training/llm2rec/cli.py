@@ -1,6 +1,6 @@
 r"""Command line: train the LLM2Rec item encoder, build a model bundle from a preset (with the raw backbone or a
 trained encoder), compare methods, or check that the backbone generates sensible text. This module only parses
-and dispatches: the pipelines are train_encoder.py, bundle.py, evaluate.py and backbone.py.
+and dispatches: the pipelines are train_encoder.py, bundle.py, evaluate.py, tune.py and backbone.py.
 
     python -m training.llm2rec.cli train --preset cpu \
         --datasets ../shared/data/amazon-games ../shared/data/movielens-small
@@ -10,6 +10,7 @@ and dispatches: the pipelines are train_encoder.py, bundle.py, evaluate.py and b
     python -m training.llm2rec.cli generate --prompt "What is the capital of France?"
     python -m training.llm2rec.cli evaluate --out-of-domain my-data --source mine=bundle:bundles/quick \
         --methods popularity id-sasrec mine-sasrec          (training/llm2rec/evaluate.py has the whole protocol)
+    python -m training.llm2rec.cli tune --dataset my-data --method id-sasrec --grid learning_rate=1e-3,3e-4
 """
 
 import argparse
@@ -21,6 +22,7 @@ import torch
 from . import evaluate as evaluation
 from . import presets as bundle_presets
 from . import train_config
+from . import tune as tuning
 from .backbone import generate
 from .bundle import build_bundle
 from .config import ConfigError
@@ -92,6 +94,25 @@ def main(argv: list[str] | None = None) -> None:
     ev.add_argument("--report-only", action="store_true",
                     help="compute nothing: report on the cells finished so far (the rest are marked not run)")
     ev.add_argument("--verbose", action="store_true", help="show a progress bar per training epoch")
+    ev.add_argument("--tuned", type=Path, metavar="REPORT", help="train each (dataset, method) that `tune` recorded in "
+                                                                 "REPORT with its winning settings")
+    tu = commands.add_parser("tune", help="tune a sequence-model method on validation over a small grid (resumable)",
+                             description=tuning.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    tu.add_argument("--dataset", required=True, metavar="DIR", help="the dataset, in the shared layout")
+    tu.add_argument("--method", nargs="+", required=True, help="e.g. id-sasrec id-gru4rec (as evaluate names them)")
+    tu.add_argument("--grid", action="append", default=[], metavar="FIELD=V1,V2",
+                    help=f"values to try for one protocol field (repeatable); fields: {', '.join(evaluation.TUNABLE)}")
+    tu.add_argument("--source", action="append", default=[], metavar="NAME=SPEC", help="as for evaluate")
+    tu.add_argument("--seed", type=int, default=0)
+    tu.add_argument("--max-users", type=int, help="keep only the first N users (and their items)")
+    tu.add_argument("--max-sequence", type=int, help="keep only each user's last N interactions")
+    tu.add_argument("--max-epochs", type=int, default=evaluation.Protocol.max_epochs)
+    tu.add_argument("--patience", type=int, default=evaluation.Protocol.patience)
+    tu.add_argument("--out", type=Path, default=Path("runs/tuning"), help="each configuration's cell (resumable)")
+    tu.add_argument("--report", type=Path, default=Path("reports/tuning.json"),
+                    help="merged into if it exists; .md and .png written beside it")
+    tu.add_argument("--threads", type=int, help="torch CPU threads")
+    tu.add_argument("--verbose", action="store_true", help="show a progress bar per training epoch")
     chat = commands.add_parser("generate", help="let the full SmolLM2 answer a prompt (backbone smoke test)")
     chat.add_argument("--prompt", default="What is the capital of France?")
     chat.add_argument("--max-new-tokens", type=int, default=40)
@@ -127,6 +148,10 @@ def dispatch(args: argparse.Namespace, argv: list[str] | None, config) -> None:
                           args.report_dir)
     elif args.command == "evaluate":
         run_evaluate(args, argv)
+    elif args.command == "tune":
+        if args.threads:
+            torch.set_num_threads(args.threads)
+        tuning.run_tune(args, argv)
     else:
         print(generate(args.prompt, args.max_new_tokens))
 
@@ -147,8 +172,11 @@ def run_evaluate(args: argparse.Namespace, argv: list[str] | None) -> dict:
         zero_shot_train_max_users=args.zero_shot_train_max_users,
         zero_shot_train_max_sequence=args.zero_shot_train_max_sequence,
         max_epochs=args.max_epochs, patience=args.patience), args.seeds)
+    if args.tuned and not args.tuned.exists():
+        raise SystemExit(f"--tuned {args.tuned}: no such report (write it with `tune`)")
+    tuned = tuning.tuned_settings(tuning.load_report(args.tuned)) if args.tuned else {}
     plan = evaluation.Evaluation(protocol, args.in_domain, args.out_of_domain, args.zero_shot, args.zero_shot_train,
-                                 methods, sources)
+                                 methods, sources, tuned)
     if not (plan.in_domain or plan.out_of_domain or plan.zero_shot):
         raise SystemExit("give at least one dataset: --in-domain, --out-of-domain or --zero-shot")
     harness = evaluation.Harness(plan, args.out, quiet=not args.verbose)

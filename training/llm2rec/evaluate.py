@@ -82,6 +82,8 @@ class Protocol:
 
 
 ZERO_SHOT_ONLY = ("zero_shot_train_max_users", "zero_shot_train_max_sequence")  # Protocol fields of the mix only
+# Protocol fields a (dataset, method) may have tuned for it (tune.py); the rest is one protocol for all.
+TUNABLE = ("learning_rate", "dropout", "max_history", "weight_decay", "patience")
 
 
 def protocol_identity(protocol: Protocol, zero_shot: bool) -> dict:
@@ -122,6 +124,18 @@ class Evaluation:
     zero_shot_train: list[str] = field(default_factory=list)  # the zero-shot training mix; default: in_domain
     methods: list[str] = field(default_factory=list)
     sources: dict[str, str] = field(default_factory=dict)  # name -> spec, on top of BUILT_IN_SOURCES
+    # dataset name -> method -> TUNABLE protocol fields chosen on validation (tune.py), for the settings that train
+    # on the dataset itself (in-domain, out-of-domain); zero-shot models keep the common protocol
+    tuned: dict[str, dict[str, dict]] = field(default_factory=dict)
+
+
+def check_tuned(tuned: dict[str, dict[str, dict]]) -> None:
+    for dataset, methods in tuned.items():
+        for method, fields in methods.items():
+            unknown = sorted(set(fields) - set(TUNABLE))
+            if unknown:
+                raise ConfigError(f"tuned settings of {method} on {dataset}: {', '.join(unknown)} cannot be tuned "
+                                  f"(tunable: {', '.join(TUNABLE)})")
 
 
 def parse_method(name: str, sources: dict[str, str]) -> Method:
@@ -175,6 +189,7 @@ class Harness:
         self.quiet = quiet
         self.source_specs = {**BUILT_IN_SOURCES, **evaluation.sources}
         self.methods = [parse_method(name, self.source_specs) for name in evaluation.methods]
+        check_tuned(evaluation.tuned)
         self._sources: dict[str, EmbeddingSource] = {}
         self._embeddings: dict[tuple[str, str, str], torch.Tensor] = {}
         protocol = self.protocol
@@ -214,6 +229,16 @@ class Harness:
             self._embeddings[key] = torch.from_numpy(array)
         return self._embeddings[key]
 
+    def tuned_fields(self, target: Target, method: Method) -> dict:
+        """The protocol fields tuned for `method` on the target's dataset; none for zero-shot targets."""
+        if target.setting == "zero-shot":
+            return {}
+        return dict(self.evaluation.tuned.get(target.dataset.name, {}).get(method.name, {}))
+
+    def protocol_for(self, target: Target, method: Method) -> Protocol:
+        """The protocol a cell trains under: the common one with the (dataset, method)'s tuned fields."""
+        return replace(self.protocol, **self.tuned_fields(target, method))
+
     def cell_file(self, target: Target, method: Method, seed: int) -> Path:
         return self.out / "cells" / target.key.replace("/", "--") / method.name / f"seed-{seed}.json"
 
@@ -222,7 +247,7 @@ class Harness:
         zero_shot = target.setting == "zero-shot"
         trained_on = self.zero_shot_train if zero_shot else [target.dataset]
         return fingerprint({
-            "protocol": protocol_identity(self.protocol, zero_shot),
+            "protocol": protocol_identity(self.protocol_for(target, method), zero_shot),
             "method": asdict(method),
             "source": self.source(method.source).identity if method.source else None,
             "target": dataset_identity(target.dataset), "setting": target.setting,
@@ -259,7 +284,7 @@ class Harness:
             saved = self.finished(target, method, seed, identity)
             if saved is not None:
                 print(f"{label}: done before, {_summary(saved)}", flush=True)
-                self.warn_if_capped(label, saved)
+                self.warn_if_capped(label, saved, self.protocol_for(target, method))
                 results.append(saved)
                 continue
             if not compute:
@@ -275,17 +300,18 @@ class Harness:
             temporary.write_text(json.dumps(result, indent=1) + "\n")
             temporary.replace(file)
             print(f"{label}: {_summary(result)} in {result['seconds']:.0f}s", flush=True)
-            self.warn_if_capped(label, result)
+            self.warn_if_capped(label, result, self.protocol_for(target, method))
             results.append(result)
         return results
 
-    def warn_if_capped(self, label: str, result: dict) -> None:
-        if "best_epoch" in result and capped(result["best_epoch"], result["epochs_run"], self.protocol):
-            print(f"WARNING {label}: the {self.protocol.max_epochs}-epoch cap ended training before early stopping "
+    def warn_if_capped(self, label: str, result: dict, protocol: Protocol) -> None:
+        if "best_epoch" in result and capped(result["best_epoch"], result["epochs_run"], protocol):
+            print(f"WARNING {label}: the {protocol.max_epochs}-epoch cap ended training before early stopping "
                   f"(best epoch {result['best_epoch']}): not converged, raise --max-epochs", flush=True)
 
     def compute(self, target: Target, method: Method, seed: int) -> dict:
         zero_shot = target.setting == "zero-shot"
+        protocol = self.protocol_for(target, method)
         if method.model == "popularity":
             if zero_shot:
                 return {"not_applicable": "popularity needs the target domain's own interactions"}
@@ -303,7 +329,7 @@ class Harness:
             validation = evaluate(model, item_vectors, split.valid_histories, split.valid_targets)
             trained_on, shared = self.zero_shot_train, {"zero_shot_model": str(model_file.relative_to(self.out))}
         else:
-            items, model, log = self.train_sequence_model(method, seed, [target.dataset])
+            items, model, log = self.train_sequence_model(method, seed, [target.dataset], protocol)
             with torch.no_grad():
                 item_vectors = items()
             validation = log["epochs"][log["best_epoch"] - 1]["validation"][target.dataset.name]
@@ -311,26 +337,28 @@ class Harness:
         test = evaluate(model, item_vectors, split.test_histories, split.test_targets)
         epochs_run = len(log["epochs"])
         return {"test": test, "validation": validation, "best_epoch": log["best_epoch"], "epochs_run": epochs_run,
-                "capped": capped(log["best_epoch"], epochs_run, self.protocol),
+                "capped": capped(log["best_epoch"], epochs_run, protocol),
                 "trained_on": [d.name for d in trained_on], **shared,
                 "losses": [round(e["loss"], 4) for e in log["epochs"]]}
 
-    def train_sequence_model(self, method: Method, seed: int,
-                             datasets: list[Dataset]) -> tuple[torch.nn.Module, torch.nn.Module, dict]:
+    def train_sequence_model(self, method: Method, seed: int, datasets: list[Dataset],
+                             protocol: Protocol | None = None) -> tuple[torch.nn.Module, torch.nn.Module, dict]:
         """(item table, sequence model, training log) of `method` trained from `seed` on the datasets' training
-        splits, one softmax over their combined catalogue; the weights are those of the best validation epoch."""
+        splits, one softmax over their combined catalogue, under `protocol` (default: the common one); the weights
+        are those of the best validation epoch."""
+        protocol = protocol or self.protocol
         seed_everything(seed)
         offsets = np.cumsum([0] + [len(d.item_ids) for d in datasets]).tolist()
         parts = [TrainingPart(d.name, offset, len(d.item_ids), leave_one_out(d.sequences))
                  for d, offset in zip(datasets, offsets)]
         if method.source is None:
-            items = IdItemTable(offsets[-1], self.protocol.rec_dim)
+            items = IdItemTable(offsets[-1], protocol.rec_dim)
         else:
             catalogue = torch.cat([self.embeddings(method.source, d) for d in datasets])
-            items = EmbeddingItemTable(catalogue, Adapter(catalogue.shape[1], self.protocol.rec_dim))
-        model = sequence_model(self.protocol, method.model)
-        log = train(items, model, parts, self.protocol.max_epochs, self.protocol.batch_size,
-                    self.protocol.learning_rate, self.protocol.weight_decay, self.protocol.patience, quiet=self.quiet)
+            items = EmbeddingItemTable(catalogue, Adapter(catalogue.shape[1], protocol.rec_dim))
+        model = sequence_model(protocol, method.model)
+        log = train(items, model, parts, protocol.max_epochs, protocol.batch_size,
+                    protocol.learning_rate, protocol.weight_decay, protocol.patience, quiet=self.quiet)
         return items, model, log
 
     def zero_shot_model(self, method: Method, seed: int) -> tuple[Adapter, torch.nn.Module, dict, Path]:
@@ -388,8 +416,10 @@ def aggregate(harness: Harness, results: list[dict], command: str) -> dict:
             summary["validation_recall@20"] = float(np.mean([c["validation"]["recall@20"] for c in cells]))
             if method.model != "popularity":
                 summary["best_epochs"] = [c["best_epoch"] for c in cells]
-                summary["capped_seeds"] = sum(capped(c["best_epoch"], c["epochs_run"], harness.protocol)
-                                              for c in cells)
+                summary["capped_seeds"] = sum(capped(c["best_epoch"], c["epochs_run"],
+                                                     harness.protocol_for(target, method)) for c in cells)
+            if harness.tuned_fields(target, method):
+                summary["tuned"] = harness.tuned_fields(target, method)
             summary["train_seconds"] = float(np.mean([c["seconds"] for c in cells]))
             methods[method.name] = summary
         datasets[target.key] = {

@@ -1,10 +1,12 @@
+import csv
+import json
 from pathlib import Path
 
 import pytest
 
 from training.llm2rec.backbone import build_tiny
 from training.llm2rec.cli import build_bundle
-from training.llm2rec.data import Dataset, load_dataset
+from training.llm2rec.data import Dataset, first_users, load_dataset
 from training.llm2rec.presets import PRESETS
 
 GAMES = Path(__file__).resolve().parents[3] / "shared" / "data" / "amazon-games"
@@ -29,3 +31,32 @@ def tiny_bundle(tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_backbone():
     return build_tiny(seed=0)
+
+
+def _write_cut(source: Path, users: int, out: Path) -> Path:
+    """The first `users` users of a shared dataset and their items, in the shared layout."""
+    dataset = first_users(load_dataset(source), users)
+    out.mkdir(parents=True)
+    with open(source / "items.jsonl", encoding="utf-8") as f:
+        kept = set(dataset.item_ids)
+        (out / "items.jsonl").write_text("".join(line for line in f if json.loads(line)["id"] in kept))
+    with open(source / "interactions.csv", newline="", encoding="utf-8") as f, \
+            open(out / "interactions.csv", "w", newline="", encoding="utf-8") as w:
+        rows = csv.DictReader(f)
+        writer = csv.DictWriter(w, fieldnames=rows.fieldnames)
+        writer.writeheader()
+        users_seen: list[str] = []
+        for row in rows:
+            if row["user_id"] not in users_seen:
+                if len(users_seen) == users:
+                    continue
+                users_seen.append(row["user_id"])
+            writer.writerow(row)
+    return out
+
+
+@pytest.fixture(scope="session")
+def write_cut():
+    """write_cut(source, users, out): the first `users` users of a shared dataset and their items, in the shared
+    layout, written to `out`."""
+    return _write_cut

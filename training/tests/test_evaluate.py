@@ -1,7 +1,6 @@
 """The evaluation harness end to end on small cuts of the shared datasets, with the tiny random backbone as the
 embedding source: every setting, resumable cells, the report in the shape reports/quality.json promises."""
 
-import csv
 import json
 from pathlib import Path
 
@@ -10,7 +9,7 @@ import pytest
 
 from training.llm2rec import cli
 from training.llm2rec import evaluate as evaluation
-from training.llm2rec.data import first_users, load_dataset
+from training.llm2rec.data import load_dataset
 from training.llm2rec.encoder import embed_titles
 from training.llm2rec.evaluate import (METRICS, Evaluation, Harness, Protocol, capped, markdown_tables, parse_method,
                                        write_report)
@@ -19,30 +18,8 @@ from training.llm2rec.item_embeddings import open_source
 METHODS = ["popularity", "id-sasrec", "id-gru4rec", "tiny-sasrec", "tiny-gru4rec"]
 
 
-def write_cut(source: Path, users: int, out: Path) -> Path:
-    """The first `users` users of a shared dataset and their items, in the shared layout."""
-    dataset = first_users(load_dataset(source), users)
-    out.mkdir(parents=True)
-    with open(source / "items.jsonl", encoding="utf-8") as f:
-        kept = set(dataset.item_ids)
-        (out / "items.jsonl").write_text("".join(line for line in f if json.loads(line)["id"] in kept))
-    with open(source / "interactions.csv", newline="", encoding="utf-8") as f, \
-            open(out / "interactions.csv", "w", newline="", encoding="utf-8") as w:
-        rows = csv.DictReader(f)
-        writer = csv.DictWriter(w, fieldnames=rows.fieldnames)
-        writer.writeheader()
-        users_seen: list[str] = []
-        for row in rows:
-            if row["user_id"] not in users_seen:
-                if len(users_seen) == users:
-                    continue
-                users_seen.append(row["user_id"])
-            writer.writerow(row)
-    return out
-
-
 @pytest.fixture(scope="module")
-def cuts(tmp_path_factory, games_dir):
+def cuts(tmp_path_factory, games_dir, write_cut):
     root = tmp_path_factory.mktemp("data")
     shared = games_dir.parent
     return {name: write_cut(shared / name, users, root / name)

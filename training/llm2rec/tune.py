@@ -1,0 +1,178 @@
+r"""Tuning a sequence-model method on validation: a small grid, so that a baseline is not a strawman.
+
+    python -m training.llm2rec.cli tune --dataset ../shared/data/movielens-small --method id-sasrec \
+        --grid learning_rate=1e-3,3e-4 --grid dropout=0.2,0.5 --grid max_history=10,50 --report reports/tuning.json
+
+Each configuration of the grid (every combination of the values given) trains the method once (seed 0 unless
+--seed) as an in-domain cell of `evaluate` would: the same protocol but for the fields tuned, the same leave-one-out
+split, early stopping on validation Recall@20. The configuration with the best validation Recall@20 wins; test
+metrics are never read. Tunable fields: evaluate.TUNABLE; the epochs are early stopping's choice under a cap that must
+not bind (a capped configuration is flagged and loses to any converged one).
+
+The report (JSON, with a .md table and a .png plot beside it) keeps every (dataset, method) tuned so far: each
+configuration's validation metrics, best epoch, epochs run and seconds, the winner, the command, machine and date.
+`evaluate --tuned REPORT` trains each (dataset, method) it lists with its winner. Resumable: each configuration's
+cell is kept under OUT/<dataset>/<method>/<configuration fingerprint>/ and not trained again.
+"""
+
+import itertools
+import json
+import sys
+from dataclasses import asdict, fields, replace
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .config import ConfigError
+from .evaluate import TUNABLE, Evaluation, Harness, Protocol, fingerprint
+from .train_encoder import machine
+
+SELECTION = "recall@20"  # the validation metric early stopping uses; the winner is chosen by it too
+
+
+def parse_grid(items: list[str]) -> dict[str, list]:
+    """`NAME=V1,V2,...` items as {field: [values]}, each value of the Protocol field's type."""
+    types = {f.name: type(getattr(Protocol(), f.name)) for f in fields(Protocol)}
+    grid: dict[str, list] = {}
+    for item in items:
+        name, _, values = item.partition("=")
+        if name not in TUNABLE:
+            raise ConfigError(f"--grid {item!r}: {name!r} cannot be tuned (tunable: {', '.join(TUNABLE)})")
+        if name in grid:
+            raise ConfigError(f"--grid {item!r}: {name} is given twice")
+        try:
+            parsed = [types[name](value) for value in values.split(",") if value.strip()]
+        except ValueError:
+            raise ConfigError(f"--grid {item!r}: the values of {name} must be {types[name].__name__}s") from None
+        if not parsed or len(set(parsed)) != len(parsed):
+            raise ConfigError(f"--grid {item!r}: give distinct values, e.g. {name}=1,2")
+        grid[name] = parsed
+    if not grid:
+        raise ConfigError("give at least one --grid NAME=V1,V2")
+    return grid
+
+
+def configurations(grid: dict[str, list]) -> list[dict]:
+    names = list(grid)
+    return [dict(zip(names, values)) for values in itertools.product(*(grid[name] for name in names))]
+
+
+def tune(dataset: str, method: str, grid: dict[str, list], base: Protocol, out: Path, seed: int = 0,
+         sources: dict[str, str] | None = None, quiet: bool = True) -> tuple[str, dict]:
+    """Trains `method` on `dataset` under every configuration of `grid`; returns the dataset's name and the
+    (dataset, method) record."""
+    trials, name = [], ""
+    configs = configurations(grid)
+    for number, config in enumerate(configs, start=1):
+        protocol = replace(base, seeds=(seed,), **config)
+        plan = Evaluation(protocol, in_domain=[dataset], methods=[method], sources=sources or {})
+        harness = Harness(plan, out / fingerprint(config), quiet=quiet)
+        name = harness.targets[0].dataset.name
+        print(f"[{number}/{len(configs)}] {method} on {harness.targets[0].key} with {config}", flush=True)
+        [cell] = harness.run()
+        trials.append({"config": config, "validation": cell["validation"], "best_epoch": cell["best_epoch"],
+                       "epochs_run": cell["epochs_run"], "capped": cell["capped"], "seconds": cell["seconds"]})
+        print(f"    validation {SELECTION} {cell['validation'][SELECTION]:.4f}, best epoch {cell['best_epoch']}"
+              + (" (capped: not converged)" if cell["capped"] else ""), flush=True)
+    # A converged configuration beats any capped one; among each, the best validation metric.
+    best = max(trials, key=lambda t: (not t["capped"], t["validation"][SELECTION]))
+    return name, {"grid": grid, "seed": seed, "selection": f"validation {SELECTION}", "trials": trials,
+                  "best": best["config"], "base_protocol": {k: v for k, v in asdict(base).items() if k != "seeds"}}
+
+
+def load_report(path: Path) -> dict:
+    if path.exists():
+        return json.loads(path.read_text())
+    return {"description": "sequence-model methods tuned on validation (training/llm2rec/tune.py): per dataset and "
+                           "method, every configuration of a small grid, one seed, the winner by validation "
+                           f"{SELECTION}", "datasets": {}}
+
+
+def record(report: dict, dataset_name: str, method: str, entry: dict, command: str) -> dict:
+    entry = {**entry, "command": command, "machine": machine(),
+             "created_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
+    report["datasets"].setdefault(dataset_name, {})[method] = entry
+    return report
+
+
+def tuned_settings(report: dict) -> dict[str, dict[str, dict]]:
+    """{dataset: {method: winning configuration}}: what `evaluate --tuned` applies."""
+    return {dataset: {method: entry["best"] for method, entry in methods.items()}
+            for dataset, methods in report["datasets"].items()}
+
+
+def markdown(report: dict) -> str:
+    lines = ["# Sequence-model methods tuned on validation", "",
+             "Written by `python -m training.llm2rec.cli tune`; each table's command, machine and date are in the "
+             "JSON beside this file. The winner (bold) has the best validation "
+             f"{SELECTION} among the configurations early stopping ended (capped ones are marked).", ""]
+    for dataset, methods in report["datasets"].items():
+        for method, entry in methods.items():
+            names = list(entry["grid"])
+            lines += [f"## {method} on {dataset}", "", f"`{entry['command']}` ({entry['created_at']}, "
+                      f"{entry['machine']['cpu']}, seed {entry['seed']})", "",
+                      "| " + " | ".join(names) + f" | validation {SELECTION} | validation ndcg@10 | best epoch | "
+                      "seconds |", "|" + "---|" * (len(names) + 4)]
+            for trial in entry["trials"]:
+                values = [str(trial["config"][name]) for name in names]
+                metric = f"{trial['validation'][SELECTION]:.4f}"
+                if trial["config"] == entry["best"]:
+                    metric = f"**{metric}**"
+                epoch = f"{trial['best_epoch']} of {trial['epochs_run']}" + (" (capped)" if trial["capped"] else "")
+                lines.append("| " + " | ".join(values) + f" | {metric} | {trial['validation']['ndcg@10']:.4f} | "
+                             f"{epoch} | {trial['seconds']:.0f} |")
+            lines.append("")
+    return "\n".join(lines)
+
+
+def plot(report: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [(dataset, method, entry) for dataset, methods in report["datasets"].items()
+              for method, entry in methods.items()]
+    figure, axes = plt.subplots(len(panels), 1, figsize=(8, 1.2 + 0.35 * max(len(e["trials"]) for *_, e in panels)
+                                                             * len(panels)), squeeze=False)
+    for ax, (dataset, method, entry) in zip(axes[:, 0], panels):
+        labels = [", ".join(f"{k}={v}" for k, v in t["config"].items()) for t in entry["trials"]]
+        values = [t["validation"][SELECTION] for t in entry["trials"]]
+        colors = ["tab:green" if t["config"] == entry["best"] else "tab:gray" for t in entry["trials"]]
+        ax.barh(labels, values, color=colors)
+        ax.set_title(f"{method} on {dataset}: validation {SELECTION} (winner green)", fontsize=9)
+        ax.tick_params(labelsize=7)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def write(report: dict, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(report, indent=1) + "\n")
+    temporary.replace(path)
+    path.with_suffix(".md").write_text(markdown(report))
+    plot(report, path.with_suffix(".png"))
+
+
+def run_tune(args, argv: list[str] | None) -> dict:
+    """The `tune` command: one dataset, one or more methods, one grid; the report merged into --report."""
+    grid = parse_grid(args.grid)
+    sources = {}
+    for item in args.source:
+        name, _, spec = item.partition("=")
+        if not name or not spec:
+            raise ConfigError(f"--source {item!r}: write NAME=SPEC, e.g. llm2rec=run:runs/cpu")
+        sources[name] = spec
+    base = Protocol(max_users=args.max_users, max_sequence=args.max_sequence, max_epochs=args.max_epochs,
+                    patience=args.patience)
+    command = "python -m training.llm2rec.cli " + " ".join(sys.argv[1:] if argv is None else argv)
+    report = load_report(args.report)
+    for method in args.method:
+        if method == "popularity":
+            raise ConfigError("popularity has nothing to tune")
+        name, entry = tune(args.dataset, method, grid, base, args.out / Path(args.dataset).name / method,
+                           args.seed, sources, quiet=not args.verbose)
+        write(record(report, name, method, entry, command), args.report)
+        print(f"{method} on {name}: best {entry['best']} -> {args.report}", flush=True)
+    return report

@@ -1,0 +1,93 @@
+"""Tuning on validation (tune.py) on a small cut of amazon-games: every configuration of the grid is trained, the
+winner is the best validation Recall@20, the report is written, and `evaluate --tuned` trains with the winner."""
+
+import argparse
+import json
+
+import pytest
+
+from training.llm2rec import cli
+from training.llm2rec.config import ConfigError
+from training.llm2rec.evaluate import Evaluation, Harness, Protocol
+from training.llm2rec.tune import configurations, parse_grid, tuned_settings
+
+
+@pytest.fixture(scope="module")
+def games_cut(tmp_path_factory, games_dir, write_cut):
+    return write_cut(games_dir, 60, tmp_path_factory.mktemp("data") / "amazon-games")
+
+
+@pytest.fixture(scope="module")
+def tuned(games_cut, tmp_path_factory):
+    root = tmp_path_factory.mktemp("tuning")
+    report = root / "tuning.json"
+    argv = ["tune", "--dataset", str(games_cut), "--method", "id-sasrec", "--grid", "learning_rate=1e-2,1e-4",
+            "--grid", "max_history=3,8", "--max-sequence", "30", "--max-epochs", "4", "--patience", "1",
+            "--out", str(root / "runs"), "--report", str(report)]
+    cli.main(argv)
+    return argv, report, root
+
+
+def test_every_configuration_is_trained_and_the_best_on_validation_wins(tuned):
+    _, report, root = tuned
+    entry = json.loads(report.read_text())["datasets"]["amazon-games"]["id-sasrec"]
+    assert [t["config"] for t in entry["trials"]] == [
+        {"learning_rate": 0.01, "max_history": 3}, {"learning_rate": 0.01, "max_history": 8},
+        {"learning_rate": 0.0001, "max_history": 3}, {"learning_rate": 0.0001, "max_history": 8}]
+    converged = [t for t in entry["trials"] if not t["capped"]] or entry["trials"]
+    assert entry["best"] == max(converged, key=lambda t: t["validation"]["recall@20"])["config"]
+    assert all("test" not in t for t in entry["trials"])  # selection never sees the test split
+    assert len({t["validation"]["recall@20"] for t in entry["trials"]}) > 1  # the settings change the result
+    assert entry["command"].startswith("python -m training.llm2rec.cli tune") and entry["machine"]["cores"] >= 1
+    assert "| 0.01 | 3 |" in report.with_suffix(".md").read_text()
+    assert report.with_suffix(".png").stat().st_size > 5_000
+
+
+def test_a_rerun_trains_nothing_again(tuned, capsys):
+    argv, report, _ = tuned
+    before = json.loads(report.read_text())["datasets"]["amazon-games"]["id-sasrec"]["trials"]
+    cli.main(argv)
+    assert capsys.readouterr().out.count("done before") == 4
+    after = json.loads(report.read_text())["datasets"]["amazon-games"]["id-sasrec"]["trials"]
+    assert [t["validation"] for t in after] == [t["validation"] for t in before]
+
+
+def test_evaluate_trains_a_tuned_method_with_its_winner(tuned, games_cut, tmp_path):
+    _, report, _ = tuned
+    best = json.loads(report.read_text())["datasets"]["amazon-games"]["id-sasrec"]["best"]
+    out = tmp_path / "evaluation"
+    result = cli.run_evaluate(argparse.Namespace(
+        threads=None, source=[], methods=["id-sasrec", "id-gru4rec"], max_users=None, max_sequence=30,
+        zero_shot_train_max_users=None, zero_shot_train_max_sequence=None, max_epochs=4, patience=1, seeds=1,
+        in_domain=[str(games_cut)], out_of_domain=[], zero_shot=[], zero_shot_train=[], out=out,
+        report=out / "quality.json", report_only=False, verbose=False, tuned=report), ["evaluate"])
+    methods = result["datasets"]["amazon-games"]["methods"]
+    assert methods["id-sasrec"]["tuned"] == best and "tuned" not in methods["id-gru4rec"]
+    # The winner's own tuning cell and the evaluation's cell of seed 0 trained the same model: same validation.
+    entry = json.loads(report.read_text())["datasets"]["amazon-games"]["id-sasrec"]
+    winner = next(t for t in entry["trials"] if t["config"] == best)
+    cell = json.loads((out / "cells" / "amazon-games" / "id-sasrec" / "seed-0.json").read_text())
+    assert cell["validation"] == winner["validation"]
+
+
+def test_the_tuned_settings_are_part_of_a_cells_identity(games_cut, tmp_path):
+    def identity(tuned: dict) -> str:
+        harness = Harness(Evaluation(Protocol(seeds=(0,), max_sequence=30), in_domain=[str(games_cut)],
+                                     methods=["id-sasrec"], tuned=tuned), tmp_path)
+        return harness.cell_identity(harness.targets[0], harness.methods[0])
+
+    assert identity({}) == identity({"other-dataset": {"id-sasrec": {"dropout": 0.5}}})
+    assert identity({}) != identity({"amazon-games": {"id-sasrec": {"dropout": 0.5}}})
+    with pytest.raises(ConfigError, match="rec_dim cannot be tuned"):
+        identity({"amazon-games": {"id-sasrec": {"rec_dim": 64}}})
+
+
+def test_grids_are_checked():
+    assert configurations(parse_grid(["dropout=0.1,0.3", "max_history=5"])) == [
+        {"dropout": 0.1, "max_history": 5}, {"dropout": 0.3, "max_history": 5}]
+    for bad, message in ((["rec_dim=64"], "cannot be tuned"), (["max_history=ten"], "must be ints"),
+                         (["dropout="], "distinct values"), (["dropout=0.1,0.1"], "distinct values"),
+                         (["dropout=0.1", "dropout=0.2"], "given twice"), ([], "at least one")):
+        with pytest.raises(ConfigError, match=message):
+            parse_grid(bad)
+    assert tuned_settings({"datasets": {"d": {"m": {"best": {"dropout": 0.1}}}}}) == {"d": {"m": {"dropout": 0.1}}}
