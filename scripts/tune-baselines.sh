@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The ID baselines of issue #13 tuned on validation before the full-data evaluation: ID-SASRec and ID-GRU4Rec on
+# each in-domain and out-of-domain dataset, full data, a grid of learning rate x dropout x history length (epochs:
+# early stopping under a 200-epoch cap), seed 0. Resumable: finished configurations in runs/tuning are kept.
+#   bash scripts/tune-baselines.sh                                   # every dataset, smallest first
+#   DATASETS="movielens-small" bash scripts/tune-baselines.sh        # some of them
+# The report, reports/tuning.{json,md,png}, is what `evaluate --tuned reports/tuning.json` applies.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DATA=${LLM2REC_DATA_DIR:-../shared/data}
+for name in ${DATASETS:-movielens-small amazon-scientific amazon-games}; do
+  .venv/bin/python -m training.llm2rec.cli tune --dataset "$DATA/$name" --method id-sasrec id-gru4rec \
+    --grid learning_rate=1e-3,3e-4 --grid dropout=0.2,0.5 --grid max_history=10,50 \
+    --threads "${THREADS:-2}" --out runs/tuning --report reports/tuning.json "$@"
+done
