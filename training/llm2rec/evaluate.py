@@ -182,8 +182,9 @@ class Harness:
     """Runs the cells of an Evaluation, caching each result in OUT/cells, the zero-shot models it shares between
     targets in OUT/zero-shot-models and the embeddings on disk."""
 
-    def __init__(self, evaluation: Evaluation, out: Path, quiet: bool = True):
+    def __init__(self, evaluation: Evaluation, out: Path, quiet: bool = True, split_shown: str = "test"):
         self.evaluation = evaluation
+        self.split_shown = split_shown  # which split's metrics the progress lines show (tuning: "validation")
         self.protocol = evaluation.protocol
         self.out = Path(out)
         self.quiet = quiet
@@ -283,7 +284,7 @@ class Harness:
             identity = self.cell_identity(target, method)
             saved = self.finished(target, method, seed, identity)
             if saved is not None:
-                print(f"{label}: done before, {_summary(saved)}", flush=True)
+                print(f"{label}: done before, {_summary(saved, self.split_shown)}", flush=True)
                 self.warn_if_capped(label, saved, self.protocol_for(target, method))
                 results.append(saved)
                 continue
@@ -299,7 +300,7 @@ class Harness:
             temporary = file.with_suffix(".tmp")
             temporary.write_text(json.dumps(result, indent=1) + "\n")
             temporary.replace(file)
-            print(f"{label}: {_summary(result)} in {result['seconds']:.0f}s", flush=True)
+            print(f"{label}: {_summary(result, self.split_shown)} in {result['seconds']:.0f}s", flush=True)
             self.warn_if_capped(label, result, self.protocol_for(target, method))
             results.append(result)
         return results
@@ -384,10 +385,10 @@ class Harness:
         return items.adapter, model, log, file
 
 
-def _summary(result: dict) -> str:
+def _summary(result: dict, split: str) -> str:
     if "not_applicable" in result:
         return "not applicable"
-    return f"test R@10 {result['test']['recall@10']:.4f} N@10 {result['test']['ndcg@10']:.4f}"
+    return f"{split} R@10 {result[split]['recall@10']:.4f} N@10 {result[split]['ndcg@10']:.4f}"
 
 
 # -- the report -----------------------------------------------------------------------------------------------------

@@ -65,7 +65,7 @@ def tune(dataset: str, method: str, grid: dict[str, list], base: Protocol, out: 
     for number, config in enumerate(configs, start=1):
         protocol = replace(base, seeds=(seed,), **config)
         plan = Evaluation(protocol, in_domain=[dataset], methods=[method], sources=sources or {})
-        harness = Harness(plan, out / fingerprint(config), quiet=quiet)
+        harness = Harness(plan, out / fingerprint(config), quiet=quiet, split_shown="validation")
         name = harness.targets[0].dataset.name
         print(f"[{number}/{len(configs)}] {method} on {harness.targets[0].key} with {config}", flush=True)
         [cell] = harness.run()

@@ -47,7 +47,8 @@ def test_a_rerun_trains_nothing_again(tuned, capsys):
     argv, report, _ = tuned
     before = json.loads(report.read_text())["datasets"]["amazon-games"]["id-sasrec"]["trials"]
     cli.main(argv)
-    assert capsys.readouterr().out.count("done before") == 4
+    shown = capsys.readouterr().out
+    assert shown.count("done before, validation R@10") == 4 and "test R@10" not in shown  # tuning never shows test
     after = json.loads(report.read_text())["datasets"]["amazon-games"]["id-sasrec"]["trials"]
     assert [t["validation"] for t in after] == [t["validation"] for t in before]
 
