@@ -77,3 +77,9 @@ trial next-item-causal-t005 "as next-item-causal with temperature 0.05 (sharper:
 trial next-item-causal-t02 "as next-item-causal with temperature 0.2 (softer: the backbone's space is warped less)" \
   --set 'stages=["simcse"]' --set simcse.positives=next-item --set iem_attention=causal --set simcse.dropout=0.0 \
   --set simcse.steps=400 --set simcse.warmup_steps=20 --set simcse.learning_rate=1e-4 --set simcse.temperature=0.2
+# The last search axis issue #11 names, CSFT's history length: `through-30`'s CSFT (the better of the two CSFT shapes)
+# with the 3 most recent titles in the prompt instead of 10 (which the 64-token prompt already cut to about 5).
+# shellcheck disable=SC2086
+trial through-30-h3 "through-30's CSFT alone with a history of 3 titles instead of 10 (the 64-token prompt held about 5 of the 10)" \
+  --set 'stages=["csft"]' --set csft.steps=300 --set csft.warmup_steps=20 --set csft.through_layers=30 \
+  --set csft.learning_rate=1e-4 --set csft.max_history=3
