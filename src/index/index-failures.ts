@@ -8,13 +8,13 @@ import { PlatformError } from '../errors.js';
 import type { SearchRequest, VectorCollection, VectorName, VectorPoint } from './vector-index.js';
 
 export function reportingIndexFailures(collection: VectorCollection): VectorCollection {
+  const failure = (operation: string, error: unknown): Error => error instanceof PlatformError ? error
+    : new PlatformError('VECTOR_INDEX_UNAVAILABLE', `the vector index failed: ${operation} in collection ${collection.name}`, {}, { cause: error });
   const guarded = async <T>(operation: string, call: () => Promise<T>): Promise<T> => {
     try {
       return await call();
     } catch (error) {
-      if (error instanceof PlatformError) throw error;
-      throw new PlatformError('VECTOR_INDEX_UNAVAILABLE', `the vector index failed: ${operation} in collection ${collection.name}`,
-        {}, { cause: error });
+      throw failure(operation, error);
     }
   };
   return {
@@ -38,8 +38,7 @@ export function reportingIndexFailures(collection: VectorCollection): VectorColl
       try {
         return await collection.fillInBulk(tracked);
       } catch (error) {
-        if (thrownByFill.has(error)) throw error;
-        return guarded('fillInBulk', () => Promise.reject(error));
+        throw thrownByFill.has(error) ? error : failure('fillInBulk', error);
       }
     },
   };

@@ -149,22 +149,31 @@ def dispatch(args: argparse.Namespace, argv: list[str] | None, config) -> None:
     elif args.command == "evaluate":
         run_evaluate(args, argv)
     elif args.command == "tune":
-        if args.threads:
-            torch.set_num_threads(args.threads)
-        tuning.run_tune(args, argv)
+        run_tune(args, argv)
     else:
         print(generate(args.prompt, args.max_new_tokens))
+
+
+def named_sources(items: list[str]) -> dict[str, str]:
+    """`--source NAME=SPEC` items as {name: spec}."""
+    sources = {}
+    for item in items:
+        name, _, spec = item.partition("=")
+        if not name or not spec:
+            raise SystemExit(f"--source {item!r}: write NAME=SPEC, e.g. llm2rec=run:runs/cpu")
+        sources[name] = spec
+    return sources
+
+
+def command_line(argv: list[str] | None) -> str:
+    """The command as a report records it."""
+    return "python -m training.llm2rec.cli " + " ".join(sys.argv[1:] if argv is None else argv)
 
 
 def run_evaluate(args: argparse.Namespace, argv: list[str] | None) -> dict:
     if args.threads:
         torch.set_num_threads(args.threads)
-    sources = {}
-    for item in args.source:
-        name, _, spec = item.partition("=")
-        if not name or not spec:
-            raise SystemExit(f"--source {item!r}: write NAME=SPEC, e.g. llm2rec=run:runs/cpu")
-        sources[name] = spec
+    sources = named_sources(args.source)
     methods = args.methods or (["popularity", "id-sasrec", "raw-backbone-sasrec", "minilm-sasrec"]
                                + [f"{name}-sasrec" for name in sources])
     protocol = evaluation.with_seeds(evaluation.Protocol(
@@ -181,8 +190,26 @@ def run_evaluate(args: argparse.Namespace, argv: list[str] | None) -> dict:
         raise SystemExit("give at least one dataset: --in-domain, --out-of-domain or --zero-shot")
     harness = evaluation.Harness(plan, args.out, quiet=not args.verbose)
     results = harness.run(compute=not args.report_only)
-    command = "python -m training.llm2rec.cli " + " ".join(sys.argv[1:] if argv is None else argv)
-    return evaluation.write_report(harness, results, command, args.report)
+    return evaluation.write_report(harness, results, command_line(argv), args.report)
+
+
+def run_tune(args: argparse.Namespace, argv: list[str] | None) -> dict:
+    """One dataset, one or more methods, one grid; each (dataset, method) merged into --report when it is done."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    grid = tuning.parse_grid(args.grid)
+    sources = named_sources(args.source)
+    if "popularity" in args.method:
+        raise ConfigError("popularity has nothing to tune")
+    base = evaluation.Protocol(max_users=args.max_users, max_sequence=args.max_sequence, max_epochs=args.max_epochs,
+                               patience=args.patience)
+    report = tuning.load_report(args.report)
+    for method in args.method:
+        name, entry = tuning.tune(args.dataset, method, grid, base, args.out / Path(args.dataset).name / method,
+                                  args.seed, sources, quiet=not args.verbose)
+        tuning.write(tuning.record(report, name, method, entry, command_line(argv)), args.report)
+        print(f"{method} on {name}: best {entry['best']} -> {args.report}", flush=True)
+    return report
 
 
 if __name__ == "__main__":

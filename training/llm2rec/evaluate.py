@@ -419,8 +419,8 @@ def aggregate(harness: Harness, results: list[dict], command: str) -> dict:
                 summary["best_epochs"] = [c["best_epoch"] for c in cells]
                 summary["capped_seeds"] = sum(capped(c["best_epoch"], c["epochs_run"],
                                                      harness.protocol_for(target, method)) for c in cells)
-            if harness.tuned_fields(target, method):
-                summary["tuned"] = harness.tuned_fields(target, method)
+            if tuned := harness.tuned_fields(target, method):
+                summary["tuned"] = tuned
             summary["train_seconds"] = float(np.mean([c["seconds"] for c in cells]))
             methods[method.name] = summary
         datasets[target.key] = {

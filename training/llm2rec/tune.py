@@ -7,7 +7,8 @@ Each configuration of the grid (every combination of the values given) trains th
 --seed) as an in-domain cell of `evaluate` would: the same protocol but for the fields tuned, the same leave-one-out
 split, early stopping on validation Recall@20. The configuration with the best validation Recall@20 wins; test
 metrics are never read. Tunable fields: evaluate.TUNABLE; the epochs are early stopping's choice under a cap that must
-not bind (a capped configuration is flagged and loses to any converged one).
+not bind (a capped configuration is flagged and loses to any converged one). The command's arguments are read in
+cli.py; this module runs the grid and writes the report.
 
 The report (JSON, with a .md table and a .png plot beside it) keeps every (dataset, method) tuned so far: each
 configuration's validation metrics, best epoch, epochs run and seconds, the winner, the command, machine and date.
@@ -17,7 +18,6 @@ cell is kept under OUT/<dataset>/<method>/<configuration fingerprint>/ and not t
 
 import itertools
 import json
-import sys
 from dataclasses import asdict, fields, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -153,26 +153,3 @@ def write(report: dict, path: Path) -> None:
     temporary.replace(path)
     path.with_suffix(".md").write_text(markdown(report))
     plot(report, path.with_suffix(".png"))
-
-
-def run_tune(args, argv: list[str] | None) -> dict:
-    """The `tune` command: one dataset, one or more methods, one grid; the report merged into --report."""
-    grid = parse_grid(args.grid)
-    sources = {}
-    for item in args.source:
-        name, _, spec = item.partition("=")
-        if not name or not spec:
-            raise ConfigError(f"--source {item!r}: write NAME=SPEC, e.g. llm2rec=run:runs/cpu")
-        sources[name] = spec
-    base = Protocol(max_users=args.max_users, max_sequence=args.max_sequence, max_epochs=args.max_epochs,
-                    patience=args.patience)
-    command = "python -m training.llm2rec.cli " + " ".join(sys.argv[1:] if argv is None else argv)
-    report = load_report(args.report)
-    for method in args.method:
-        if method == "popularity":
-            raise ConfigError("popularity has nothing to tune")
-        name, entry = tune(args.dataset, method, grid, base, args.out / Path(args.dataset).name / method,
-                           args.seed, sources, quiet=not args.verbose)
-        write(record(report, name, method, entry, command), args.report)
-        print(f"{method} on {name}: best {entry['best']} -> {args.report}", flush=True)
-    return report

@@ -1,7 +1,6 @@
 """Tuning on validation (tune.py) on a small cut of amazon-games: every configuration of the grid is trained, the
 winner is the best validation Recall@20, the report is written, and `evaluate --tuned` trains with the winner."""
 
-import argparse
 import json
 
 import pytest
@@ -57,12 +56,10 @@ def test_evaluate_trains_a_tuned_method_with_its_winner(tuned, games_cut, tmp_pa
     _, report, _ = tuned
     best = json.loads(report.read_text())["datasets"]["amazon-games"]["id-sasrec"]["best"]
     out = tmp_path / "evaluation"
-    result = cli.run_evaluate(argparse.Namespace(
-        threads=None, source=[], methods=["id-sasrec", "id-gru4rec"], max_users=None, max_sequence=30,
-        zero_shot_train_max_users=None, zero_shot_train_max_sequence=None, max_epochs=4, patience=1, seeds=1,
-        in_domain=[str(games_cut)], out_of_domain=[], zero_shot=[], zero_shot_train=[], out=out,
-        report=out / "quality.json", report_only=False, verbose=False, tuned=report), ["evaluate"])
-    methods = result["datasets"]["amazon-games"]["methods"]
+    cli.main(["evaluate", "--in-domain", str(games_cut), "--methods", "id-sasrec", "id-gru4rec", "--seeds", "1",
+              "--max-sequence", "30", "--max-epochs", "4", "--patience", "1", "--tuned", str(report),
+              "--out", str(out), "--report", str(out / "quality.json")])
+    methods = json.loads((out / "quality.json").read_text())["datasets"]["amazon-games"]["methods"]
     assert methods["id-sasrec"]["tuned"] == best and "tuned" not in methods["id-gru4rec"]
     # The winner's own tuning cell and the evaluation's cell of seed 0 trained the same model: same validation.
     entry = json.loads(report.read_text())["datasets"]["amazon-games"]["id-sasrec"]
