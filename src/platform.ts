@@ -8,6 +8,7 @@ import path from 'node:path';
 import { Catalog } from './catalog/catalog.js';
 import { IndexJournal } from './catalog/index-journal.js';
 import { IndexSync } from './catalog/index-sync.js';
+import { Replica } from './cluster/replicas.js';
 import { ItemReadModel } from './catalog/item-read-model.js';
 import type { Settings } from './config.js';
 import { openDatabase, type Database } from './db/index.js';
@@ -33,6 +34,8 @@ export interface Platform {
   models: ModelVersions;
   registry: ModelRegistry;
   switcher: ModelSwitcher;
+  /** On PostgreSQL: this process as one of the replicas serving the database (cluster/replicas.ts). */
+  replica?: Replica;
   /** The serving version's model, collection and recommender (they change together on a switch). */
   readonly model: RecommendationModel;
   readonly collection: VectorCollection;
@@ -44,7 +47,9 @@ export interface Platform {
 export async function openPlatform(settings: Settings, logger: Logger): Promise<Platform> {
   const db = await openDatabase({ databaseUrl: settings.databaseUrl, dataDir: settings.dataDir });
   logger.info({ database: db.kind }, 'database ready');
-  // Serving reads item rows from memory; the catalogue keeps them in step with its writes (one process per database).
+  // On PostgreSQL, other server processes may share the database: events from here on are applied on top of the rows.
+  const replica = db.pool ? await Replica.join(db.pool, logger) : undefined;
+  // Serving reads item rows from memory; the catalogue keeps them in step with its writes and the other replicas'.
   const items = await ItemReadModel.load(db);
   logger.info({ items: items.size }, 'item rows loaded');
   const vectors = createVectorStore(settings);
@@ -59,6 +64,7 @@ export async function openPlatform(settings: Settings, logger: Logger): Promise<
     limits: settings,
     provider: settings.executionProvider,
     encoder: settings.encoderVariant,
+    sharedEmbeddings: replica?.sharedEmbeddings,
   };
 
   // A version activated at run time keeps serving after a restart, as long as its bundle is still there.
@@ -68,8 +74,10 @@ export async function openPlatform(settings: Settings, logger: Logger): Promise<
   // After an unclean shutdown (a marker left in the data directory), items changed since the index's last durable
   // state are embedded again (index-journal.ts).
   const journal = IndexJournal.inDataDir(settings.dataDir);
+  // Replicas keep the marker at a clean shutdown too: other replicas may change items while this one is away.
   const changedSince = await journal.changedSince();
-  if (changedSince) logger.warn({ changedSince }, 'the previous process did not shut down cleanly: re-embedding items changed since');
+  if (changedSince && replica) logger.info({ changedSince }, 'bringing the items changed since the index was last durable in step');
+  else if (changedSince) logger.warn({ changedSince }, 'the previous process did not shut down cleanly: re-embedding items changed since');
   const syncStarted = new Date();
   let lastLogged = 0;
   const { switcher, filled } = await ModelSwitcher.open(bundleDir, {
@@ -91,7 +99,8 @@ export async function openPlatform(settings: Settings, logger: Logger): Promise<
   const catalog = new Catalog(db, items, () => switcher.targets(), {
     maxItemsPerBatch: settings.maxItemsPerBatch,
     encodeBatchSize: settings.encodeBatchSize,
-  });
+  }, replica?.announce);
+  replica?.follow(catalog);
 
   const flusher = setInterval(() => {
     const started = new Date();
@@ -102,15 +111,18 @@ export async function openPlatform(settings: Settings, logger: Logger): Promise<
   flusher.unref();
 
   return {
-    settings, logger, db, vectors, catalog, interactions, models, registry, switcher,
+    settings, logger, db, vectors, catalog, interactions, models, registry, switcher, replica,
     get model() { return switcher.active.model; },
     get collection() { return switcher.active.collection; },
     get recommender() { return switcher.active.recommender; },
     async close() {
       clearInterval(flusher);
+      await replica?.leave();
+      const lastFlush = new Date();
       await switcher.close();
       await vectors.close();
-      await journal.closed();
+      if (replica) await journal.durableSince(lastFlush);
+      else await journal.closed();
       await db.close();
     },
   };

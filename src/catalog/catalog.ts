@@ -6,10 +6,11 @@
  * took, so it agrees with the database after every write, failed ones included.
  */
 import { Mutex } from 'async-mutex';
-import { upsertItems as upsertItemRows, type Database } from '../db/index.js';
+import { upsertItems as upsertItemRows, type Database, type Prisma, type RawQueryExecutor } from '../db/index.js';
 import { PlatformError } from '../errors.js';
 import type { RecommendationModel } from '../inference/recommendation-model.js';
 import type { VectorCollection } from '../index/vector-index.js';
+import type { ItemEmbedder } from '../cluster/shared-embeddings.js';
 import { toCatalogItem, type CatalogItem } from './item.js';
 import { embedPoints } from './index-sync.js';
 import type { ItemReadModel } from './item-read-model.js';
@@ -17,6 +18,8 @@ import type { ItemReadModel } from './item-read-model.js';
 /** A model version's encoder and the collection that holds its vectors. */
 export interface EmbeddingTarget {
   model: RecommendationModel;
+  /** What embeds titles for the version (the model, or vectors shared between replicas in front of it). */
+  embedder: ItemEmbedder;
   collection: VectorCollection;
 }
 
@@ -49,16 +52,22 @@ export class Catalog {
     /** The model versions whose collections must follow the catalogue: the serving one and any being prepared. */
     private readonly targets: () => readonly EmbeddingTarget[],
     private readonly limits: CatalogLimits,
+    /**
+     * Replicas over one PostgreSQL: tells the others which items a write changed, inside the write's transaction
+     * (cluster/event-feed.ts); they apply it with follow().
+     */
+    private readonly announce?: (tx: RawQueryExecutor, ids: readonly string[]) => Promise<void>,
   ) {}
 
   /** Inserts or replaces items and their vectors. */
   async upsertItems(items: readonly ItemInput[]): Promise<number> {
     this.validate(items);
     const targets = this.targets();
-    const points = await Promise.all(targets.map((target) => embedPoints(target.model, items, this.limits.encodeBatchSize)));
+    const points = await Promise.all(targets.map((target) => embedPoints(target.embedder, items, this.limits.encodeBatchSize)));
     const rows = items.map((item) => ({ id: item.id, domain: item.domain, title: item.title, attributes: item.attributes ?? {} }));
-    await this.write(rows.map((row) => row.id), async () => {
-      this.items.put(await upsertItemRows(this.db.prisma, rows));
+    const ids = rows.map((row) => row.id);
+    await this.write(ids, async () => {
+      this.items.put(await this.transaction(ids, (tx) => upsertItemRows(tx, rows)));
       await Promise.all(targets.map((target, i) => target.collection.upsert(points[i])));
     });
     return items.length;
@@ -72,10 +81,32 @@ export class Catalog {
     }
     return this.write(ids, async () => {
       this.items.requireItems(ids); // settled before each write: the rows are the database's
-      const { count } = await this.db.prisma.item.deleteMany({ where: { id: { in: [...ids] } } });
+      const { count } = await this.transaction(ids, (tx) => tx.item.deleteMany({ where: { id: { in: [...ids] } } }));
       this.items.remove(ids);
       await Promise.all(this.targets().map((target) => target.collection.delete(ids)));
       return count;
+    });
+  }
+
+  /** A write of the rows of `ids`, announced to the other replicas when there are any (in the same transaction). */
+  private transaction<T>(ids: readonly string[], work: (tx: Prisma.TransactionClient) => Promise<T>): Promise<T> {
+    const announce = this.announce;
+    if (!announce) return work(this.db.prisma);
+    return this.db.prisma.$transaction(async (tx) => {
+      const result = await work(tx);
+      await announce(tx, ids);
+      return result;
+    });
+  }
+
+  /**
+   * Applies a catalogue write another replica made: the rows of `ids` as the database has them now, each item's
+   * vectors in every collection before its row serves (settle).
+   */
+  follow(ids: readonly string[]): Promise<void> {
+    return this.writes.runExclusive(async () => {
+      ids.forEach((id) => this.unsettled.add(id));
+      await this.settle();
     });
   }
 
@@ -126,14 +157,19 @@ export class Catalog {
     if (this.unsettled.size === 0) return;
     const ids = [...this.unsettled];
     try {
-      await this.items.refresh(ids).catch(() => this.items.reload());
-      const present = ids.flatMap((id) => this.items.get(id) ?? []);
-      const absent = ids.filter((id) => !this.items.has(id));
+      const present = await this.items.read(ids).catch(async () => {
+        await this.items.reload();
+        return ids.flatMap((id) => this.items.get(id) ?? []);
+      });
+      const found = new Set(present.map((row) => row.id));
+      const absent = ids.filter((id) => !found.has(id));
+      this.items.remove(absent); // out of serving before their points go
       for (const target of this.targets()) {
-        const points = await embedPoints(target.model, present, this.limits.encodeBatchSize);
+        const points = await embedPoints(target.embedder, present, this.limits.encodeBatchSize);
         await target.collection.upsert(points);
         await target.collection.delete(absent);
       }
+      this.items.put(present); // a row serves once every collection holds its vectors
       ids.forEach((id) => this.unsettled.delete(id));
       this.settleError = undefined;
     } catch (error) {

@@ -4,7 +4,7 @@
  * for every version before it serves; the catalogue's own writes embed their items with embedPoints.
  */
 import type { Database } from '../db/index.js';
-import type { RecommendationModel } from '../inference/recommendation-model.js';
+import type { ItemEmbedder } from '../cluster/shared-embeddings.js';
 import type { VectorPoint } from '../index/vector-index.js';
 import type { EmbeddingTarget, Progress } from './catalog.js';
 import type { ItemReadModel } from './item-read-model.js';
@@ -31,7 +31,7 @@ export class IndexSync {
    * With `changedSince`, the items the database changed since then are embedded again whether indexed or not.
    */
   async sync(target: EmbeddingTarget, progress?: Progress, options: { changedSince?: Date } = {}): Promise<SyncResult> {
-    const { collection, model } = target;
+    const { collection, embedder } = target;
     const indexed = new Set(await collection.listIds());
     // Items the database changed after the index's last durable state (a crash, index-journal.ts): their points may
     // hold the vectors of an older title, so they are embedded again.
@@ -49,7 +49,7 @@ export class IndexSync {
     progress?.(0, missing.length);
     for (let start = 0; start < missing.length; start += batch) {
       const chunk = missing.slice(start, start + batch);
-      const points = await embedPoints(model, chunk, this.encodeBatchSize);
+      const points = await embedPoints(embedder, chunk, this.encodeBatchSize);
       // An item replaced or deleted while its title was being embedded keeps out: its old vectors must not land
       // after the write's own. A replaced one is still missing here, so the next pass embeds its new title.
       const current = new Set(chunk.filter((row) => this.items.get(row.id) === row).map((row) => row.id));
@@ -63,7 +63,7 @@ export class IndexSync {
 
 /** Both vectors of each item, `batchSize` titles per encoder call. */
 export async function embedPoints(
-  model: RecommendationModel,
+  model: ItemEmbedder,
   items: readonly { id: string; domain: string; title: string }[],
   batchSize: number,
 ): Promise<VectorPoint[]> {

@@ -83,12 +83,18 @@ export class ItemReadModel implements KnownItems {
 
   /** Reads the rows of some ids again: those the database has replace, the others go. */
   async refresh(ids: readonly string[]): Promise<void> {
+    const found = await this.read(ids);
+    this.remove(ids);
+    this.put(found);
+  }
+
+  /** The rows the database has of some ids, without applying them. */
+  async read(ids: readonly string[]): Promise<CatalogItem[]> {
     const found = await this.db.prisma.item.findMany({
       where: { id: { in: [...ids] } },
       select: { id: true, domain: true, title: true, attributes: true },
     });
-    this.remove(ids);
-    this.put(found.map(toCatalogItem));
+    return found.map(toCatalogItem);
   }
 
   get size(): number {

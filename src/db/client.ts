@@ -19,6 +19,11 @@ export interface Database {
   kind: DatabaseKind;
   /** What start-up migration did. */
   migrations: MigrateResult;
+  /**
+   * PostgreSQL only: the node-postgres pool Prisma runs on, for what Prisma does not offer (LISTEN, session-held
+   * connections for advisory locks: src/cluster/).
+   */
+  pool?: pg.Pool;
   /** Disconnects Prisma and closes the underlying driver (PGlite flushes its data directory). */
   close(): Promise<void>;
 }
@@ -153,6 +158,7 @@ async function openPostgres(databaseUrl: string, options: OpenDatabaseOptions): 
     prisma,
     kind: 'postgres',
     migrations,
+    pool,
     close: once(async () => {
       await prisma.$disconnect();
       await pool.end();

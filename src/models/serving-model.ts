@@ -5,6 +5,7 @@ import type { ExecutionProvider } from '../inference/onnx-runtime.js';
 import { RecommendationModel, type EncoderVariant } from '../inference/recommendation-model.js';
 import { reportingIndexFailures } from '../index/index-failures.js';
 import { collectionName, type VectorCollection, type VectorStore } from '../index/vector-index.js';
+import type { ItemEmbedder } from '../cluster/shared-embeddings.js';
 import { PlatformError } from '../errors.js';
 import type { AttributeFilters } from '../recommend/attribute-filter.js';
 import { Recommender, type RecommendationLimits } from '../recommend/recommender.js';
@@ -18,6 +19,11 @@ export interface ServingDependencies {
   limits: RecommendationLimits;
   provider: ExecutionProvider;
   encoder: EncoderVariant;
+  /**
+   * Replicas over one PostgreSQL: puts the store of vectors computed once for every replica in front of a version's
+   * model (cluster/shared-embeddings.ts). Absent, the model embeds every title it is given.
+   */
+  sharedEmbeddings?: (model: RecommendationModel, collection: string) => ItemEmbedder;
 }
 
 /**
@@ -31,6 +37,8 @@ export function versionCollection(version: string, variant: EncoderVariant): str
 export class ServingModel {
   private constructor(
     readonly model: RecommendationModel,
+    /** What embeds the catalogue's titles for this version: the model, or the replicas' shared vectors before it. */
+    readonly embedder: ItemEmbedder,
     readonly collection: VectorCollection,
     readonly recommender: Recommender,
   ) {}
@@ -59,7 +67,8 @@ export class ServingModel {
       throw new PlatformError('VECTOR_INDEX_UNAVAILABLE', `opening vector collection ${name} failed: ${(error as Error).message}`);
     }
     const recommender = new Recommender(model, collection, dependencies.items, dependencies.interactions, dependencies.limits, dependencies.attributes);
-    return new ServingModel(model, collection, recommender);
+    const embedder = dependencies.sharedEmbeddings?.(model, name) ?? model;
+    return new ServingModel(model, embedder, collection, recommender);
   }
 
   get version(): string {

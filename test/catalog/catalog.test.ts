@@ -43,7 +43,7 @@ for (const backend of backends) {
       model = await RecommendationModel.load(tinyBundle());
       vectorsDir = await mkdtemp(path.join(os.tmpdir(), 'llm2rec-catalog-'));
       const store = new EmbeddedVectorStore(vectorsDir);
-      target = { model, collection: await store.collection('items', model.dimensions) };
+      target = { model, embedder: model, collection: await store.collection('items', model.dimensions) };
       catalog = new Catalog(db, await ItemReadModel.load(db), () => [target], { maxItemsPerBatch: 100, encodeBatchSize: 8 });
     });
     after(async () => {
@@ -91,7 +91,7 @@ for (const backend of backends) {
           },
         },
       }) as RecommendationModel;
-      const reembed = { model: renamingModel, collection: fresh };
+      const reembed = { model: renamingModel, embedder: renamingModel, collection: fresh };
       const indexSync = new IndexSync(db, catalog.items, 8);
       await indexSync.sync(reembed);
       await indexSync.sync(reembed); // the switcher's second pass
@@ -137,7 +137,7 @@ for (const backend of backends) {
     it('agrees with the database when a write fails after the database took it', async () => {
       // A collection of other dimensions refuses the vectors, after the rows are stored.
       const mismatched = await new EmbeddedVectorStore(vectorsDir).collection('mismatched', { semantic: 3, recommendation: 3 });
-      const withBrokenIndex = new Catalog(db, catalog.items, () => [{ model, collection: mismatched }], { maxItemsPerBatch: 100, encodeBatchSize: 8 });
+      const withBrokenIndex = new Catalog(db, catalog.items, () => [{ model, embedder: model, collection: mismatched }], { maxItemsPerBatch: 100, encodeBatchSize: 8 });
       await assert.rejects(withBrokenIndex.upsertItems([item('late', 'Stored anyway')]), /dimensions/);
       assert.equal((await db.prisma.item.findUnique({ where: { id: 'late' } }))?.title, 'Stored anyway');
       assert.equal(memoryRows(catalog.items), await databaseRows(db));

@@ -91,7 +91,7 @@ for (const backend of backends) {
       const faultyModel = Object.create(model, {
         embedItems: { value: (titles: string[]) => faults.around('embed', () => model.embedItems(titles)) },
       }) as RecommendationModel;
-      const targets: EmbeddingTarget[] = collections.map((collection, i) => ({ model: faultyModel, collection: faultyCollection(collection, `index${i}`, faults) }));
+      const targets: EmbeddingTarget[] = collections.map((collection, i) => ({ model: faultyModel, embedder: faultyModel, collection: faultyCollection(collection, `index${i}`, faults) }));
       const faulty = faultyDatabase(db, faults);
       catalog = new Catalog(faulty, await ItemReadModel.load(faulty), () => targets, { maxItemsPerBatch: 100, encodeBatchSize: 4 });
       await catalog.upsertItems([item('a', 'Tetris'), item('b', 'Doom'), item('c', 'Halo')]);

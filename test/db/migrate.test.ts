@@ -14,7 +14,9 @@ import { backends, copyOfMigrations, removeTempDirs, type Query } from './backen
 
 const MIGRATIONS_DIR = path.resolve(import.meta.dirname, '../../prisma/migrations');
 const INIT = '20261123230656_init';
-const APP_TABLES = ['_prisma_migrations', 'interactions', 'items', 'model_versions', 'users'];
+/** The project's migrations, in order. */
+const PROJECT = [INIT, '20261203120000_replicas'];
+const APP_TABLES = ['_prisma_migrations', 'interactions', 'item_vectors', 'items', 'model_versions', 'platform_events', 'users'];
 
 interface MigrationRow {
   id: string;
@@ -52,15 +54,15 @@ describe('migration files', () => {
     assert.equal(defaultMigrationsDir(), MIGRATIONS_DIR);
     assert.match(readFileSync(path.join(MIGRATIONS_DIR, 'migration_lock.toml'), 'utf8'), /^provider = "postgresql"$/m);
     const local = readLocalMigrations();
-    assert.deepEqual(local.map((m) => m.name), [INIT]);
-    assert.equal(local[0].checksum, sha256File(path.join(MIGRATIONS_DIR, INIT, 'migration.sql')));
+    assert.deepEqual(local.map((m) => m.name), PROJECT);
+    for (const migration of local) assert.equal(migration.checksum, sha256File(path.join(MIGRATIONS_DIR, migration.name, 'migration.sql')));
   });
 
   test('are ordered by name like Prisma, whatever the directory order', () => {
     const dir = copyOfMigrations();
     addMigration(dir, '20270101000000_b', 'SELECT 1;\n');
     addMigration(dir, '20261231000000_a', 'SELECT 1;\n');
-    assert.deepEqual(readLocalMigrations(dir).map((m) => m.name), [INIT, '20261231000000_a', '20270101000000_b']);
+    assert.deepEqual(readLocalMigrations(dir).map((m) => m.name), [...PROJECT, '20261231000000_a', '20270101000000_b']);
   });
 
   test('checksums ignore line-ending conversions, like Prisma', () => {
@@ -80,10 +82,10 @@ for (const backend of backends) {
       const db = await backend.fresh().open();
       try {
         assert.equal(db.kind, backend.kind);
-        assert.deepEqual(db.migrations.applied, [INIT]);
+        assert.deepEqual(db.migrations.applied, PROJECT);
         assert.deepEqual(await tables(db), APP_TABLES);
         const rows = await migrationRows(db);
-        assert.equal(rows.length, 1);
+        assert.deepEqual(rows.map((r) => r.migration_name), PROJECT);
         const [row] = rows;
         assert.equal(row.migration_name, INIT);
         assert.equal(row.checksum, sha256File(path.join(MIGRATIONS_DIR, INIT, 'migration.sql')));
@@ -106,7 +108,7 @@ for (const backend of backends) {
       await first.close();
       const second = await target.open();
       try {
-        assert.deepEqual(second.migrations, { applied: [], all: [INIT] });
+        assert.deepEqual(second.migrations, { applied: [], all: PROJECT });
         assert.deepEqual(await migrationRows(second), before);
       } finally {
         await second.close();
@@ -124,7 +126,7 @@ for (const backend of backends) {
           query("SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() ORDER BY table_name"),
         ]);
       const before = await target.raw(snapshot);
-      assert.equal(before[0].length, 1);
+      assert.equal(before[0].length, PROJECT.length);
 
       // A pending migration must not be applied either.
       const dir = copyOfMigrations();
@@ -154,9 +156,9 @@ for (const backend of backends) {
       const db = await target.open({ migrationsDir: dir });
       try {
         assert.deepEqual(db.migrations.applied, ['20270102000000_broken'], 'init and add_notes were kept from the first run');
-        assert.deepEqual(db.migrations.all, [INIT, '20270101000000_add_notes', '20270102000000_broken']);
+        assert.deepEqual(db.migrations.all, [...PROJECT, '20270101000000_add_notes', '20270102000000_broken']);
         const rows = await migrationRows(db);
-        assert.deepEqual(rows.map((r) => r.migration_name), [INIT, '20270101000000_add_notes', '20270102000000_broken']);
+        assert.deepEqual(rows.map((r) => r.migration_name), [...PROJECT, '20270101000000_add_notes', '20270102000000_broken']);
         assert.ok(rows.every((r) => r.finished_at !== null && r.applied_steps_count === 1));
         assert.deepEqual(await tables(db), [...APP_TABLES, 'half_done', 'notes'].sort());
       } finally {
@@ -189,8 +191,8 @@ for (const backend of backends) {
         const target = backend.fresh();
         const dbs = await Promise.all([target.open(), target.open(), target.open()]);
         try {
-          assert.deepEqual(dbs.map((d) => d.migrations.applied.length).sort(), [0, 0, 1]);
-          assert.equal((await migrationRows(dbs[0])).length, 1);
+          assert.deepEqual(dbs.map((d) => d.migrations.applied.length).sort(), [0, 0, PROJECT.length]);
+          assert.equal((await migrationRows(dbs[0])).length, PROJECT.length);
         } finally {
           await Promise.all(dbs.map((d) => d.close()));
         }

@@ -1,0 +1,28 @@
+-- Several server processes over one PostgreSQL (issue #15).
+
+-- What every replica must hear about, in commit order: catalogue writes (kind 'items', the ids written).
+-- Written in the transaction of the change itself, under a transaction-level advisory lock, so a later seq never
+-- commits before an earlier one (src/cluster/event-feed.ts).
+CREATE TABLE "platform_events" (
+    "seq" BIGSERIAL NOT NULL,
+    "origin" TEXT NOT NULL,
+    "kind" TEXT NOT NULL,
+    "payload" JSONB NOT NULL,
+    "created_at" TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
+
+    CONSTRAINT "platform_events_pkey" PRIMARY KEY ("seq")
+);
+
+CREATE INDEX "platform_events_created_at_idx" ON "platform_events"("created_at");
+
+-- An item's two vectors under one model version's collection, keyed by the sha256 of the title they were computed
+-- from: computed by one replica, read by the others (src/cluster/shared-embeddings.ts).
+CREATE TABLE "item_vectors" (
+    "collection" TEXT NOT NULL,
+    "title_sha256" TEXT NOT NULL,
+    "semantic" BYTEA NOT NULL,
+    "recommendation" BYTEA NOT NULL,
+    "created_at" TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
+
+    CONSTRAINT "item_vectors_pkey" PRIMARY KEY ("collection", "title_sha256")
+);

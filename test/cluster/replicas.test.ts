@@ -1,0 +1,135 @@
+/**
+ * Issue #15: three server processes' worth of platform (each its own HTTP server on its own port, data directory and
+ * embedded vector index) over one PostgreSQL serve as one catalogue: a write through any of them counts on every
+ * one within a second, each title is embedded once per model version by one replica, and a replica that joins or
+ * comes back fills its index from the vectors the others computed. Runs when TEST_DATABASE_URL is set.
+ */
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { cutDataset } from '../support/fixtures.js';
+import { TestPlatform } from '../support/http-platform.js';
+import { TEST_DATABASES } from '../support/databases.js';
+
+const postgres = TEST_DATABASES.find((database) => database.name === 'postgres');
+
+const ITEM = 'query($id: ID!) { item(id: $id) { id title } }';
+const SIMILAR = 'query($id: ID!) { similarItems(id: $id, first: 5) { items { score item { id } } } }';
+const RECOMMEND = 'query($h: [ID!], $u: ID) { recommendations(history: $h, userId: $u, first: 5) { items { score item { id } } } }';
+const UPSERT = 'mutation($items: [ItemInput!]!) { upsertItems(items: $items) { count } }';
+const DELETE = 'mutation($ids: [ID!]!) { deleteItems(ids: $ids) { count } }';
+const RECORD = 'mutation($events: [InteractionInput!]!) { recordInteractions(interactions: $events) { count } }';
+
+/** Polls `check` on every replica until it holds on all of them; returns the milliseconds that took. */
+async function untilEverywhere(replicas: TestPlatform[], check: (replica: TestPlatform) => Promise<boolean>, limitMs = 5000): Promise<number> {
+  const started = performance.now();
+  const pending = new Set(replicas);
+  while (pending.size > 0) {
+    for (const replica of [...pending]) if (await check(replica)) pending.delete(replica);
+    if (pending.size === 0) break;
+    assert.ok(performance.now() - started < limitMs, `not on every replica within ${limitMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  return performance.now() - started;
+}
+
+function encoded(replica: TestPlatform): number {
+  return Object.values(replica.platform.replica!.encoded()).reduce((sum, n) => sum + n, 0);
+}
+
+describe('replicas over one PostgreSQL', { skip: !postgres && 'TEST_DATABASE_URL is not set' }, () => {
+  let replicas: TestPlatform[] = [];
+  let databaseUrl: string;
+  let itemIds: string[];
+  let history: string[];
+
+  before(async () => {
+    databaseUrl = (await postgres!.createUrl())!;
+    replicas.push(await TestPlatform.start({ databaseUrl }));
+    const dataset = await cutDataset('amazon-games', 40);
+    await replicas[0].load(dataset);
+    itemIds = [...replicas[0].platform.catalog.items.values()].map((row) => row.id).sort();
+    const firstUser = (await readFile(path.join(dataset, 'interactions.csv'), 'utf8')).trim().split('\n')[1].split(',')[0];
+    history = (await replicas[0].platform.interactions.history(`amazon-games:${firstUser}`, 5))!;
+    // Two more replicas join the loaded database.
+    replicas.push(await TestPlatform.start({ databaseUrl }), await TestPlatform.start({ databaseUrl }));
+  });
+
+  after(async () => {
+    for (const replica of replicas) await replica.destroy();
+  });
+
+  it('fills a joining replica\'s index from the vectors another replica computed, without running the encoder', async () => {
+    const titles = new Set([...replicas[0].platform.catalog.items.values()].map((row) => row.title));
+    assert.equal(encoded(replicas[0]), titles.size);
+    for (const replica of replicas.slice(1)) {
+      assert.equal(encoded(replica), 0);
+      assert.equal(replica.platform.catalog.items.size, itemIds.length);
+      assert.equal(await replica.platform.collection.count(), itemIds.length);
+    }
+    // The same vectors: every replica ranks alike.
+    const answers = await Promise.all(replicas.map((replica) => replica.query(RECOMMEND, { h: history })));
+    for (const answer of answers) assert.deepEqual(answer, answers[0]);
+    assert.equal(answers[0].data.recommendations.items.length, 5);
+  });
+
+  it('counts a new item written through one replica on every replica within a second, embedded by that replica only', async () => {
+    const before = replicas.map(encoded);
+    const id = 'amazon-games:replica-new';
+    const title = 'Galactic Harvest Moon Racing Deluxe Edition';
+    assert.equal((await replicas[1].mutate(UPSERT, { items: [{ id, domain: 'video_games', title }] })).data?.upsertItems.count, 1);
+    // At once on the replica that took it; on the others within a second, vector included (similarItems needs it).
+    assert.equal((await replicas[1].query(ITEM, { id })).data.item.title, title);
+    const took = await untilEverywhere(replicas, async (replica) => {
+      const similar = await replica.query(SIMILAR, { id });
+      return similar.data?.similarItems.items.length === 5;
+    });
+    assert.ok(took < 1000, `took ${took.toFixed(0)} ms`);
+    const after = replicas.map(encoded);
+    assert.deepEqual(after.map((n, i) => n - before[i]), [0, 1, 0]);
+    // A history with the new item ranks the same on every replica.
+    const answers = await Promise.all(replicas.map((replica) => replica.query(RECOMMEND, { h: [...history, id] })));
+    for (const answer of answers) assert.deepEqual(answer.data, answers[1].data);
+  });
+
+  it('replaces a title\'s vectors everywhere and removes a deleted item everywhere', async () => {
+    const [renamed, deleted] = [itemIds[3], itemIds[4]];
+    const title = 'Completely Different Knitting Pattern Book';
+    await replicas[2].mutate(UPSERT, { items: [{ id: renamed, domain: 'video_games', title }] });
+    const reference = (await replicas[2].query(SIMILAR, { id: renamed })).data;
+    await untilEverywhere(replicas, async (replica) => {
+      const answer = await replica.query(SIMILAR, { id: renamed });
+      return JSON.stringify(answer.data) === JSON.stringify(reference);
+    });
+    assert.equal((await replicas[0].mutate(DELETE, { ids: [deleted] })).data?.deleteItems.count, 1);
+    await untilEverywhere(replicas, async (replica) => (await replica.query(ITEM, { id: deleted })).data?.item === null);
+    for (const replica of replicas) {
+      const answer = await replica.query(RECOMMEND, { h: [deleted] });
+      assert.equal(answer.errors?.[0]?.extensions?.code, 'UNKNOWN_ITEM');
+      assert.ok(!(await replica.platform.collection.listIds()).includes(deleted));
+    }
+  });
+
+  it('counts an interaction recorded through one replica in the next recommendation from every replica', async () => {
+    const userId = 'replica-user';
+    await replicas[0].mutate(RECORD, { events: history.map((itemId) => ({ userId, itemId })) });
+    const expected = (await replicas[0].query(RECOMMEND, { h: history })).data;
+    for (const replica of replicas) assert.deepEqual((await replica.query(RECOMMEND, { u: userId })).data, expected);
+  });
+
+  it('brings a replica that was away up to date with the writes it missed, without running the encoder', async () => {
+    const away = replicas[2];
+    await away.close();
+    const id = 'amazon-games:while-away';
+    await replicas[0].mutate(UPSERT, { items: [{ id, domain: 'video_games', title: 'Written While One Replica Was Down' }] });
+    const renamed = itemIds[5];
+    await replicas[1].mutate(UPSERT, { items: [{ id: renamed, domain: 'video_games', title: 'Renamed While One Replica Was Down' }] });
+    await away.open();
+    assert.equal(encoded(away), 0);
+    assert.equal((await away.query(ITEM, { id })).data.item.id, id);
+    for (const item of [id, renamed]) {
+      assert.deepEqual((await away.query(SIMILAR, { id: item })).data, (await replicas[0].query(SIMILAR, { id: item })).data);
+    }
+  });
+});
