@@ -82,6 +82,7 @@ export async function openPlatform(settings: Settings, logger: Logger): Promise<
   let lastLogged = 0;
   const { switcher, filled } = await ModelSwitcher.open(bundleDir, {
     registry, versions: models, indexSync: new IndexSync(db, items, settings.encodeBatchSize), serving, logger, retention: settings,
+    coordination: replica?.agreement,
   }, {
     changedSince,
     progress: (done, total) => {
@@ -100,7 +101,7 @@ export async function openPlatform(settings: Settings, logger: Logger): Promise<
     maxItemsPerBatch: settings.maxItemsPerBatch,
     encodeBatchSize: settings.encodeBatchSize,
   }, replica?.announce);
-  replica?.follow(catalog);
+  replica?.follow(catalog, switcher);
 
   const flusher = setInterval(() => {
     const started = new Date();

@@ -24,18 +24,25 @@ export interface PlatformEvent {
   payload: unknown;
 }
 
+/** A query inside the caller's transaction: Prisma's `tx.$queryRawUnsafe` or a node-postgres client's. */
+export type TransactionQuery = (sql: string, values: unknown[]) => Promise<unknown[]>;
+
+/** Prisma's transaction client as a TransactionQuery. */
+export const prismaQuery = (tx: RawQueryExecutor): TransactionQuery => (sql, values) => tx.$queryRawUnsafe(sql, ...values);
+
 /**
  * Records an event inside the caller's transaction (the one making the change): it becomes visible, and is
- * announced, when that transaction commits.
+ * announced, when that transaction commits. Returns its seq.
  */
-export async function recordEvent(tx: RawQueryExecutor, origin: string, kind: string, payload: unknown): Promise<void> {
-  // (The functions return void, which the driver cannot read: they are called in FROM and a constant is returned.)
-  await tx.$queryRawUnsafe('SELECT 1 AS locked FROM pg_advisory_xact_lock($1::bigint)', EVENT_ORDER_LOCK);
-  await tx.$queryRawUnsafe(
+export async function recordEvent(query: TransactionQuery, origin: string, kind: string, payload: unknown): Promise<bigint> {
+  // (The functions return void, which the driver cannot read: they are called in FROM and a column of ours returned.)
+  await query('SELECT 1 AS locked FROM pg_advisory_xact_lock($1::bigint)', [EVENT_ORDER_LOCK]);
+  const rows = await query(
     'WITH event AS (INSERT INTO "platform_events" ("origin", "kind", "payload") VALUES ($1, $2, $3::jsonb) RETURNING "seq") ' +
-    'SELECT 1 AS notified FROM event, LATERAL pg_notify($4, event."seq"::text)',
-    origin, kind, JSON.stringify(payload), EVENTS_CHANNEL,
-  );
+    'SELECT event."seq"::text AS seq FROM event, LATERAL pg_notify($4, event."seq"::text)',
+    [origin, kind, JSON.stringify(payload), EVENTS_CHANNEL],
+  ) as { seq: string }[];
+  return BigInt(rows[0].seq);
 }
 
 /** The seq of the latest event: a replica loading the state reads it first and applies the events after it. */

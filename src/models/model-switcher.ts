@@ -58,6 +58,36 @@ export interface Activation {
   loadedAt?: Date;
 }
 
+/** A change of the serving versions that another replica started: its id there and that replica. */
+export interface FollowedChange {
+  id: string;
+  origin: string;
+}
+
+/** A version prepared (loaded, checked, collection filled) and about to be installed. */
+export interface PreparedChange {
+  version: string;
+  /** 'activate': it will serve everyone; 'split': a share of users. */
+  kind: 'activate' | 'split';
+  share?: number;
+  /** Set when another replica started the change. */
+  follows?: FollowedChange;
+  /** Records the version as the active one in the database (an 'activate' that this replica started). */
+  record(): Promise<void>;
+}
+
+/**
+ * What must happen between a version's preparation and its install when several replicas serve one database
+ * (cluster/model-agreement.ts): every live replica has prepared it. Without one, the version is recorded and
+ * installed at once.
+ */
+export interface Coordination {
+  /** Resolves when the change may be installed here; throws to abandon it. Records the version when it serves. */
+  agree(change: PreparedChange): Promise<void>;
+  /** Tells the other replicas of a split whose share changed, or that ended (undefined). */
+  splitChanged(split: { version: string; share: number } | undefined): Promise<void>;
+}
+
 /** What the switcher works with. */
 export interface SwitcherDependencies {
   registry: ModelRegistry;
@@ -67,6 +97,8 @@ export interface SwitcherDependencies {
   /** What every ServingModel is opened with. */
   serving: ServingDependencies;
   logger: Logger;
+  /** Replicas over one PostgreSQL: the agreement every change waits for. */
+  coordination?: Coordination;
   retention: {
     /** Retired versions whose collections are kept (Settings.retainedVersions). */
     retainedVersions: number;
@@ -149,9 +181,12 @@ export class ModelSwitcher {
     return this.completion;
   }
 
-  /** Starts switching to a version of the registry; returns once the bundle is loaded and checked. */
-  async activate(version: string): Promise<Activation> {
-    return this.start(version, (next) => {
+  /**
+   * Starts switching to a version of the registry; returns once the bundle is loaded and checked. `follows`: another
+   * replica started this switch.
+   */
+  async activate(version: string, follows?: FollowedChange): Promise<Activation> {
+    return this.start(version, { kind: 'activate', follows }, (next) => {
       const displaced = this.previous;
       this.previous = this.serving;
       this.serving = next;
@@ -159,7 +194,7 @@ export class ModelSwitcher {
       if (displaced && displaced !== next && displaced !== this.previous && displaced !== this.split?.model) {
         this.releaseLater(displaced);
       }
-    }, true);
+    });
   }
 
   /**
@@ -167,7 +202,7 @@ export class ModelSwitcher {
    * calls `install` with it, which puts it in place with plain assignments. A version that `serves` everyone after
    * the install is recorded in the database first: if that fails, the serving version is unchanged.
    */
-  private async start(version: string, install: (next: ServingModel) => void, serves: boolean): Promise<Activation> {
+  private async start(version: string, change: Pick<PreparedChange, 'kind' | 'share' | 'follows'>, install: (next: ServingModel) => void): Promise<Activation> {
     if (this.pending || this.latest?.state === 'loading') {
       throw new PlatformError('ACTIVATION_IN_PROGRESS', `version ${this.latest?.version} is being activated`);
     }
@@ -186,7 +221,7 @@ export class ModelSwitcher {
     this.pending = next;
     activation.state = 'embedding';
     activation.loadedAt = new Date();
-    this.completion = this.complete(next, activation, install, serves);
+    this.completion = this.complete(next, activation, install, change);
     return activation;
   }
 
@@ -194,24 +229,26 @@ export class ModelSwitcher {
    * Sends `share` (0 < share < 1) of users to another version once its collection is ready; the activation
    * record shows the progress. A later activate() of that version promotes it to serve everyone.
    */
-  async splitTraffic(version: string, share: number): Promise<Activation> {
+  async splitTraffic(version: string, share: number, follows?: FollowedChange): Promise<Activation> {
     if (!(share > 0 && share < 1)) throw new PlatformError('BAD_USER_INPUT', `share must be between 0 and 1 (exclusive), got ${share}`);
     if (this.split?.model.version === version) {
       this.split.share = share;
+      if (!follows) await this.dependencies.coordination?.splitChanged({ version, share });
       return this.latest!;
     }
-    return this.start(version, (next) => {
+    return this.start(version, { kind: 'split', share, follows }, (next) => {
       const displaced = this.split?.model;
       this.split = { model: next, share };
       if (displaced && displaced !== this.previous) this.releaseLater(displaced);
-    }, false);
+    });
   }
 
-  /** Ends a traffic split: everyone is answered by the serving version again. */
-  clearTrafficSplit(): void {
+  /** Ends a traffic split: everyone is answered by the serving version again. `followed`: another replica ended it. */
+  async clearTrafficSplit(followed = false): Promise<void> {
     const model = this.split?.model;
     this.split = undefined;
     if (model && model !== this.previous) this.releaseLater(model);
+    if (!followed) await this.dependencies.coordination?.splitChanged(undefined);
   }
 
   /** Switches back to the version that served before the last switch. */
@@ -257,14 +294,20 @@ export class ModelSwitcher {
     return { mode, reused, embedded: first.embedded + second.embedded, dropped: first.dropped + second.dropped };
   }
 
-  private async complete(next: ServingModel, activation: Activation, install: (next: ServingModel) => void, serves: boolean): Promise<void> {
+  private async complete(
+    next: ServingModel, activation: Activation, install: (next: ServingModel) => void, change: Pick<PreparedChange, 'kind' | 'share' | 'follows'>,
+  ): Promise<void> {
+    const serves = change.kind === 'activate';
     try {
       const progress = (done: number, total: number) => { activation.done = done; activation.total = total; };
       const filled = await this.fill(next, this.serving, progress);
       activation.mode = filled.mode;
       activation.reused = filled.reused;
       activation.embedded = filled.embedded;
-      if (serves) await this.record(next);
+      const record = () => this.record(next);
+      const { coordination } = this.dependencies;
+      if (coordination) await coordination.agree({ ...change, version: next.version, record });
+      else if (serves) await record();
       install(next);
       this.pending = undefined;
       if (serves) {

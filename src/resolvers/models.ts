@@ -42,9 +42,9 @@ export const modelResolvers: {
     activateModel: async (_, { version }, { platform }) => present(await platform.switcher.activate(version), platform.settings),
     rollbackModel: async (_, __, { platform }) => present(await platform.switcher.rollback(), platform.settings),
     splitTraffic: async (_, { version, share }, { platform }) => present(await platform.switcher.splitTraffic(version, share), platform.settings),
-    clearTrafficSplit: (_, __, { platform }) => {
+    clearTrafficSplit: async (_, __, { platform }) => {
       const had = platform.switcher.trafficSplit() !== undefined;
-      platform.switcher.clearTrafficSplit();
+      await platform.switcher.clearTrafficSplit();
       return had;
     },
   },

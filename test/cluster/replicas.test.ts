@@ -5,10 +5,12 @@
  * comes back fills its index from the vectors the others computed. Runs when TEST_DATABASE_URL is set.
  */
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
+import { publishWithOtherEncoder } from '../../bench/lib/bundle.js';
 import { after, before, describe, it } from 'node:test';
-import { cutDataset } from '../support/fixtures.js';
+import { cutDataset, publishTinyBundle, tinyBundle } from '../support/fixtures.js';
 import { TestPlatform } from '../support/http-platform.js';
 import { TEST_DATABASES } from '../support/databases.js';
 
@@ -20,6 +22,21 @@ const RECOMMEND = 'query($h: [ID!], $u: ID) { recommendations(history: $h, userI
 const UPSERT = 'mutation($items: [ItemInput!]!) { upsertItems(items: $items) { count } }';
 const DELETE = 'mutation($ids: [ID!]!) { deleteItems(ids: $ids) { count } }';
 const RECORD = 'mutation($events: [InteractionInput!]!) { recordInteractions(interactions: $events) { count } }';
+const ACTIVATE = 'mutation($v: String!) { activateModel(version: $v) { version state } }';
+const ROLLBACK = 'mutation { rollbackModel { version state } }';
+const SPLIT = 'mutation($v: String!, $share: Float!) { splitTraffic(version: $v, share: $share) { version state } }';
+const CLEAR_SPLIT = 'mutation { clearTrafficSplit }';
+const ACTIVATION = 'query { modelActivation { version state error errorCode } }';
+const VERSION = 'query($h: [ID!], $u: ID) { recommendations(history: $h, userId: $u, first: 1) { modelVersion } }';
+
+/** Waits for the activation a replica started to finish; returns it. */
+async function finished(replica: TestPlatform): Promise<{ version: string; state: string; error: string | null; errorCode: string | null }> {
+  for (;;) {
+    const activation = (await replica.query(ACTIVATION)).data.modelActivation;
+    if (activation.state === 'active' || activation.state === 'failed') return activation;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
 
 /** Polls `check` on every replica until it holds on all of them; returns the milliseconds that took. */
 async function untilEverywhere(replicas: TestPlatform[], check: (replica: TestPlatform) => Promise<boolean>, limitMs = 5000): Promise<number> {
@@ -41,23 +58,37 @@ function encoded(replica: TestPlatform): number {
 describe('replicas over one PostgreSQL', { skip: !postgres && 'TEST_DATABASE_URL is not set' }, () => {
   let replicas: TestPlatform[] = [];
   let databaseUrl: string;
+  let registry: string;
+  let partialRegistry: string;
   let itemIds: string[];
   let history: string[];
 
   before(async () => {
     databaseUrl = (await postgres!.createUrl())!;
-    replicas.push(await TestPlatform.start({ databaseUrl }));
+    // Every replica has tiny-a (served first), tiny-b (same encoder) and tiny-c (another encoder), but the third
+    // replica's registry lacks tiny-d: a version one replica cannot load.
+    registry = await mkdtemp(path.join(os.tmpdir(), 'llm2rec-registry-'));
+    partialRegistry = await mkdtemp(path.join(os.tmpdir(), 'llm2rec-registry-'));
+    for (const dir of [registry, partialRegistry]) {
+      await publishTinyBundle(dir, 'tiny-a');
+      await publishTinyBundle(dir, 'tiny-b');
+      await publishWithOtherEncoder(tinyBundle(), dir, { version: 'tiny-c', dirName: 'tiny-c', mark: 'replicas' });
+    }
+    await publishTinyBundle(registry, 'tiny-d');
+    const settings = (dir: string) => ({ databaseUrl, modelRegistryDir: dir, bundleDir: path.join(dir, 'tiny-a') });
+    replicas.push(await TestPlatform.start(settings(registry)));
     const dataset = await cutDataset('amazon-games', 40);
     await replicas[0].load(dataset);
     itemIds = [...replicas[0].platform.catalog.items.values()].map((row) => row.id).sort();
     const firstUser = (await readFile(path.join(dataset, 'interactions.csv'), 'utf8')).trim().split('\n')[1].split(',')[0];
     history = (await replicas[0].platform.interactions.history(`amazon-games:${firstUser}`, 5))!;
     // Two more replicas join the loaded database.
-    replicas.push(await TestPlatform.start({ databaseUrl }), await TestPlatform.start({ databaseUrl }));
+    replicas.push(await TestPlatform.start(settings(registry)), await TestPlatform.start(settings(partialRegistry)));
   });
 
   after(async () => {
     for (const replica of replicas) await replica.destroy();
+    for (const dir of [registry, partialRegistry]) await rm(dir, { recursive: true, force: true });
   });
 
   it('fills a joining replica\'s index from the vectors another replica computed, without running the encoder', async () => {
@@ -131,5 +162,73 @@ describe('replicas over one PostgreSQL', { skip: !postgres && 'TEST_DATABASE_URL
     for (const item of [id, renamed]) {
       assert.deepEqual((await away.query(SIMILAR, { id: item })).data, (await replicas[0].query(SIMILAR, { id: item })).data);
     }
+  });
+
+  it('switches every replica when one is asked, after each has prepared the version, without a failed request', async () => {
+    const titles = new Set([...replicas[0].platform.catalog.items.values()].map((row) => row.title)).size;
+    const before = replicas.map(encoded);
+    // Requests through every replica during the switch.
+    let running = true;
+    const seen: { replica: number; version: string; at: number }[] = [];
+    let failures = 0;
+    const load = replicas.map(async (replica, index) => {
+      while (running) {
+        const answer = await replica.query(VERSION, { h: history }).catch(() => undefined);
+        if (!answer?.data) failures += 1;
+        else seen.push({ replica: index, version: answer.data.recommendations.modelVersion, at: performance.now() });
+      }
+    });
+    assert.equal((await replicas[1].mutate(ACTIVATE, { v: 'tiny-c' })).data?.activateModel.state, 'embedding');
+    const activation = await finished(replicas[1]);
+    const switchedAt = performance.now();
+    assert.equal(activation.state, 'active', activation.error ?? '');
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    running = false;
+    await Promise.all(load);
+    assert.equal(failures, 0);
+    // Within a second of the switch completing, no replica answers with the old version.
+    const late = seen.filter((answer) => answer.version === 'tiny-a' && answer.at > switchedAt + 1000);
+    assert.deepEqual(late, []);
+    for (const index of [0, 1, 2]) assert.ok(seen.some((answer) => answer.replica === index && answer.version === 'tiny-c'));
+    for (const replica of replicas) assert.equal(replica.platform.switcher.active.version, 'tiny-c');
+    // The new encoder ran over each title once, on the replica that was asked.
+    const ran = replicas.map((replica, i) => encoded(replica) - before[i]);
+    assert.deepEqual(ran, [0, titles, 0]);
+    const answers = await Promise.all(replicas.map((replica) => replica.query(RECOMMEND, { h: history })));
+    for (const answer of answers) assert.deepEqual(answer.data, answers[0].data);
+  });
+
+  it('refuses everywhere a version one replica cannot load: nothing switches', async () => {
+    assert.equal((await replicas[0].mutate(ACTIVATE, { v: 'tiny-d' })).data?.activateModel.state, 'embedding');
+    const activation = await finished(replicas[0]);
+    assert.equal(activation.state, 'failed');
+    assert.equal(activation.errorCode, 'UNKNOWN_MODEL_VERSION');
+    assert.match(activation.error!, /replica .* could not prepare/);
+    for (const replica of replicas) assert.equal(replica.platform.switcher.active.version, 'tiny-c');
+    assert.equal((await replicas[0].query('query { activeModel { version } }')).data.activeModel.version, 'tiny-c');
+  });
+
+  it('rolls every replica back when one is asked', async () => {
+    assert.equal((await replicas[2].mutate(ROLLBACK)).errors, undefined);
+    const rolledBack = await finished(replicas[2]);
+    assert.equal(rolledBack.state, 'active', rolledBack.error ?? '');
+    await untilEverywhere(replicas, async (replica) => (await replica.query(VERSION, { h: history })).data.recommendations.modelVersion === 'tiny-a', 1000);
+  });
+
+  it('gives a user in a traffic split the same version from every replica, and ends the split everywhere', async () => {
+    assert.equal((await replicas[0].mutate(SPLIT, { v: 'tiny-b', share: 0.5 })).errors, undefined);
+    assert.equal((await finished(replicas[0])).state, 'active');
+    const users = Array.from({ length: 20 }, (_, i) => `split-user-${i}`);
+    await replicas[0].mutate(RECORD, { events: users.map((userId) => ({ userId, itemId: history[0] })) });
+    await untilEverywhere(replicas, async (replica) => replica.platform.switcher.trafficSplit()?.version === 'tiny-b', 1000);
+    const versions = await Promise.all(replicas.map(async (replica) => {
+      const answers = await Promise.all(users.map((u) => replica.query(VERSION, { u })));
+      return answers.map((answer) => answer.data.recommendations.modelVersion);
+    }));
+    assert.deepEqual(versions[1], versions[0]);
+    assert.deepEqual(versions[2], versions[0]);
+    assert.ok(versions[0].includes('tiny-a') && versions[0].includes('tiny-b'), versions[0].join(' '));
+    assert.equal((await replicas[1].mutate(CLEAR_SPLIT)).data?.clearTrafficSplit, true);
+    await untilEverywhere(replicas, async (replica) => replica.platform.switcher.trafficSplit() === undefined, 1000);
   });
 });

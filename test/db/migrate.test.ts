@@ -16,7 +16,7 @@ const MIGRATIONS_DIR = path.resolve(import.meta.dirname, '../../prisma/migration
 const INIT = '20261123230656_init';
 /** The project's migrations, in order. */
 const PROJECT = [INIT, '20261203120000_replicas'];
-const APP_TABLES = ['_prisma_migrations', 'interactions', 'item_vectors', 'items', 'model_versions', 'platform_events', 'users'];
+const APP_TABLES = ['_prisma_migrations', 'interactions', 'item_vectors', 'items', 'model_versions', 'platform_events', 'replicas', 'users'];
 
 interface MigrationRow {
   id: string;

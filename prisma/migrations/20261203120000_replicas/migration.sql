@@ -26,3 +26,18 @@ CREATE TABLE "item_vectors" (
 
     CONSTRAINT "item_vectors_pkey" PRIMARY KEY ("collection", "title_sha256")
 );
+
+-- The replicas alive now (a heartbeat every second) and where each stands in the model activation under way: an
+-- activation switches once every live replica has prepared the version (src/cluster/model-agreement.ts).
+CREATE TABLE "replicas" (
+    "id" TEXT NOT NULL,
+    "joined_after" BIGINT NOT NULL,
+    "heartbeat_at" TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    "serving" TEXT,
+    "activation_id" TEXT,
+    "activation_state" TEXT,
+    "activation_error" TEXT,
+    "activation_error_code" TEXT,
+
+    CONSTRAINT "replicas_pkey" PRIMARY KEY ("id")
+);
