@@ -18,7 +18,7 @@ import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import { PlatformError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../logger.js';
-import type { Coordination, FollowedChange, ModelSwitcher, PreparedChange } from '../models/model-switcher.js';
+import { UNCOORDINATED, type Coordination, type FollowedChange, type ModelSwitcher, type PreparedChange } from '../models/model-switcher.js';
 import { recordEvent, type PlatformEvent } from './event-feed.js';
 
 /** A replica whose heartbeat is older than this is gone. */
@@ -84,7 +84,7 @@ export class ModelAgreement implements Coordination {
       await this.announce('model-abandon', { id }).catch((failure) => this.logger.warn({ err: failure }, 'announcing an abandoned change failed'));
       throw error;
     }
-    if (change.kind === 'activate') await change.record();
+    await change.record();
     await this.announce('model-switch', { id });
   }
 
@@ -113,7 +113,7 @@ export class ModelAgreement implements Coordination {
     } else if (event.kind === 'model-split') {
       const { split } = event.payload as SplitEvent;
       if (!split) await switcher.clearTrafficSplit(true);
-      else if (switcher.trafficSplit()?.version === split.version) await switcher.splitTraffic(split.version, split.share, { id: 'share', origin: event.origin });
+      else if (switcher.trafficSplit()?.version === split.version) await switcher.splitTraffic(split.version, split.share, UNCOORDINATED);
     }
   }
 
@@ -150,13 +150,13 @@ export class ModelAgreement implements Coordination {
     const switcher = this.switcher!;
     if (active && active !== switcher.active.version) {
       this.logger.info({ version: active }, 'switching to the version the other replicas switched to');
-      await switcher.activate(active, { id: 'catch-up', origin: this.replica }).catch((error) => this.logger.error({ err: error }, 'catching up with the active version failed'));
+      await switcher.activate(active, UNCOORDINATED).catch((error) => this.logger.error({ err: error }, 'catching up with the active version failed'));
     }
   }
 
   /** Reports this replica prepared, then waits for the decision of the replica that started the change. */
   private async follow(follows: FollowedChange): Promise<void> {
-    if (follows.id === 'catch-up' || follows.id === 'share') return; // nothing to agree on
+    if (follows === UNCOORDINATED) return; // nothing to agree on
     const early = this.preparing.get(follows.id);
     if (early !== undefined) {
       if (!early) throw new PlatformError('ACTIVATION_IN_PROGRESS', `the replica that started this change (${follows.origin}) abandoned it`);

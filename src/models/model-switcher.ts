@@ -64,6 +64,12 @@ export interface FollowedChange {
   origin: string;
 }
 
+/**
+ * A change this replica makes alone, to match what the database records (a split restored at start-up, a switch it
+ * joined too late for, a split's new share): nothing to agree on.
+ */
+export const UNCOORDINATED: FollowedChange = { id: 'uncoordinated', origin: 'database' };
+
 /** A version prepared (loaded, checked, collection filled) and about to be installed. */
 export interface PreparedChange {
   version: string;
@@ -72,7 +78,7 @@ export interface PreparedChange {
   share?: number;
   /** Set when another replica started the change. */
   follows?: FollowedChange;
-  /** Records the version as the active one in the database (an 'activate' that this replica started). */
+  /** Records the change in the database: the version as the active one, or as the split with its share. */
   record(): Promise<void>;
 }
 
@@ -143,10 +149,23 @@ export class ModelSwitcher {
       const filled = await switcher.fill(initial, undefined, options.progress, options.changedSince);
       await dependencies.versions.resume(initial.model);
       await switcher.retireCollections();
+      await switcher.restoreSplit();
       return { switcher, filled };
     } catch (error) {
       await initial.release().catch(() => undefined);
       throw error;
+    }
+  }
+
+  /** The traffic split the database records, prepared and in force again (start-up); one that cannot load is skipped. */
+  private async restoreSplit(): Promise<void> {
+    const split = await this.dependencies.versions.split();
+    if (!split || split.version === this.serving.version) return;
+    try {
+      await this.splitTraffic(split.version, split.share, UNCOORDINATED);
+      await this.settled();
+    } catch (error) {
+      this.dependencies.logger.warn({ err: error, version: split.version }, 'the recorded traffic split could not be restored; everyone gets the serving version');
     }
   }
 
@@ -233,7 +252,10 @@ export class ModelSwitcher {
     if (!(share > 0 && share < 1)) throw new PlatformError('BAD_USER_INPUT', `share must be between 0 and 1 (exclusive), got ${share}`);
     if (this.split?.model.version === version) {
       this.split.share = share;
-      if (!follows) await this.dependencies.coordination?.splitChanged({ version, share });
+      if (!follows) {
+        await this.recordSplit(this.split.model, share);
+        await this.dependencies.coordination?.splitChanged({ version, share });
+      }
       return this.latest!;
     }
     return this.start(version, { kind: 'split', share, follows }, (next) => {
@@ -248,7 +270,10 @@ export class ModelSwitcher {
     const model = this.split?.model;
     this.split = undefined;
     if (model && model !== this.previous) this.releaseLater(model);
-    if (!followed) await this.dependencies.coordination?.splitChanged(undefined);
+    if (!followed) {
+      await this.databaseWrite('recording the end of the traffic split', () => this.dependencies.versions.clearSplit());
+      await this.dependencies.coordination?.splitChanged(undefined);
+    }
   }
 
   /** Switches back to the version that served before the last switch. */
@@ -304,10 +329,10 @@ export class ModelSwitcher {
       activation.mode = filled.mode;
       activation.reused = filled.reused;
       activation.embedded = filled.embedded;
-      const record = () => this.record(next);
+      const record = () => (serves ? this.record(next) : this.recordSplit(next, change.share!));
       const { coordination } = this.dependencies;
       if (coordination) await coordination.agree({ ...change, version: next.version, record });
-      else if (serves) await record();
+      else await record();
       install(next);
       this.pending = undefined;
       if (serves) {
@@ -329,11 +354,20 @@ export class ModelSwitcher {
   }
 
   /** Records `next` as the active version (and the one serving now as retired). */
-  private async record(next: ServingModel): Promise<void> {
+  private record(next: ServingModel): Promise<void> {
+    return this.databaseWrite(`recording version ${next.version} as active`, () => this.dependencies.versions.activate(next.model));
+  }
+
+  /** Records `split` as the traffic split with `share` of users. */
+  private recordSplit(split: ServingModel, share: number): Promise<void> {
+    return this.databaseWrite(`recording version ${split.version} as the traffic split`, () => this.dependencies.versions.recordSplit(split.model, share));
+  }
+
+  private async databaseWrite(what: string, write: () => Promise<void>): Promise<void> {
     try {
-      await this.dependencies.versions.activate(next.model);
+      await write();
     } catch (error) {
-      throw new PlatformError('DATABASE_UNAVAILABLE', `recording version ${next.version} as active in the database failed`, {}, { cause: error });
+      throw new PlatformError('DATABASE_UNAVAILABLE', `${what} in the database failed`, {}, { cause: error });
     }
   }
 

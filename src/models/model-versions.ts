@@ -39,12 +39,38 @@ export class ModelVersions {
         where: { status: 'active', version: { not: model.version } },
         data: { status: 'retired' },
       }),
+      // The split version promoted to everyone: the split ends.
+      this.db.prisma.modelVersion.updateMany({ where: { version: model.version, splitShare: { not: null } }, data: { splitShare: null } }),
       this.db.prisma.modelVersion.upsert({
         where: { version: model.version },
         create: { version: model.version, path: model.bundleDir, manifest, status: 'active', activatedAt },
         update: { path: model.bundleDir, manifest, status: 'active', activatedAt },
       }),
     ]);
+  }
+
+  /** Records `model` as the traffic split with `share` of users (the split before it, if any, ends). */
+  async recordSplit(model: RecommendationModel, share: number): Promise<void> {
+    const manifest = JSON.parse(JSON.stringify(model.manifest));
+    await this.db.prisma.$transaction([
+      this.db.prisma.modelVersion.updateMany({ where: { splitShare: { not: null }, version: { not: model.version } }, data: { splitShare: null } }),
+      this.db.prisma.modelVersion.upsert({
+        where: { version: model.version },
+        create: { version: model.version, path: model.bundleDir, manifest, status: 'registered', splitShare: share },
+        update: { splitShare: share },
+      }),
+    ]);
+  }
+
+  /** Records that no traffic split is in force. */
+  async clearSplit(): Promise<void> {
+    await this.db.prisma.modelVersion.updateMany({ where: { splitShare: { not: null } }, data: { splitShare: null } });
+  }
+
+  /** The traffic split recorded, if any. */
+  async split(): Promise<{ version: string; share: number } | undefined> {
+    const row = await this.db.prisma.modelVersion.findFirst({ where: { splitShare: { not: null } }, select: { version: true, splitShare: true } });
+    return row ? { version: row.version, share: row.splitShare! } : undefined;
   }
 
   /** The bundle directory of the version recorded as active, if any. */

@@ -228,6 +228,12 @@ describe('replicas over one PostgreSQL', { skip: !postgres && 'TEST_DATABASE_URL
     assert.deepEqual(versions[1], versions[0]);
     assert.deepEqual(versions[2], versions[0]);
     assert.ok(versions[0].includes('tiny-a') && versions[0].includes('tiny-b'), versions[0].join(' '));
+    // A replica that restarts serves the same split (it is recorded with the version).
+    await replicas[2].close();
+    await replicas[2].open();
+    assert.deepEqual(replicas[2].platform.switcher.trafficSplit(), { version: 'tiny-b', share: 0.5 });
+    const again = await Promise.all(users.map((u) => replicas[2].query(VERSION, { u })));
+    assert.deepEqual(again.map((answer) => answer.data.recommendations.modelVersion), versions[0]);
     assert.equal((await replicas[1].mutate(CLEAR_SPLIT)).data?.clearTrafficSplit, true);
     await untilEverywhere(replicas, async (replica) => replica.platform.switcher.trafficSplit() === undefined, 1000);
   });

@@ -41,3 +41,7 @@ CREATE TABLE "replicas" (
 
     CONSTRAINT "replicas_pkey" PRIMARY KEY ("id")
 );
+
+-- The traffic split in force, if any: its version's share of users (at most one version has one). Replicas that
+-- start or join serve the same split.
+ALTER TABLE "model_versions" ADD COLUMN "split_share" DOUBLE PRECISION;
