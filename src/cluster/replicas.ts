@@ -83,6 +83,11 @@ export class Replica {
     });
   }
 
+  /** The seq of the last event applied here. */
+  get position(): bigint {
+    return this.feed?.position ?? this.loadedAfter;
+  }
+
   /** Resolves once every event committed before the call is applied here. */
   async caughtUp(): Promise<void> {
     await this.feed?.caughtUp();

@@ -24,6 +24,7 @@ import { exportRoutes } from './export-routes.js';
 import { graphqlRoute, isGraphQLRequest } from './graphql-route.js';
 import { checkReadiness } from './readiness.js';
 import { pathRedactor } from './redact.js';
+import { isDatabaseUnavailable } from '../db/unavailable.js';
 
 export interface RunningServer {
   url: string;
@@ -52,6 +53,13 @@ function platformErrorOf(error: unknown): PlatformError | undefined {
   return undefined;
 }
 
+/** The error a resolver threw, under the GraphQLErrors that wrap it. */
+function originalOf(error: unknown): unknown {
+  let current = error;
+  for (let hops = 0; current instanceof GraphQLError && current.originalError && hops < 5; hops++) current = current.originalError;
+  return current;
+}
+
 /**
  * Passes a PlatformError's code on as extensions.code. Unexpected errors (INTERNAL_SERVER_ERROR) are logged with
  * their stack and answered with a generic message, so no internals (SQL, hosts, paths) reach the client.
@@ -62,6 +70,10 @@ function createFormatError(redact: (text: string) => string) {
     if (original) {
       const details = Object.fromEntries(Object.entries(original.details).map(([key, value]) => [key, typeof value === 'string' ? redact(value) : value]));
       return { ...formatted, message: redact(original.message), extensions: { ...formatted.extensions, code: original.code, ...details } };
+    }
+    if (formatted.extensions?.code === 'INTERNAL_SERVER_ERROR' && isDatabaseUnavailable(originalOf(error))) {
+      // Logged with its cause by requestIds() below; the client learns only that the database did not answer.
+      return { message: 'The database does not answer; try again later', locations: formatted.locations, path: formatted.path, extensions: { code: 'DATABASE_UNAVAILABLE' } };
     }
     if (formatted.extensions?.code === 'INTERNAL_SERVER_ERROR') {
       // Logged with its stack and the request id by requestIds() below.

@@ -58,6 +58,27 @@ export function createMetrics(platform: Platform): ServerMetrics {
       }
     },
   });
+  if (platform.replica) {
+    const replica = platform.replica;
+    new Gauge({
+      name: 'llm2rec_replica_titles_encoded',
+      help: 'Titles this replica ran through the encoder since it started, by version collection (the rest came from the vectors other replicas stored)',
+      labelNames: ['collection'] as const,
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [collection, titles] of Object.entries(replica.encoded())) this.set({ collection }, titles);
+      },
+    });
+    new Gauge({
+      name: 'llm2rec_replica_events_applied',
+      help: "Sequence number of the last platform event this replica applied (compare with other replicas')",
+      registers: [registry],
+      collect() {
+        this.set(Number(replica.position));
+      },
+    });
+  }
 
   const names = new Set<string>();
   return {
