@@ -158,7 +158,7 @@ export class EventFeed {
         const client = await this.pool.connect();
         this.listener = client;
         const lost = new Promise<void>((resolve) => {
-          client.once('error', () => resolve());
+          client.on('error', () => resolve()); // every error handled: an unhandled one would end the process
           client.once('end', () => resolve());
         });
         client.on('notification', () => this.wake());

@@ -10,9 +10,10 @@
  *   3. records the version as active (an 'activate') and announces `model-switch`: every replica installs it,
  *      which is a plain assignment by then, so the last replica switches within one event delivery of the first.
  *
- * A replica that follows waits for the decision; if the replica that started the change goes away first, it asks
- * the database: the version recorded as active switches, anything else is abandoned. Splits whose share changes,
- * or that end, are announced as they happen. Liveness is a heartbeat row per replica, written every second.
+ * The database is what decides: a replica that follows switches when the event says so or when it finds the change
+ * recorded (the version active, or the split with its share), whichever it sees first, and abandons the change when
+ * the event says so or when the replica that started it has gone away without recording it. Splits whose share
+ * changes, or that end, are announced as they happen. Liveness is a heartbeat row per replica, written every second.
  */
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
@@ -75,17 +76,18 @@ export class ModelAgreement implements Coordination {
   }
 
   async agree(change: PreparedChange): Promise<void> {
-    if (change.follows) return this.follow(change.follows);
+    if (change.follows) return this.follow(change.follows, change);
     const id = randomUUID();
     const seq = await this.announce('model-prepare', { id, version: change.version, kind: change.kind, share: change.share } satisfies PrepareEvent);
     try {
       await this.allPrepared(id, seq);
+      await change.record();
     } catch (error) {
       await this.announce('model-abandon', { id }).catch((failure) => this.logger.warn({ err: failure }, 'announcing an abandoned change failed'));
       throw error;
     }
-    await change.record();
-    await this.announce('model-switch', { id });
+    // Recorded, so decided: a replica that misses the event finds the record within a second (follow()).
+    await this.announce('model-switch', { id }).catch((error) => this.logger.warn({ err: error }, 'announcing a switch failed; the other replicas find it recorded'));
   }
 
   async splitChanged(split: { version: string; share: number } | undefined): Promise<void> {
@@ -155,7 +157,7 @@ export class ModelAgreement implements Coordination {
   }
 
   /** Reports this replica prepared, then waits for the decision of the replica that started the change. */
-  private async follow(follows: FollowedChange): Promise<void> {
+  private async follow(follows: FollowedChange, change: PreparedChange): Promise<void> {
     if (follows === UNCOORDINATED) return; // nothing to agree on
     const early = this.preparing.get(follows.id);
     if (early !== undefined) {
@@ -164,12 +166,12 @@ export class ModelAgreement implements Coordination {
     }
     const decided = new Promise<boolean>((resolve) => this.decisions.set(follows.id, { origin: follows.origin, settle: resolve }));
     await this.report(follows.id, 'prepared');
-    // The replica that started it may go away before it decides: the database says what happened.
+    // The event may be missed (a lost connection) and the replica that started the change may go away before it
+    // decides: the database says what happened.
     const watch = setInterval(() => {
-      this.alive(follows.origin).then(async (alive) => {
-        if (alive) return;
-        const { rows } = await this.pool.query<{ version: string }>('SELECT "version" FROM "model_versions" WHERE "status" = \'active\'');
-        this.decisions.get(follows.id)?.settle(rows[0]?.version === this.switcher?.activation()?.version);
+      this.recorded(change).then(async (recorded) => {
+        if (recorded) this.decisions.get(follows.id)?.settle(true);
+        else if (!(await this.alive(follows.origin))) this.decisions.get(follows.id)?.settle(false);
       }).catch(() => undefined);
     }, HEARTBEAT_MS);
     try {
@@ -209,6 +211,15 @@ export class ModelAgreement implements Coordination {
     );
   }
 
+  /** Whether the database records `change` as made: its version active, or the split with its share. */
+  private async recorded(change: PreparedChange): Promise<boolean> {
+    const { rows } = await this.pool.query<{ status: string; split_share: number | null }>(
+      'SELECT "status", "split_share" FROM "model_versions" WHERE "version" = $1', [change.version],
+    );
+    const row = rows[0];
+    return change.kind === 'activate' ? row?.status === 'active' : row?.split_share === change.share;
+  }
+
   private async alive(replica: string): Promise<boolean> {
     const { rows } = await this.pool.query('SELECT 1 FROM "replicas" WHERE "id" = $1 AND "heartbeat_at" > LOCALTIMESTAMP - make_interval(secs => $2)', [replica, REPLICA_TIMEOUT_MS / 1000]);
     return rows.length > 0;
@@ -219,6 +230,8 @@ export class ModelAgreement implements Coordination {
       'UPDATE "replicas" SET "heartbeat_at" = LOCALTIMESTAMP, "serving" = $2 WHERE "id" = $1',
       [this.replica, this.switcher?.active.version ?? null],
     );
+    // Replicas gone for an hour (each start is a new row) are forgotten.
+    await this.pool.query('DELETE FROM "replicas" WHERE "heartbeat_at" < LOCALTIMESTAMP - interval \'1 hour\'');
   }
 
   /** Records an event in a transaction of its own; returns its seq. */
