@@ -1,6 +1,7 @@
 /** The result sections of docs/BENCHMARKS.md, generated from the JSON reports. */
 import { readFile, writeFile } from 'node:fs/promises';
 import type { HotSwapReport } from '../hot-swap.js';
+import type { ReplicasReport } from '../replicas.js';
 import type { LoadSnapshot } from './machine.js';
 import type { ScenarioResult, ServingReport } from '../serving.js';
 
@@ -100,6 +101,57 @@ export function hotSwapMarkdown(report: HotSwapReport): string {
       '');
   }
   lines.push(`Total: ${report.requests} requests through the switches, **${report.failed} failed**.`);
+  return lines.join('\n');
+}
+
+const REPLICA_PHASE_LABELS: Record<string, string> = {
+  before: 'before the switch',
+  switch: 'during the switch (activateModel until every replica names the new version)',
+  after_switch: 'after the switch',
+  kill: 'killed replica still in rotation (SIGKILL until 2 failed checks)',
+  restart: 'killed replica out of rotation, restarting',
+  after_restart: 'after it is back in rotation',
+};
+
+export function replicasMarkdown(report: ReplicasReport): string {
+  const kinds = (failures: Record<string, number>) => Object.entries(failures).map(([kind, n]) => `${kind}: ${n}`).join(', ');
+  const byReplica = (counts: Record<string, number>) => Object.entries(counts).map(([name, n]) => `${name.replace('replica-', '#')} ${n}`).join(', ');
+  const lines = [
+    `Command: \`${report.command}\` → \`reports/replicas.json\`, plot \`reports/replicas.png\` (${fmt(report.duration_seconds, 0)} s).`,
+    '',
+    `- Machine: ${machineLine(report)}. The replicas, PostgreSQL ${report.database.postgres_version} and the load generator share it.`,
+    ...loadLines(report.machine_load),
+    ...(report.note ? [`- Note: ${report.note}`] : []),
+    `- ${report.catalogue.items} items (${report.catalogue.datasets.join(', ')}); bundle \`${report.bundle_version}\`; database \`${report.database.name}\` (${report.database.kept ? 'kept' : 'dropped at the end'}), seeded directly: ${report.seeding.items} rows and ${report.seeding.titles} titles' vectors (\`item_vectors\`, collection \`${report.seeding.collection}\`) in ${report.seeding.seconds} s. Requests: ${report.load.request}, ${report.load.histories} histories cycled.`,
+    `- Load balancer: ${report.balancer}.`,
+    `- Replica start-ups (empty data directory, embedded index filled from \`item_vectors\`): ${report.starts.map((s) => `${s.replica} ${fmt(s.startup_s, 1)} s, ${Object.values(s.titles_encoded).reduce((a, b) => a + b, 0)} titles encoded`).join('; ')}.`,
+    '',
+  ];
+  if (report.closed.length > 0) {
+    const c = report.closed[0];
+    lines.push(`#### Closed loop: ${c.concurrency} clients, ${fmt(c.seconds, 0)} s per run`, '',
+      '| replicas | req/s | p50 ms | p99 ms | max ms | requests | failed | answered by replica | CPU cores: machine / replicas + generator / generator alone / other | RSS per replica MiB |',
+      '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- | --- |',
+      ...report.closed.map((r) => `| ${r.replicas} | ${fmt(r.rps, 0)} | ${fmt(r.p50_ms)} | ${fmt(r.p99_ms)} | ${fmt(r.max_ms)} | ${r.requests} | ${r.failed}${r.failed ? ` (${kinds(r.failures)})` : ''} | ${byReplica(r.by_replica)} | ${r.cpu.machine_cores} / ${r.cpu.measured_cores} / ${r.generator_cores} / ${r.cpu.other_cores} | ${Object.values(r.replica_rss_mib).join(', ')} |`),
+      '');
+  }
+  for (const run of report.events) {
+    const sw = run.switch;
+    const k = run.kill;
+    const at = (value: number | null) => (value === null ? 'n/a' : `${fmt(value, 1)} s`);
+    lines.push(`#### Switch and kill: ${run.replicas} replicas, ${run.rate} requests/s (open loop), at most ${run.concurrency} in flight`, '');
+    lines.push(`- Switch: \`${sw.from_version}\` → \`${sw.to_version}\`, \`activateModel\` sent to ${sw.asked}: answered in ${at(sw.accepted_s)}; every replica's \`/readyz\` named the new version after **${at(sw.seconds)}** (${Object.entries(sw.replica_s).map(([name, s]) => `${name} ${fmt(s, 1)} s`).join(', ')}); ${sw.mode ?? 'n/a'}: ${sw.reused ?? 0} items reused, ${sw.embedded ?? 0} embedded on ${sw.asked}. Answers from the old version among requests sent after that: **${sw.old_version_after}**.${sw.error ? ` **Error**: ${sw.error}.` : ''}`);
+    lines.push(`- \`item_vectors\` rows after the switch: ${Object.entries(sw.item_vectors_rows).map(([collection, n]) => `\`${collection}\` ${n}`).join(', ') || 'none'}.`);
+    lines.push(`- Kill, ${fmt(run.after_switch_seconds, 0)} s after the switch: ${k.replica} killed with SIGKILL and started again at once on its data directory and port: process gone after ${at(k.exited_s)}, out of rotation after ${k.out_of_rotation_s === null ? 'never (back before two checks failed)' : at(k.out_of_rotation_s)}, \`/readyz\` 200 after **${at(k.ready_s)}** (its start-up ${at(k.startup_s)}), back in rotation after **${at(k.back_in_rotation_s)}**; it serves \`${k.version ?? 'n/a'}\`; titles it ran through the encoder: ${Object.values(k.titles_encoded).reduce((a, b) => a + b, 0)}${Object.keys(k.titles_encoded).length ? ` (${kinds(k.titles_encoded)})` : ''}.${k.error ? ` **Error**: ${k.error}.` : ''}`);
+    lines.push(`- The whole machine used ${run.machine_cores} cores on average. Load average (1 min) ${run.load.start.loadavg[0]} at the start, ${run.load.end.loadavg[0]} at the end.`, '');
+    lines.push('| phase (requests by when they were due) | from s | to s | requests | failed | failed on the killed replica (written after the SIGKILL) | passed to another replica | p50 ms | p99 ms | max ms | p99 ms from send | answered by replica |',
+      '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
+      ...Object.entries(run.phases).map(([name, p]) => `| ${REPLICA_PHASE_LABELS[name] ?? name} | ${fmt(p.start_s, 1)} | ${fmt(p.end_s, 1)} | ${p.requests} | ${p.failed} | ${p.failed_on_killed} (${p.failed_on_killed_sent_after_kill}) | ${p.retried} | ${fmt(p.p50_ms)} | ${fmt(p.p99_ms)} | ${fmt(p.max_ms)} | ${fmt(p.p99_ms_from_send)} | ${byReplica(p.by_replica)} |`),
+      '',
+      `${run.requests} requests, **${run.failed} failed**${run.failed ? ` (${kinds(run.failures)})` : ''}, **${run.failed_unexpected}** of them other than in flight on the killed replica; answers by version: ${Object.entries(run.responses_by_version).map(([version, n]) => `\`${version}\` ${n}`).join(', ')}.`,
+      '');
+  }
+  lines.push(`Failed other than on the killed replica: **${report.failed_unexpected}**; answers from the old version after a switch: **${report.old_version_after_switch}** (the command exits 1 when either is not 0).`);
   return lines.join('\n');
 }
 

@@ -94,9 +94,11 @@ export async function startPlatformServer(options: {
   nodeImports?: string[];
   /** More node options for the server process (e.g. --cpu-prof), for experiments. */
   nodeArgs?: string[];
+  /** The port to listen on (a free one when absent), e.g. a restarted replica's old one. */
+  port?: number;
 }): Promise<ServerProcess> {
   await buildPlatform();
-  const port = await freePort();
+  const port = options.port ?? await freePort();
   const started = performance.now();
   const env = childEnv({
     LLM2REC_DATA_DIR: options.dataDir,
