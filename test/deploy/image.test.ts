@@ -1,9 +1,10 @@
 /**
  * The image as deployed, checked without a Docker engine (none runs here; issue #12): the Dockerfile's final stage
  * resolved by scripts/image-config.mjs, compose.yaml parsed, and the settings the container would load, with the
- * registry where compose mounts the bundles holding a real bundle; and the replicas behind nginx (issue #15): the
- * compose services and deploy/nginx.conf read as nginx would parse it. Not covered: building the image, running it,
- * and nginx itself (its `nginx -t` needs 1.27.3 or later for the upstream `resolve` parameter).
+ * registry where compose mounts the bundles holding a real bundle; and the replicas behind HAProxy (issue #15): the
+ * compose services and deploy/haproxy.cfg read line by line as HAProxy reads it, its routing rules evaluated for the
+ * paths that matter. Not covered: building the image, running it, and HAProxy itself (`haproxy -c -f
+ * deploy/haproxy.cfg` with HAProxy 3.1 or later checks the syntax; the Debian 12 package, 2.6, refuses init-state).
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -40,63 +41,187 @@ function interpolate(value: string, values: Record<string, string>): string {
   });
 }
 
-/** A directive of an nginx configuration: its name, its arguments (quotes removed) and its block, if it has one. */
-interface Directive {
+/** A line of an HAProxy configuration: its words (quotes and backslash escapes resolved) and its line number. */
+interface Line {
+  words: string[];
+  line: number;
+}
+
+/** A section of an HAProxy configuration (global, defaults, frontend, backend, resolvers, ...) and its lines. */
+interface Section {
+  kind: string;
   name: string;
-  args: string[];
-  block?: Directive[];
+  lines: Line[];
 }
 
-/** nginx's configuration syntax, enough for deploy/nginx.conf: words, quoted strings, `;`, blocks, # comments. */
-function parseNginx(text: string): Directive[] {
-  const tokens: { value: string; quoted: boolean }[] = [];
-  const pattern = /\s+|#[^\n]*|'((?:[^'\\]|\\.)*)'|"((?:[^"\\]|\\.)*)"|([{};])|([^\s{};'"#]+)/gy;
-  for (let position = 0; position < text.length; position = pattern.lastIndex) {
-    pattern.lastIndex = position;
-    const match = pattern.exec(text);
-    assert.ok(match, `nginx.conf: an unterminated quote at character ${position}`);
-    if (match[1] !== undefined || match[2] !== undefined) tokens.push({ value: match[1] ?? match[2], quoted: true });
-    else if (match[3] ?? match[4]) tokens.push({ value: match[3] ?? match[4], quoted: false });
-  }
-  let at = 0;
-  const block = (nested: boolean): Directive[] => {
-    const directives: Directive[] = [];
-    while (at < tokens.length) {
-      if (!tokens[at].quoted && tokens[at].value === '}') {
-        assert.ok(nested, 'an unopened } in nginx.conf');
-        at++;
-        return directives;
-      }
-      const [name, ...args] = ((): string[] => {
-        const words: string[] = [];
-        while (at < tokens.length && (tokens[at].quoted || !'{;}'.includes(tokens[at].value))) words.push(tokens[at++].value);
-        return words;
-      })();
-      assert.ok(name !== undefined && at < tokens.length, `nginx.conf: a directive without ; or { near token ${at}`);
-      const end = tokens[at++].value;
-      assert.notEqual(end, '}', `nginx.conf: ${name} lacks its ;`);
-      directives.push(end === '{' ? { name, args, block: block(true) } : { name, args });
+const SECTION_KEYWORDS = new Set(['global', 'defaults', 'frontend', 'backend', 'listen', 'resolvers', 'peers', 'userlist', 'mailers', 'program', 'http-errors', 'ring', 'cache', 'log-forward', 'crt-store', 'traces']);
+
+/** One line of HAProxy's configuration syntax: words split on blanks, '...' taken as is, "..." and \x escapes, # comments. */
+function haproxyWords(text: string, line: number): string[] {
+  const words: string[] = [];
+  let word: string | undefined;
+  for (let at = 0; at < text.length;) {
+    const char = text[at];
+    if (char === '#') break;
+    if (char === ' ' || char === '\t') {
+      if (word !== undefined) words.push(word);
+      word = undefined;
+      at++;
+      continue;
     }
-    assert.ok(!nested, 'nginx.conf: a block is not closed');
-    return directives;
+    word ??= '';
+    if (char === '\\') {
+      word += text[at + 1] ?? '';
+      at += 2;
+    } else if (char === "'") {
+      const end = text.indexOf("'", at + 1);
+      assert.ok(end > 0, `haproxy.cfg:${line}: an unterminated '`);
+      word += text.slice(at + 1, end);
+      at = end + 1;
+    } else if (char === '"') {
+      let end = at + 1;
+      for (; end < text.length && text[end] !== '"'; end++) word += text[end] === '\\' ? text[++end] : text[end];
+      assert.ok(end < text.length, `haproxy.cfg:${line}: an unterminated "`);
+      at = end + 1;
+    } else {
+      word += char;
+      at++;
+    }
+  }
+  if (word !== undefined) words.push(word);
+  return words;
+}
+
+/** HAProxy's configuration, enough for deploy/haproxy.cfg: a section keyword opens a section, every other line belongs to it. */
+function parseHaproxy(text: string): Section[] {
+  const sections: Section[] = [];
+  text.split('\n').forEach((raw, index) => {
+    const words = haproxyWords(raw, index + 1);
+    if (words.length === 0) return;
+    if (SECTION_KEYWORDS.has(words[0])) {
+      sections.push({ kind: words[0], name: words[1] ?? '', lines: [] });
+      return;
+    }
+    assert.ok(sections.length > 0, `haproxy.cfg:${index + 1}: ${words[0]} outside any section`);
+    assert.equal(words.filter((word) => word === '{').length, words.filter((word) => word === '}').length, `haproxy.cfg:${index + 1}: every { of an anonymous ACL is closed`);
+    sections.at(-1)!.lines.push({ words, line: index + 1 });
+  });
+  return sections;
+}
+
+/** The arguments after `keyword` (one or more words, as "timeout server") of every line of `section` that starts with it. */
+function directives(section: Section | undefined, ...keyword: string[]): string[][] {
+  return (section?.lines ?? []).filter((line) => keyword.every((word, index) => line.words[index] === word)).map((line) => line.words.slice(keyword.length));
+}
+
+/** The setting in force for `section`: its own last `keyword` line, else the defaults section's. */
+function setting(section: Section, defaults: Section, ...keyword: string[]): string[] | undefined {
+  return directives(section, ...keyword).at(-1) ?? directives(defaults, ...keyword).at(-1);
+}
+
+/** An HAProxy time (2s, 500ms, 1m; milliseconds without a unit) in milliseconds. */
+function milliseconds(value: string | undefined): number {
+  const match = /^(\d+)(us|ms|s|m|h|d)?$/.exec(value ?? '');
+  assert.ok(match, `a time: ${value}`);
+  return Number(match[1]) * { us: 0.001, ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[match[2] ?? 'ms']!;
+}
+
+/** The value after `name` in a server line's parameters (`inter 1s` gives 1s). */
+const parameter = (parameters: string[], name: string) => (parameters.includes(name) ? parameters[parameters.indexOf(name) + 1] : undefined);
+
+/** The condition of a rule: the words after its `if` or `unless`, and which of the two it was. */
+function conditionOf(words: string[]): { negate: boolean; terms: string[] } | undefined {
+  const at = words.findIndex((word) => word === 'if' || word === 'unless');
+  return at < 0 ? undefined : { negate: words[at] === 'unless', terms: words.slice(at + 1) };
+}
+
+/**
+ * Whether a request for `path` meets an ACL condition of `section`: named ACLs (`acl name criterion values`, several
+ * lines with one name match if any does), anonymous ones in { }, `!`, implicit AND and `||`. Only the criteria this
+ * configuration routes on are known (path, path_beg); any other makes the test fail rather than guess.
+ */
+function meets(section: Section, condition: { negate: boolean; terms: string[] }, path: string): boolean {
+  const criterion = ([fetch, ...values]: string[]): boolean => {
+    if (fetch === 'path') return values.includes(path);
+    if (fetch === 'path_beg') return values.some((value) => path.startsWith(value));
+    throw new Error(`the test cannot evaluate the ACL criterion ${fetch}`);
   };
-  return block(false);
+  const named = (name: string) => {
+    const definitions = directives(section, 'acl').filter(([acl]) => acl === name);
+    assert.ok(definitions.length > 0, `the ACL ${name} is defined in ${section.kind} ${section.name}`);
+    return definitions.some(([, ...rest]) => criterion(rest));
+  };
+  let any = false;
+  let all = true;
+  for (let at = 0; at < condition.terms.length;) {
+    let term = condition.terms[at];
+    if (term === '||' || term === 'or') {
+      any ||= all;
+      all = true;
+      at++;
+      continue;
+    }
+    const not = term.startsWith('!');
+    if (term === '!') term = condition.terms[++at];
+    else if (not) term = term.slice(1);
+    let value: boolean;
+    if (term === '{') {
+      const end = condition.terms.indexOf('}', at);
+      assert.ok(end > at, 'an anonymous ACL is closed');
+      value = criterion(condition.terms.slice(at + 1, end));
+      at = end + 1;
+    } else {
+      value = named(term);
+      at++;
+    }
+    all &&= not ? !value : value;
+  }
+  const result = any || all;
+  return condition.negate ? !result : result;
 }
 
-/** The directives named `name` directly in `block`. */
-const all = (block: Directive[] | undefined, name: string) => (block ?? []).filter((directive) => directive.name === name);
-/** The one directive named `name` directly in `block`. */
-function one(block: Directive[] | undefined, name: string): Directive {
-  const found = all(block, name);
-  assert.equal(found.length, 1, `exactly one ${name}`);
-  return found[0];
+/** Where HAProxy's `frontend` sends a request for `path`: the first final http-request rule it meets, else a backend. */
+function route(frontend: Section, path: string): { status: number; body?: string } | { backend: string } {
+  for (const rule of directives(frontend, 'http-request')) {
+    if (!['return', 'deny', 'redirect', 'tarpit'].includes(rule[0])) continue;
+    const condition = conditionOf(rule);
+    if (condition && !meets(frontend, condition, path)) continue;
+    assert.equal(rule[0], 'return', `only http-request return answers a path here (${rule[0]})`);
+    return { status: Number(parameter(rule, 'status') ?? 200), body: parameter(rule, 'string') };
+  }
+  for (const [backend, ...rest] of directives(frontend, 'use_backend')) {
+    const condition = conditionOf(rest);
+    if (!condition || meets(frontend, condition, path)) return { backend };
+  }
+  const fallback = directives(frontend, 'default_backend').at(-1);
+  assert.ok(fallback, `frontend ${frontend.name} has a default_backend`);
+  return { backend: fallback[0] };
 }
 
-/** An nginx size (9m) or an app size (8mb), in bytes: both count k and m in 1024s. */
-function sizeBytes(size: string): number {
-  const match = /^(\d+)\s*([kmg]?)b?$/i.exec(size.trim());
-  assert.ok(match, `a size: ${size}`);
-  return Number(match[1]) * 1024 ** ' kmg'.indexOf(match[2].toLowerCase() || ' ');
+/** The address and port of a `bind` line (`:4000`, `*:4000`, `127.0.0.1:8081`). */
+function bindAddress(bind: string[]): { host: string; port: string } {
+  const match = /^(.*):(\d+)$/.exec(bind[0] ?? '');
+  assert.ok(match, `a bind address with a port: ${bind[0]}`);
+  return { host: match[1], port: match[2] };
+}
+
+/** deploy/haproxy.cfg parsed, its one defaults section, the frontend on the port compose publishes and its backend. */
+async function haproxyConfig(): Promise<{ sections: Section[]; defaults: Section; frontend: Section; backend: Section }> {
+  const sections = parseHaproxy(await readFile(path.join(REPO, 'deploy/haproxy.cfg'), 'utf8'));
+  const defaults = sections.filter((section) => section.kind === 'defaults');
+  assert.equal(defaults.length, 1, 'one defaults section, in force for every proxy');
+  assert.ok(sections.indexOf(defaults[0]) < sections.findIndex((section) => ['frontend', 'backend', 'listen'].includes(section.kind)), 'defaults before the proxies');
+  const published = String(interpolate(compose.services.haproxy.ports[0], {})).split(':').at(-1);
+  const frontends = sections.filter((section) => section.kind === 'frontend' && directives(section, 'bind').some((bind) => bindAddress(bind).port === published));
+  assert.equal(frontends.length, 1, `one frontend on the port compose publishes (${published})`);
+  const frontend = frontends[0];
+  for (const bind of directives(frontend, 'bind')) {
+    assert.ok(['', '*', '0.0.0.0', '::', '[::]'].includes(bindAddress(bind).host), 'on every interface: compose forwards the published port to the container\'s address');
+  }
+  const backendName = directives(frontend, 'default_backend').at(-1)?.[0];
+  const backend = sections.find((section) => section.kind === 'backend' && section.name === backendName);
+  assert.ok(backend, `the backend ${backendName} exists`);
+  return { sections, defaults: defaults[0], frontend, backend };
 }
 
 describe('the image and compose as deployed', () => {
@@ -152,20 +277,20 @@ describe('the image and compose as deployed', () => {
     }
     assert.doesNotThrow(() => interpolate(text, secrets));
     const published = Object.entries(compose.services as Record<string, { ports?: string[] }>).filter(([, service]) => service.ports !== undefined);
-    assert.deepEqual(published.map(([name]) => name), ['nginx'], 'nginx alone publishes a port: not the app replicas, Qdrant or PostgreSQL');
-    assert.deepEqual(compose.services.nginx.ports.map((port: string) => interpolate(port, {})), ['4000:80'], 'LLM2REC_PORT, 4000 by default');
-    assert.deepEqual(compose.services.nginx.ports.map((port: string) => interpolate(port, { LLM2REC_PORT: '8000' })), ['8000:80']);
+    assert.deepEqual(published.map(([name]) => name), ['haproxy'], 'HAProxy alone publishes a port: not the app replicas, Qdrant or PostgreSQL');
+    assert.deepEqual(compose.services.haproxy.ports.map((port: string) => interpolate(port, {})), ['4000:4000'], 'LLM2REC_PORT, 4000 by default');
+    assert.deepEqual(compose.services.haproxy.ports.map((port: string) => interpolate(port, { LLM2REC_PORT: '8000' })), ['8000:4000']);
     assert.match(String(compose.services.qdrant.environment.QDRANT__SERVICE__API_KEY), /QDRANT_API_KEY/);
   });
 
-  it('has health checks, a restart policy, the app waiting for healthy PostgreSQL and Qdrant and nginx for the app', () => {
-    const { app, nginx, postgres, qdrant } = compose.services;
-    for (const [name, service] of Object.entries({ app, nginx, postgres, qdrant }) as [string, any][]) {
+  it('has health checks, a restart policy, the app waiting for healthy PostgreSQL and Qdrant and HAProxy for the app', () => {
+    const { app, haproxy, postgres, qdrant } = compose.services;
+    for (const [name, service] of Object.entries({ app, haproxy, postgres, qdrant }) as [string, any][]) {
       assert.ok(service.healthcheck?.test, `${name} has a health check`);
       assert.equal(service.restart, 'unless-stopped', `${name} restarts`);
     }
     assert.deepEqual(app.depends_on, { postgres: { condition: 'service_healthy' }, qdrant: { condition: 'service_healthy' } });
-    assert.deepEqual(Object.keys(nginx.depends_on), ['app']);
+    assert.deepEqual(haproxy.depends_on, { app: { condition: 'service_started' } }, 'HAProxy starts without waiting for every replica');
     assert.match(app.healthcheck.test.join(' '), /\/readyz/);
     assert.match(qdrant.healthcheck.test.join(' '), /\/readyz/);
   });
@@ -193,74 +318,132 @@ describe('the image and compose as deployed', () => {
     assert.equal(interpolate(app.environment.LLM2REC_VECTOR_INDEX, { LLM2REC_VECTOR_INDEX: 'embedded' }), 'embedded');
   });
 
-  it('runs nginx from the official image, 1.27.3 or later, with deploy/nginx.conf mounted read-only', async () => {
-    const { nginx } = compose.services;
-    const [repository, tag] = String(nginx.image).split(':');
-    assert.equal(repository, 'nginx', 'the official nginx image');
-    const version = /^(\d+)\.(\d+)(?:\.(\d+))?(?:-|$)/.exec(tag ?? '');
-    assert.ok(version, `a pinned version: ${nginx.image}`);
-    const [major, minor, patch] = [Number(version[1]), Number(version[2]), Number(version[3] ?? 99)];
-    assert.ok(major > 1 || minor > 27 || (minor === 27 && patch >= 3), 'the upstream `resolve` parameter is in open-source nginx from 1.27.3');
-    assert.ok((nginx.volumes as string[]).includes('./deploy/nginx.conf:/etc/nginx/nginx.conf:ro'));
-    await readFile(path.join(REPO, 'deploy/nginx.conf'), 'utf8');
+  it('runs HAProxy from the official alpine image, 3.1 or later, with deploy/haproxy.cfg mounted read-only', async () => {
+    const { haproxy } = compose.services;
+    const [repository, tag] = String(haproxy.image).split(':');
+    assert.equal(repository, 'haproxy', 'the official HAProxy image');
+    const version = /^(\d+)\.(\d+)(?:\.\d+)?-alpine$/.exec(tag ?? '');
+    assert.ok(version, `a pinned version of the alpine variant, whose busybox has the wget of the health check: ${haproxy.image}`);
+    const [major, minor] = [Number(version[1]), Number(version[2])];
+    assert.ok(major > 3 || (major === 3 && minor >= 1), 'the server parameter init-state is in HAProxy from 3.1');
+    assert.equal(minor % 2, 0, 'a long-term supported branch (an even minor version)');
+    assert.ok((haproxy.volumes as string[]).includes('./deploy/haproxy.cfg:/usr/local/etc/haproxy/haproxy.cfg:ro'));
+    await haproxyConfig();
   });
 
-  it('balances over every replica by name, re-resolved through Docker\'s DNS, with keep-alive and passive checks', async () => {
-    const conf = parseNginx(await readFile(path.join(REPO, 'deploy/nginx.conf'), 'utf8'));
-    const http = one(conf, 'http').block;
-    assert.ok(one(conf, 'events').block);
-    const resolver = one(http, 'resolver');
-    assert.equal(resolver.args[0], '127.0.0.11', 'Docker\'s embedded DNS');
-    const valid = resolver.args.find((arg) => arg.startsWith('valid='));
-    assert.ok(valid && Number.parseInt(valid.slice('valid='.length), 10) <= 30, 'answers kept briefly, not for their 600 s TTL');
-    const upstreams = all(http, 'upstream');
-    assert.equal(upstreams.length, 1);
-    const upstream = upstreams[0];
-    const servers = all(upstream.block, 'server');
-    assert.equal(servers.length, 1, 'one server entry: the service name, which resolves to every replica');
-    const [address, ...parameters] = servers[0].args;
-    assert.equal(address, `app:${interpolate(compose.services.app.expose[0], {})}`, 'the app service on the port it listens on');
-    assert.equal(interpolate(compose.services.app.expose[0], {}), image.env.PORT);
-    assert.ok(parameters.includes('resolve'), 'looked up again, so scaled replicas are found');
-    assert.ok(parameters.some((parameter) => parameter.startsWith('max_fails=')), 'passive checks: max_fails');
-    assert.ok(parameters.some((parameter) => parameter.startsWith('fail_timeout=')), 'passive checks: fail_timeout');
-    assert.ok(one(upstream.block, 'zone'), '`resolve` needs the group in shared memory');
-    assert.ok(Number(one(upstream.block, 'keepalive').args[0]) > 0, 'idle upstream connections kept');
-    const keepaliveTimeout = one(upstream.block, 'keepalive_timeout').args[0];
-    assert.match(keepaliveTimeout, /^\d+s$/);
-    assert.ok(Number.parseInt(keepaliveTimeout, 10) * 1000 < KEEP_ALIVE_TIMEOUT_MS, 'nginx closes an idle connection before the app does');
+  it('balances over every replica by name, re-resolved through Docker\'s DNS, with active checks on /readyz', async () => {
+    const { sections, defaults, backend } = await haproxyConfig();
+    assert.deepEqual(setting(backend, defaults, 'balance'), ['leastconn'], 'fewest requests in flight');
+    const templates = directives(backend, 'server-template');
+    assert.equal(templates.length, 1, 'one server-template: the service name, whose addresses fill its slots');
+    assert.deepEqual(directives(backend, 'server'), [], 'no fixed server beside it');
+    const [, slots, address, ...own] = templates[0];
+    // The server's own parameters first: they win over default-server's (parameter() takes the first).
+    const parameters = [...own, ...directives(backend, 'default-server').flat(), ...directives(defaults, 'default-server').flat()];
+    const port = interpolate(compose.services.app.expose[0], {});
+    assert.equal(port, image.env.PORT);
+    assert.equal(address, `app:${port}`, 'the app service on the port it listens on');
+    const range = /^(?:(\d+)-)?(\d+)$/.exec(slots);
+    assert.ok(range, `a number of slots: ${slots}`);
+    const replicas = Number(interpolate(String(compose.services.app.deploy.replicas), {}));
+    assert.ok(Number(range[2]) - Number(range[1] ?? 1) + 1 >= replicas, 'a slot for every replica compose starts');
 
-    const servers80 = all(http, 'server').filter((server) => all(server.block, 'listen').some((listen) => listen.args[0] === '80'));
-    assert.equal(servers80.length, 1, 'one server on the port compose publishes');
-    const server = servers80[0].block;
-    assert.equal(one(server, 'proxy_http_version').args[0], '1.1');
-    assert.deepEqual(all(server, 'proxy_set_header').find((header) => header.args[0].toLowerCase() === 'connection')?.args, ['Connection', ''], 'no Connection: close upstream');
-    const nextUpstream = one(server, 'proxy_next_upstream').args;
-    assert.deepEqual(nextUpstream, ['error', 'timeout'], 'connection errors only: no non_idempotent, no retry on an HTTP status');
-    const bodyLimit = sizeBytes(one(server, 'client_max_body_size').args[0]);
-    assert.ok(bodyLimit >= sizeBytes(loadSettings({}).maxBodySize), 'bodies the app accepts pass nginx');
+    const resolversName = parameter(parameters, 'resolvers');
+    const resolvers = sections.find((section) => section.kind === 'resolvers' && section.name === resolversName);
+    assert.ok(resolvers, `the resolvers section ${resolversName} exists: the name is looked up again, so scaled replicas are found`);
+    assert.deepEqual(directives(resolvers, 'nameserver').map(([, nameserver]) => nameserver), ['127.0.0.11:53'], 'Docker\'s embedded DNS, alone');
+    assert.ok(milliseconds(directives(resolvers, 'timeout', 'resolve').at(-1)?.[0] ?? '1s') <= 5000, 'asked again within 5 s');
+    assert.ok((parameter(parameters, 'init-addr') ?? '').split(',').includes('none'), 'starts before Docker\'s DNS knows app (init-addr none)');
 
-    const locations = new Map(all(server, 'location').map((location) => [location.args.join(' '), location.block]));
-    for (const route of ['= /graphql', '= /healthz', '= /readyz', '/export/']) {
-      const location = locations.get(route);
-      assert.ok(location, `${route} is routed`);
-      assert.equal(one(location, 'proxy_pass').args[0], `http://${upstream.args[0]}`, `${route} goes to the replicas`);
-      assert.deepEqual(all(location, 'proxy_next_upstream'), [], `${route} keeps the server's retry rule`);
-      assert.deepEqual(all(location, 'proxy_set_header'), [], `${route} inherits the server's proxy headers`);
+    assert.ok(parameters.includes('check'), 'health-checked');
+    const httpchk = setting(backend, defaults, 'option', 'httpchk');
+    assert.ok(httpchk, 'HTTP checks (option httpchk)');
+    const send = setting(backend, defaults, 'http-check', 'send');
+    const [method, uri] = send ? [parameter(send, 'meth') ?? 'OPTIONS', parameter(send, 'uri') ?? '/'] : httpchk.length >= 2 ? httpchk : ['OPTIONS', httpchk[0] ?? '/'];
+    assert.deepEqual([method, uri], ['GET', '/readyz'], 'each replica\'s readiness is checked');
+    const expect = directives(backend, 'http-check', 'expect').length > 0 ? directives(backend, 'http-check', 'expect') : directives(defaults, 'http-check', 'expect');
+    assert.deepEqual(expect, [['status', '200']], 'only 200 counts as ready (/readyz answers 503 otherwise)');
+    const inter = milliseconds(parameter(parameters, 'inter') ?? '2s');
+    const fall = Number(parameter(parameters, 'fall') ?? 3);
+    const rise = Number(parameter(parameters, 'rise') ?? 2);
+    const checkTimeout = milliseconds(setting(backend, defaults, 'timeout', 'check')?.[0] ?? String(inter));
+    assert.ok(inter * fall <= 3000, `a replica whose /readyz fails is out within 3 s (inter ${inter} ms, fall ${fall})`);
+    assert.ok(fall * (inter + checkTimeout) <= 10_000, 'one that hangs is out within 10 s');
+    assert.ok(inter * rise <= 5000, 'one that is ready again is back within 5 s');
+    assert.ok(['down', 'fully-down'].includes(parameter(parameters, 'init-state') ?? 'up'), 'a replica that appears gets requests once its /readyz passed');
+  });
+
+  it('keeps connections and retries a request on another replica only when it cannot have reached one', async () => {
+    const { defaults, frontend, backend } = await haproxyConfig();
+    assert.ok(milliseconds(setting(backend, defaults, 'timeout', 'connect')?.[0]) <= 5000, 'on the compose network a connection opens at once');
+    assert.ok(milliseconds(setting(frontend, defaults, 'timeout', 'client')?.[0]) >= 120_000, 'a client may wait for a slow mutation');
+    assert.ok(milliseconds(setting(backend, defaults, 'timeout', 'server')?.[0]) >= 120_000, 'an upsertItems batch or activateModel may take long');
+    for (const section of [frontend, backend]) {
+      const keepAlive = setting(section, defaults, 'timeout', 'http-keep-alive');
+      assert.ok(keepAlive, `timeout http-keep-alive for ${section.kind} ${section.name}`);
+      assert.ok(milliseconds(keepAlive[0]) < KEEP_ALIVE_TIMEOUT_MS, 'HAProxy closes an idle connection before the app does');
     }
-    const metrics = locations.get('= /metrics');
-    assert.ok(metrics, '/metrics has its own answer');
-    assert.deepEqual(all(metrics, 'proxy_pass'), [], '/metrics is per replica, not proxied');
-    for (const [route, location] of locations) {
-      if (all(location, 'proxy_pass').length === 0) assert.ok(all(location, 'return').length > 0, `${route} answers itself`);
-    }
+    const template = [...directives(backend, 'server-template')[0], ...directives(backend, 'default-server').flat(), ...directives(defaults, 'default-server').flat()];
+    assert.ok(milliseconds(parameter(template, 'pool-purge-delay') ?? '5s') < KEEP_ALIVE_TIMEOUT_MS, 'idle connections to the replicas are trimmed before the app closes them');
+    assert.ok(['safe', 'never'].includes(setting(backend, defaults, 'http-reuse')?.[0] ?? 'safe'), 'a client\'s first request never goes over a connection another client left idle');
 
-    // compose's health check for nginx asks a listener nginx.conf has, on the loopback interface only.
-    const probe = new URL(compose.services.nginx.healthcheck.test.find((arg: string) => arg.startsWith('http://')));
-    const local = all(http, 'server').find((candidate) => all(candidate.block, 'listen').some((listen) => listen.args[0] === probe.host));
-    assert.ok(local, `a server listens on ${probe.host}`);
+    assert.ok(Number(setting(backend, defaults, 'retries')?.[0] ?? 3) >= 1, 'retries');
+    assert.deepEqual(setting(backend, defaults, 'option', 'redispatch'), ['1'], 'every retry on another replica');
+    assert.deepEqual(setting(backend, defaults, 'no', 'option', 'redispatch'), undefined);
+    const retryOn = setting(backend, defaults, 'retry-on') ?? ['conn-failure'];
+    for (const event of retryOn) {
+      assert.ok(['none', 'conn-failure', 'empty-response'].includes(event), `retry-on ${event} may send again a request that reached a replica and ran`);
+    }
+    if (retryOn.includes('empty-response')) {
+      // Sent, then the connection closed without an answer: repeated for GET and HEAD alone, never for a POST.
+      const rules = [...directives(frontend, 'http-request'), ...directives(backend, 'http-request')].filter((rule) => rule[0] === 'disable-l7-retry');
+      const getOnly = rules.some((rule) => {
+        const condition = conditionOf(rule);
+        return !condition || condition.terms.join(' ') === (condition.negate ? 'METH_GET' : '!METH_GET');
+      });
+      assert.ok(getOnly, 'retry-on empty-response only with http-request disable-l7-retry unless METH_GET');
+    }
+  });
+
+  it('passes /graphql, /healthz, /readyz and /export/* to the replicas and answers every other path itself', async () => {
+    const { frontend, backend } = await haproxyConfig();
+    for (const route_ of ['/graphql', '/healthz', '/readyz', '/export/items', '/export/interactions']) {
+      assert.deepEqual(route(frontend, route_), { backend: backend.name }, `${route_} goes to the replicas`);
+    }
+    const metrics = route(frontend, '/metrics');
+    assert.ok('status' in metrics && metrics.status === 404, '/metrics is per replica, not passed on');
+    assert.match(JSON.parse(metrics.body ?? '{}').errors[0].message, /per replica/);
+    for (const other of ['/', '/metrics/', '/graphql/x', '/graphiql', '/export', '/healthz/x']) {
+      const answer = route(frontend, other);
+      assert.ok('status' in answer && answer.status === 404, `${other} is not passed on`);
+      assert.equal(JSON.parse(answer.body ?? '{}').errors[0].extensions.code, 'NOT_FOUND', `${other}: the app's JSON error shape`);
+    }
+  });
+
+  it('tells the replica the client\'s address and one request id', async () => {
+    const { defaults, frontend } = await haproxyConfig();
+    assert.ok(setting(frontend, defaults, 'option', 'forwardfor'), 'X-Forwarded-For (option forwardfor)');
+    assert.ok(setting(frontend, defaults, 'unique-id-format'), 'an id for a request that comes without one');
+    const setId = directives(frontend, 'http-request').filter((rule) => rule[0] === 'set-header' && rule[1]?.toLowerCase() === 'x-request-id');
+    assert.equal(setId.length, 1, 'one X-Request-Id rule');
+    assert.equal(setId[0][2], '%[unique-id]');
+    const condition = conditionOf(setId[0]);
+    assert.deepEqual(condition && { ...condition, terms: condition.terms.map((term) => term.toLowerCase()) }, { negate: true, terms: ['{', 'req.hdr(x-request-id)', '-m', 'found', '}'] }, 'the caller\'s x-request-id is kept');
+  });
+
+  it('gives compose a health check on HAProxy\'s loopback-only monitor listener', async () => {
+    const { sections } = await haproxyConfig();
+    const test = compose.services.haproxy.healthcheck.test as string[];
+    assert.deepEqual(test.slice(0, 2), ['CMD', 'wget'], 'busybox wget of the alpine image (the image has no curl)');
+    const probe = new URL(test.find((arg) => arg.startsWith('http://'))!);
     assert.equal(probe.hostname, '127.0.0.1');
-    const health = all(local.block, 'location').find((location) => location.args.join(' ') === `= ${probe.pathname}`);
-    assert.equal(one(health?.block, 'return').args[0], '200');
+    const local = sections.filter((section) => section.kind === 'frontend' && directives(section, 'bind').some((bind) => {
+      const { host, port } = bindAddress(bind);
+      return host === probe.hostname && port === probe.port;
+    }));
+    assert.equal(local.length, 1, `a frontend listens on ${probe.host}`);
+    for (const bind of directives(local[0], 'bind')) assert.equal(bindAddress(bind).host, '127.0.0.1', 'on the loopback interface only');
+    assert.deepEqual(directives(local[0], 'monitor-uri').at(-1), [probe.pathname], 'the health check asks HAProxy\'s monitor-uri');
+    assert.deepEqual(directives(local[0], 'monitor', 'fail'), [], 'HAProxy stays healthy while it waits for the replicas');
   });
 });
