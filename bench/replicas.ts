@@ -65,6 +65,11 @@ export interface ReplicasOptions {
   first: number;
   workDir: string;
   serverLogLevel: string;
+  /**
+   * After the switch-and-kill runs: start one more replica on an empty data directory (no load) and report its
+   * start-up and the titles it ran through the encoder for the version the switches made.
+   */
+  join: boolean;
   /** Said in the report as it is (e.g. what else was paused on the machine while it ran). */
   note?: string;
   command: string;
@@ -191,6 +196,8 @@ export interface ReplicasReport {
   failed_unexpected: number;
   old_version_after_switch: number;
   starts: ReplicaStart[];
+  /** A replica started on an empty data directory after the switches (no load), if asked. */
+  join: (ReplicaStart & { version: string | null; item_vectors_rows_before: Record<string, number>; item_vectors_rows_after: Record<string, number>; error: string | null }) | null;
   seeding: { items: number; titles: number; collection: string; seconds: number };
   catalogue: { datasets: string[]; items: number };
   bundle_version: string;
@@ -303,10 +310,32 @@ interface Replica {
   port: number;
 }
 
+/** This process and its ancestors (npm, sh, tsx): not competing, whatever their command lines say. */
+function ownProcesses(): Set<string> {
+  const pids = new Set<string>();
+  for (let pid = String(process.pid); pid !== '0' && pid !== '' && !pids.has(pid);) {
+    pids.add(pid);
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      pid = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1];
+    } catch {
+      break;
+    }
+  }
+  return pids;
+}
+
+/** A load snapshot without this process's ancestors among the competing processes. */
+async function snapshot(): Promise<LoadSnapshot> {
+  const own = ownProcesses();
+  const taken = await loadSnapshot();
+  return { ...taken, competing_processes: taken.competing_processes.filter((line) => !own.has(line.split(':')[0])) };
+}
+
 export async function runReplicas(options: ReplicasOptions): Promise<ReplicasReport> {
   const { log } = options;
   const began = performance.now();
-  const startLoad = await loadSnapshot();
+  const startLoad = await snapshot();
   if (startLoad.busy_processes.length > 0) log(`warning: other processes use the CPU, numbers will be low:\n  ${startLoad.busy_processes.join('\n  ')}`);
   const stoppedAtStart = stoppedOf(startLoad.competing_processes);
 
@@ -331,6 +360,7 @@ export async function runReplicas(options: ReplicasOptions): Promise<ReplicasRep
   const closed: ClosedRun[] = [];
   const events: EventRun[] = [];
   const starts: ReplicaStart[] = [];
+  let join: ReplicasReport['join'] = null;
   let seeding: ReplicasReport['seeding'];
   let items: Awaited<ReturnType<typeof readCatalogue>>;
   let histories: string[][];
@@ -449,6 +479,29 @@ export async function runReplicas(options: ReplicasOptions): Promise<ReplicasRep
       events.push(await eventRun(n, rate, target.version, afterSwitch));
       serving = target.version;
     }
+
+    if (options.join) {
+      const name = 'replica-join';
+      const dataDir = path.join(dataRoot, name);
+      const before = await itemVectorRows(databaseUrl);
+      log(`${name}: starting on an empty data directory while the others serve ${serving} (no load)`);
+      const started = performance.now();
+      try {
+        const server = await startReplica(name, dataDir, {});
+        join = {
+          replica: name, startup_s: round(server.startupSeconds, 2),
+          titles_encoded: await metricSeries(server.origin, 'llm2rec_replica_titles_encoded'),
+          version: await readyVersion(server.origin), item_vectors_rows_before: before, item_vectors_rows_after: await itemVectorRows(databaseUrl), error: null,
+        };
+        await server.stop();
+      } catch (error) {
+        join = {
+          replica: name, startup_s: round((performance.now() - started) / 1000, 2), titles_encoded: {}, version: null,
+          item_vectors_rows_before: before, item_vectors_rows_after: await itemVectorRows(databaseUrl), error: (error as Error).message,
+        };
+      }
+      log(`${name}: ready in ${join.startup_s} s serving ${join.version}; titles encoded ${JSON.stringify(join.titles_encoded)}${join.error ? `; ${join.error}` : ''}`);
+    }
   } finally {
     balancer.stop();
     for (const replica of replicas) await replica.server.stop().catch(() => undefined);
@@ -465,7 +518,7 @@ export async function runReplicas(options: ReplicasOptions): Promise<ReplicasRep
     const asked = active[0];
     const victim = active[n - 1];
     log(`switch and kill through ${n} replicas at ${rate} req/s: ${serving} -> ${version} asked of ${asked.name}, then SIGKILL of ${victim.name} ${afterSwitchSeconds} s after`);
-    const loadStart = await loadSnapshot();
+    const loadStart = await snapshot();
     const meter = new CpuMeter(() => []);
     const run = balancedPacedLoad({
       balancer, path: '/graphql', bodies, rate, maxInFlight: options.eventConcurrency, inspect,
@@ -618,7 +671,7 @@ export async function runReplicas(options: ReplicasOptions): Promise<ReplicasRep
       phases, switch: sw, kill, responses_by_version: count(samples.filter((s) => s.ok), (s) => s.label), timeline,
       rotation: balancer.transitions.filter((t: Transition) => t.at >= t0).map((t) => ({ s: round((t.at - t0) / 1000, 2), replica: t.replica, up: t.up })),
       marks_s: Object.fromEntries(Object.entries(marks).map(([name, at]) => [name, round((at - t0) / 1000, 2)])),
-      machine_cores: cpu.machine_cores, load: { start: loadStart, end: await loadSnapshot() },
+      machine_cores: cpu.machine_cores, load: { start: loadStart, end: await snapshot() },
     };
     log(`${n} replicas at ${rate} req/s: ${result.requests} requests, ${result.failed} failed (${result.failed_unexpected} other than on the killed replica); `
       + PHASES.map((name) => `${name} ${phases[name].failed}/${phases[name].requests} p99 ${phases[name].p99_ms}`).join(', ')
@@ -626,13 +679,13 @@ export async function runReplicas(options: ReplicasOptions): Promise<ReplicasRep
     return result;
   }
 
-  const endLoad = await loadSnapshot();
+  const endLoad = await snapshot();
   const stopped = [...new Set([...stoppedAtStart, ...stoppedOf(endLoad.competing_processes)])];
   return {
     closed, events,
     failed_unexpected: events.reduce((sum, run) => sum + run.failed_unexpected, 0),
     old_version_after_switch: events.reduce((sum, run) => sum + run.switch.old_version_after, 0),
-    starts, seeding: seeding!,
+    starts, join, seeding: seeding!,
     catalogue: { datasets: options.datasets, items: items!.length },
     bundle_version: from.version,
     database: { server: redact(options.databaseUrl), name: dbName, kept: options.keep, postgres_version: postgresVersion },

@@ -41,6 +41,7 @@ const program = new Command('bench:replicas')
   .option('--history-length <n>', 'items per history', '10')
   .option('--first <n>', 'results per list', '10')
   .option('--server-log-level <level>', 'replicas\' LOG_LEVEL', 'info')
+  .option('--no-join', 'skip the replica started on an empty data directory after the switches')
   .option('--note <text>', 'a note kept in the report and the docs (e.g. what was paused while it ran)')
   .option('--work-dir <dir>', 'caches, data directories and logs', BENCH_TMP)
   .option('--out <file>', 'JSON report', DEFAULT_OUT)
@@ -102,6 +103,7 @@ const report = await runReplicas({
   first: int(o.first),
   workDir: path.resolve(o.workDir),
   serverLogLevel: o.serverLogLevel,
+  join: Boolean(o.join),
   note: o.note,
   command: ['npm run bench:replicas', ...(process.argv.length > 2 ? ['--', ...process.argv.slice(2)] : [])].join(' '),
   log: (message) => console.log(`[replicas ${new Date().toISOString().slice(11, 19)}] ${message}`),

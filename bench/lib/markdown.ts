@@ -151,6 +151,13 @@ export function replicasMarkdown(report: ReplicasReport): string {
       `${run.requests} requests, **${run.failed} failed**${run.failed ? ` (${kinds(run.failures)})` : ''}, **${run.failed_unexpected}** of them other than in flight on the killed replica; answers by version: ${Object.entries(run.responses_by_version).map(([version, n]) => `\`${version}\` ${n}`).join(', ')}.`,
       '');
   }
+  const j = report.join;
+  if (j) {
+    const encoded = Object.values(j.titles_encoded).reduce((x, y) => x + y, 0);
+    lines.push(`#### A replica joining after the switches (no load)`, '',
+      `${j.replica}, started on an empty data directory while the others served \`${j.version ?? 'n/a'}\`: \`/readyz\` 200 after **${fmt(j.startup_s, 1)} s**, **${encoded} titles** run through the encoder${encoded ? ` (${kinds(j.titles_encoded)})` : ''}. \`item_vectors\` rows before: ${Object.entries(j.item_vectors_rows_before).map(([c, n]) => `\`${c}\` ${n}`).join(', ') || 'none'}; after: ${Object.entries(j.item_vectors_rows_after).map(([c, n]) => `\`${c}\` ${n}`).join(', ') || 'none'}.${j.error ? ` **Error**: ${j.error}.` : ''}`,
+      '');
+  }
   lines.push(`Failed other than on the killed replica: **${report.failed_unexpected}**; answers from the old version after a switch: **${report.old_version_after_switch}** (the command exits 1 when either is not 0).`);
   return lines.join('\n');
 }

@@ -33,7 +33,7 @@ describe('replicas benchmark (smoke)', { skip: !serverUrl && 'TEST_DATABASE_URL 
       replicaCounts: [1, 2], closedSeconds: 0.5, closedConcurrency: 4, warmupSeconds: 0.2, eventReplicaCounts: [2],
       rate: 30, eventConcurrency: 4, beforeSeconds: 1, afterSwitchSeconds: [1], afterRestartSeconds: 1,
       switchTimeoutSeconds: 120, restartTimeoutSeconds: 120, samples: 20, historyLength: 3, first: 5, workDir,
-      serverLogLevel: 'info', command: 'test', log: () => undefined,
+      serverLogLevel: 'info', join: true, command: 'test', log: () => undefined,
     });
     assert.deepEqual(report.closed.map((run) => run.replicas), [1, 2]);
     for (const run of report.closed) {
@@ -61,6 +61,9 @@ describe('replicas benchmark (smoke)', { skip: !serverUrl && 'TEST_DATABASE_URL 
     assert.ok(run.phases.before.requests > 0 && run.phases.after_restart.requests > 0);
     assert.ok(run.phases.after_restart.by_replica['replica-2'] > 0, 'the restarted replica is back in rotation');
     assert.equal(report.failed_unexpected, 0);
+    // A replica joining after the switch serves the switched-to version.
+    assert.equal(report.join?.error, null);
+    assert.equal(report.join?.version, run.switch.to_version);
     assert.match(replicasMarkdown(report), /after it is back in rotation/);
 
     // The benchmark's database is gone.
