@@ -51,6 +51,8 @@ const program = new Command('bench:replicas')
   .parse();
 
 const o = program.opts();
+/** An argument as a POSIX shell would need it typed. */
+const shellQuoted = (arg: string) => (/^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, "'\\''")}'`);
 const int = (value: string) => Number.parseInt(value, 10);
 const list = (value: string) => String(value).split(',').map((v) => int(v.trim())).filter((v) => v > 0);
 
@@ -105,7 +107,7 @@ const report = await runReplicas({
   serverLogLevel: o.serverLogLevel,
   join: Boolean(o.join),
   note: o.note,
-  command: ['npm run bench:replicas', ...(process.argv.length > 2 ? ['--', ...process.argv.slice(2)] : [])].join(' '),
+  command: ['npm run bench:replicas', ...(process.argv.length > 2 ? ['--', ...process.argv.slice(2).map(shellQuoted)] : [])].join(' '),
   log: (message) => console.log(`[replicas ${new Date().toISOString().slice(11, 19)}] ${message}`),
 });
 await mkdir(path.dirname(out), { recursive: true });

@@ -113,11 +113,16 @@ const REPLICA_PHASE_LABELS: Record<string, string> = {
   after_restart: 'after it is back in rotation',
 };
 
+/** Inline code that may itself hold backticks. */
+function codeSpan(text: string): string {
+  return text.includes('`') ? `\`\` ${text} \`\`` : `\`${text}\``;
+}
+
 export function replicasMarkdown(report: ReplicasReport): string {
   const kinds = (failures: Record<string, number>) => Object.entries(failures).map(([kind, n]) => `${kind}: ${n}`).join(', ');
   const byReplica = (counts: Record<string, number>) => Object.entries(counts).map(([name, n]) => `${name.replace('replica-', '#')} ${n}`).join(', ');
   const lines = [
-    `Command: \`${report.command}\` → \`reports/replicas.json\`, plot \`reports/replicas.png\` (${fmt(report.duration_seconds, 0)} s).`,
+    `Command: ${codeSpan(report.command)} → \`reports/replicas.json\`, plot \`reports/replicas.png\` (${fmt(report.duration_seconds, 0)} s).`,
     '',
     `- Machine: ${machineLine(report)}. The replicas, PostgreSQL ${report.database.postgres_version} and the load generator share it.`,
     ...loadLines(report.machine_load),
