@@ -15,6 +15,8 @@ import type { ItemVectors } from '../inference/recommendation-model.js';
 /** What turns titles into both vectors of each: a model, or this store in front of one. */
 export interface ItemEmbedder {
   embedItems(titles: readonly string[]): Promise<ItemVectors[]>;
+  /** Keeps vectors computed another way (a same-encoder switch: vector-reuse.ts) for the other replicas, if shared. */
+  keep?(titles: readonly string[], vectors: readonly ItemVectors[]): Promise<void>;
 }
 
 /** Titles per lookup query. */
@@ -51,11 +53,7 @@ export class SharedEmbeddings implements ItemEmbedder {
       const missing = [...titleOf.keys()].filter((key) => !found.has(key));
       if (missing.length > 0) {
         const vectors = await this.encoder.embedItems(missing.map((key) => titleOf.get(key)!));
-        await client.query(
-          'INSERT INTO "item_vectors" ("collection", "title_sha256", "semantic", "recommendation") ' +
-          'SELECT $1, k, s, r FROM unnest($2::text[], $3::bytea[], $4::bytea[]) AS v(k, s, r) ON CONFLICT DO NOTHING',
-          [this.collection, missing, vectors.map((v) => bytes(v.semantic)), vectors.map((v) => bytes(v.recommendation))],
-        );
+        await this.store(client, missing, vectors);
         missing.forEach((key, i) => found.set(key, vectors[i]));
         this.encoded(missing.length);
       }
@@ -66,6 +64,18 @@ export class SharedEmbeddings implements ItemEmbedder {
     } finally {
       client.release();
     }
+  }
+
+  async keep(titles: readonly string[], vectors: readonly ItemVectors[]): Promise<void> {
+    if (titles.length > 0) await this.store(this.pool, titles.map(titleKey), vectors);
+  }
+
+  private async store(db: pg.Pool | pg.PoolClient, keys: readonly string[], vectors: readonly ItemVectors[]): Promise<void> {
+    await db.query(
+      'INSERT INTO "item_vectors" ("collection", "title_sha256", "semantic", "recommendation") ' +
+      'SELECT $1, k, s, r FROM unnest($2::text[], $3::bytea[], $4::bytea[]) AS v(k, s, r) ON CONFLICT DO NOTHING',
+      [this.collection, keys, vectors.map((v) => bytes(v.semantic)), vectors.map((v) => bytes(v.recommendation))],
+    );
   }
 
   private async lookup(db: pg.Pool | pg.PoolClient, keys: readonly string[]): Promise<Map<string, ItemVectors>> {

@@ -73,6 +73,8 @@ export async function reuseSemanticVectors(
         if (items.get(row.id) === row) points.push({ id: row.id, domain: row.domain, vectors: { semantic: semantic[i], recommendation: recommendation[i] } });
       });
       await target.collection.upsert(points);
+      // Replicas over one PostgreSQL: the others (joining or restarting later) read them instead of encoding.
+      await target.embedder.keep?.(todo.map((row) => row.title), todo.map((_, i) => ({ semantic: semantic[i], recommendation: recommendation[i] })));
       result.reused += points.length;
     }
     progress?.(start + chunk.length, rows.length);

@@ -237,4 +237,20 @@ describe('replicas over one PostgreSQL', { skip: !postgres && 'TEST_DATABASE_URL
     assert.equal((await replicas[1].mutate(CLEAR_SPLIT)).data?.clearTrafficSplit, true);
     await untilEverywhere(replicas, async (replica) => replica.platform.switcher.trafficSplit() === undefined, 1000);
   });
+
+  it('keeps the vectors a same-encoder switch computed, so a replica joining later runs no encoder', async () => {
+    // tiny-b has tiny-a's encoder: the switch reuses the semantic vectors and runs only tiny-b's adapter.
+    assert.equal((await replicas[1].mutate(ACTIVATE, { v: 'tiny-b' })).errors, undefined);
+    assert.equal((await finished(replicas[1])).state, 'active');
+    const joining = await TestPlatform.start({ databaseUrl, modelRegistryDir: registry, bundleDir: path.join(registry, 'tiny-a') });
+    try {
+      assert.equal(joining.platform.switcher.active.version, 'tiny-b');
+      assert.equal(encoded(joining), 0);
+      assert.equal(await joining.platform.collection.count(), replicas[0].platform.catalog.items.size);
+      const answers = await Promise.all([joining, ...replicas].map((replica) => replica.query(RECOMMEND, { h: history })));
+      for (const answer of answers) assert.deepEqual(answer.data, answers[0].data);
+    } finally {
+      await joining.destroy();
+    }
+  });
 });
