@@ -1,14 +1,14 @@
 /**
  * A model switch that every replica takes together (issue #15). The replica that is asked (activateModel,
- * rollbackModel, splitTraffic) prepares the version as one process would, then, instead of installing it at once:
+ * rollbackModel, splitTraffic) loads and checks the version's bundle as one process would, then:
  *
- *   1. announces `model-prepare` {id, version, kind, share}; every other live replica prepares the same version
- *      (loads and checks the bundle, fills its collection from the shared vectors) and reports in `replicas`
- *      that it is prepared, or why it failed;
- *   2. waits until every replica that was alive when it announced has prepared; one that failed abandons the
- *      change everywhere (`model-abandon`) and the activation fails with that replica's reason;
- *   3. records the version as active (an 'activate') and announces `model-switch`: every replica installs it,
- *      which is a plain assignment by then, so the last replica switches within one event delivery of the first.
+ *   1. announces `model-prepare` {id, version, kind, share} and fills its own collection; every other live replica
+ *      prepares the same version meanwhile (loads and checks the bundle, fills its collection, from the shared
+ *      vectors where they are) and reports in `replicas` that it is prepared, or why it failed;
+ *   2. waits until every replica that was alive when it announced has prepared; one that failed (or its own
+ *      failure) abandons the change everywhere (`model-abandon`) and the activation fails with that reason;
+ *   3. records the change (the version active, or the split) and announces `model-switch`: every replica installs
+ *      it, which is a plain assignment by then, so the last replica switches within one event delivery of the first.
  *
  * The database is what decides: a replica that follows switches when the event says so or when it finds the change
  * recorded (the version active, or the split with its share), whichever it sees first, and abandons the change when
@@ -19,7 +19,7 @@ import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import { PlatformError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { UNCOORDINATED, type Coordination, type FollowedChange, type ModelSwitcher, type PreparedChange } from '../models/model-switcher.js';
+import { UNCOORDINATED, type Coordination, type FollowedChange, type ModelSwitcher, type Proposal, type VersionChange } from '../models/model-switcher.js';
 import { recordEvent, type PlatformEvent } from './event-feed.js';
 
 /** A replica whose heartbeat is older than this is gone. */
@@ -75,19 +75,26 @@ export class ModelAgreement implements Coordination {
     this.switcher = switcher;
   }
 
-  async agree(change: PreparedChange): Promise<void> {
-    if (change.follows) return this.follow(change.follows, change);
+  async propose(change: VersionChange): Promise<Proposal> {
+    if (change.follows) return { agreed: () => this.follow(change.follows!, change), abandon: async () => undefined };
     const id = randomUUID();
+    // Announced before this replica fills its collection: the others prepare meanwhile.
     const seq = await this.announce('model-prepare', { id, version: change.version, kind: change.kind, share: change.share } satisfies PrepareEvent);
-    try {
-      await this.allPrepared(id, seq);
-      await change.record();
-    } catch (error) {
-      await this.announce('model-abandon', { id }).catch((failure) => this.logger.warn({ err: failure }, 'announcing an abandoned change failed'));
-      throw error;
-    }
-    // Recorded, so decided: a replica that misses the event finds the record within a second (follow()).
-    await this.announce('model-switch', { id }).catch((error) => this.logger.warn({ err: error }, 'announcing a switch failed; the other replicas find it recorded'));
+    const abandon = () => this.announce('model-abandon', { id }).then(() => undefined);
+    return {
+      agreed: async (record) => {
+        try {
+          await this.allPrepared(id, seq);
+          await record();
+        } catch (error) {
+          await abandon().catch((failure) => this.logger.warn({ err: failure }, 'announcing an abandoned change failed'));
+          throw error;
+        }
+        // Recorded, so decided: a replica that misses the event finds the record within a second (follow()).
+        await this.announce('model-switch', { id }).catch((error) => this.logger.warn({ err: error }, 'announcing a switch failed; the other replicas find it recorded'));
+      },
+      abandon,
+    };
   }
 
   async splitChanged(split: { version: string; share: number } | undefined): Promise<void> {
@@ -157,7 +164,7 @@ export class ModelAgreement implements Coordination {
   }
 
   /** Reports this replica prepared, then waits for the decision of the replica that started the change. */
-  private async follow(follows: FollowedChange, change: PreparedChange): Promise<void> {
+  private async follow(follows: FollowedChange, change: VersionChange): Promise<void> {
     if (follows === UNCOORDINATED) return; // nothing to agree on
     const early = this.preparing.get(follows.id);
     if (early !== undefined) {
@@ -212,7 +219,7 @@ export class ModelAgreement implements Coordination {
   }
 
   /** Whether the database records `change` as made: its version active, or the split with its share. */
-  private async recorded(change: PreparedChange): Promise<boolean> {
+  private async recorded(change: VersionChange): Promise<boolean> {
     const { rows } = await this.pool.query<{ status: string; split_share: number | null }>(
       'SELECT "status", "split_share" FROM "model_versions" WHERE "version" = $1', [change.version],
     );

@@ -70,26 +70,35 @@ export interface FollowedChange {
  */
 export const UNCOORDINATED: FollowedChange = { id: 'uncoordinated', origin: 'database' };
 
-/** A version prepared (loaded, checked, collection filled) and about to be installed. */
-export interface PreparedChange {
+/** A change of the serving versions: a version to serve everyone, or a share of users. */
+export interface VersionChange {
   version: string;
   /** 'activate': it will serve everyone; 'split': a share of users. */
   kind: 'activate' | 'split';
   share?: number;
   /** Set when another replica started the change. */
   follows?: FollowedChange;
-  /** Records the change in the database: the version as the active one, or as the split with its share. */
-  record(): Promise<void>;
+}
+
+/** A change being prepared here, as the other replicas are told of it. */
+export interface Proposal {
+  /**
+   * Resolves when the prepared change may be installed here, having called `record` (which records it in the
+   * database) when this replica started it; throws to abandon it.
+   */
+  agreed(record: () => Promise<void>): Promise<void>;
+  /** This replica could not prepare it: the change is abandoned everywhere. */
+  abandon(): Promise<void>;
 }
 
 /**
- * What must happen between a version's preparation and its install when several replicas serve one database
- * (cluster/model-agreement.ts): every live replica has prepared it. Without one, the version is recorded and
- * installed at once.
+ * What a change waits for when several replicas serve one database (cluster/model-agreement.ts): every live replica
+ * prepares it while this one does, and it is installed once all have. Without one, the version is recorded and
+ * installed as soon as it is prepared here.
  */
 export interface Coordination {
-  /** Resolves when the change may be installed here; throws to abandon it. Records the version when it serves. */
-  agree(change: PreparedChange): Promise<void>;
+  /** A change about to be prepared here (its bundle loaded and checked): the other replicas may start on it too. */
+  propose(change: VersionChange): Promise<Proposal>;
   /** Tells the other replicas of a split whose share changed, or that ended (undefined). */
   splitChanged(split: { version: string; share: number } | undefined): Promise<void>;
 }
@@ -221,7 +230,7 @@ export class ModelSwitcher {
    * calls `install` with it, which puts it in place with plain assignments. A version that `serves` everyone after
    * the install is recorded in the database first: if that fails, the serving version is unchanged.
    */
-  private async start(version: string, change: Pick<PreparedChange, 'kind' | 'share' | 'follows'>, install: (next: ServingModel) => void): Promise<Activation> {
+  private async start(version: string, change: Omit<VersionChange, 'version'>, install: (next: ServingModel) => void): Promise<Activation> {
     if (this.pending || this.latest?.state === 'loading') {
       throw new PlatformError('ACTIVATION_IN_PROGRESS', `version ${this.latest?.version} is being activated`);
     }
@@ -320,19 +329,25 @@ export class ModelSwitcher {
   }
 
   private async complete(
-    next: ServingModel, activation: Activation, install: (next: ServingModel) => void, change: Pick<PreparedChange, 'kind' | 'share' | 'follows'>,
+    next: ServingModel, activation: Activation, install: (next: ServingModel) => void, change: Omit<VersionChange, 'version'>,
   ): Promise<void> {
     const serves = change.kind === 'activate';
+    let proposal: Proposal | undefined;
     try {
+      proposal = await this.dependencies.coordination?.propose({ ...change, version: next.version });
       const progress = (done: number, total: number) => { activation.done = done; activation.total = total; };
       const filled = await this.fill(next, this.serving, progress);
       activation.mode = filled.mode;
       activation.reused = filled.reused;
       activation.embedded = filled.embedded;
       const record = () => (serves ? this.record(next) : this.recordSplit(next, change.share!));
-      const { coordination } = this.dependencies;
-      if (coordination) await coordination.agree({ ...change, version: next.version, record });
-      else await record();
+      if (proposal) {
+        const agreed = proposal;
+        proposal = undefined; // agreed() abandons the change itself when it fails
+        await agreed.agreed(record);
+      } else {
+        await record();
+      }
       install(next);
       this.pending = undefined;
       if (serves) {
@@ -347,6 +362,7 @@ export class ModelSwitcher {
         fill_seconds: (+activation.finishedAt - +activation.loadedAt!) / 1000,
       }, 'model version ready');
     } catch (error) {
+      await proposal?.abandon().catch((failure) => this.dependencies.logger.warn({ err: failure }, 'announcing an abandoned change failed'));
       this.pending = undefined;
       this.fail(activation, error);
       if (next !== this.previous && next !== this.split?.model) await next.release().catch(() => undefined);

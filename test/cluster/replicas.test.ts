@@ -191,9 +191,10 @@ describe('replicas over one PostgreSQL', { skip: !postgres && 'TEST_DATABASE_URL
     assert.deepEqual(late, []);
     for (const index of [0, 1, 2]) assert.ok(seen.some((answer) => answer.replica === index && answer.version === 'tiny-c'));
     for (const replica of replicas) assert.equal(replica.platform.switcher.active.version, 'tiny-c');
-    // The new encoder ran over each title once, on the replica that was asked.
+    // The new encoder ran over each title once in all: the replicas prepare together and take turns per batch,
+    // each using what the others stored.
     const ran = replicas.map((replica, i) => encoded(replica) - before[i]);
-    assert.deepEqual(ran, [0, titles, 0]);
+    assert.equal(ran.reduce((sum, n) => sum + n, 0), titles, `titles encoded per replica: ${ran.join(', ')}`);
     const answers = await Promise.all(replicas.map((replica) => replica.query(RECOMMEND, { h: history })));
     for (const answer of answers) assert.deepEqual(answer.data, answers[0].data);
   });
