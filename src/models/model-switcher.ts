@@ -312,11 +312,13 @@ export class ModelSwitcher {
    * structures at the end, off the event loop); one already answering a traffic split, or nearly complete (a version
    * served before), keeps its index up to date write by write. A second pass catches what changed meanwhile.
    */
-  private async fill(next: ServingModel, source: ServingModel | undefined, progress?: Progress, changedSince?: Date): Promise<Filled> {
+  private async fill(
+    next: ServingModel, source: ServingModel | undefined, progress?: Progress, changedSince?: Date, options: { keep?: boolean } = {},
+  ): Promise<Filled> {
     const { indexSync } = this.dependencies;
     const run = async () => {
       const reuse = source && source !== next && sameEncoder(source.model, next.model)
-        ? await reuseSemanticVectors(source, next, indexSync.items, progress)
+        ? await reuseSemanticVectors(source, next, indexSync.items, progress, options)
         : null;
       // Embeds what is still missing: everything without reuse, else only items the serving collection lacked.
       const first = await indexSync.sync(next, reuse ? undefined : progress, { changedSince });
@@ -336,7 +338,8 @@ export class ModelSwitcher {
     try {
       proposal = await this.dependencies.coordination?.propose({ ...change, version: next.version });
       const progress = (done: number, total: number) => { activation.done = done; activation.total = total; };
-      const filled = await this.fill(next, this.serving, progress);
+      // The replica that started a change keeps what a same-encoder fill computes for the others; they need not.
+      const filled = await this.fill(next, this.serving, progress, undefined, { keep: !change.follows });
       activation.mode = filled.mode;
       activation.reused = filled.reused;
       activation.embedded = filled.embedded;

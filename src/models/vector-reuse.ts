@@ -41,6 +41,8 @@ export async function reuseSemanticVectors(
   target: EmbeddingTarget,
   items: ItemReadModel,
   progress?: (done: number, total: number) => void,
+  /** keep: store the computed vectors for other replicas (target.embedder.keep), as the replica that started the switch does. */
+  options: { keep?: boolean } = {},
 ): Promise<ReuseResult | null> {
   const rows = [...items.values()];
   if (!(await storedVectorsMatch(source, target.model, rows.slice(0, 8)))) return null;
@@ -74,7 +76,7 @@ export async function reuseSemanticVectors(
       });
       await target.collection.upsert(points);
       // Replicas over one PostgreSQL: the others (joining or restarting later) read them instead of encoding.
-      await target.embedder.keep?.(todo.map((row) => row.title), todo.map((_, i) => ({ semantic: semantic[i], recommendation: recommendation[i] })));
+      if (options.keep) await target.embedder.keep?.(todo.map((row) => row.title), todo.map((_, i) => ({ semantic: semantic[i], recommendation: recommendation[i] })));
       result.reused += points.length;
     }
     progress?.(start + chunk.length, rows.length);
