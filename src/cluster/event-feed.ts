@@ -98,15 +98,6 @@ export class EventFeed {
     return this.applied;
   }
 
-  /** Resolves once every event committed before the call has been applied. */
-  async caughtUp(): Promise<void> {
-    const latest = await latestEventSeq(this.pool);
-    while (this.applied < latest && !this.stopped) {
-      this.wake();
-      await (this.running ?? new Promise((resolve) => setTimeout(resolve, 20)));
-    }
-  }
-
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.timer);

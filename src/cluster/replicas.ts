@@ -88,11 +88,6 @@ export class Replica {
     return this.feed?.position ?? this.loadedAfter;
   }
 
-  /** Resolves once every event committed before the call is applied here. */
-  async caughtUp(): Promise<void> {
-    await this.feed?.caughtUp();
-  }
-
   async leave(): Promise<void> {
     await this.feed?.stop();
     await this.agreement.stop();
