@@ -16,6 +16,7 @@
  * Keep-alive connections to each replica are kept and reused (`http-reuse safe`), one node:http Agent per replica.
  */
 import http from 'node:http';
+import { paceRequests } from './paced.js';
 
 export interface BalancerOptions {
   /** Between two health checks of a replica (HAProxy `inter`). */
@@ -294,11 +295,8 @@ export function balancedPacedLoad(options: {
   inspect: (body: string) => string | null;
 }): BalancedRun {
   const samples: BalancedSample[] = [];
-  let stopped = false;
-  let wake: (() => void) | undefined;
   let inFlight = 0;
   const waiting: (() => void)[] = [];
-  const pending = new Set<Promise<void>>();
   const send = async (body: string, due: number) => {
     if (inFlight >= options.maxInFlight) await new Promise<void>((resolve) => waiting.push(resolve));
     inFlight++;
@@ -309,28 +307,9 @@ export function balancedPacedLoad(options: {
       waiting.shift()?.();
     }
   };
-  const done = (async () => {
-    const start = performance.now();
-    const interval = 1000 / options.rate;
-    for (let i = 0; !stopped; i++) {
-      const due = start + i * interval;
-      if (due - start > options.maxSeconds * 1000) break;
-      while (!stopped && performance.now() < due) {
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, Math.max(1, Math.ceil(due - performance.now())));
-          wake = () => { clearTimeout(timer); resolve(); };
-        });
-        wake = undefined;
-      }
-      if (stopped) break;
-      const sending = send(options.bodies[i % options.bodies.length], due);
-      pending.add(sending);
-      void sending.then(() => pending.delete(sending));
-    }
-    await Promise.all(pending);
-    return samples.sort((a, b) => a.due - b.due);
-  })();
-  return { done, stop: () => { stopped = true; wake?.(); }, count: () => samples.length };
+  const schedule = paceRequests(options, send);
+  const done = schedule.done.then(() => samples.sort((a, b) => a.due - b.due));
+  return { done, stop: schedule.stop, count: () => samples.length };
 }
 
 /** Closed loop through the balancer: `concurrency` clients, each sending its next request when the last is answered. */

@@ -42,9 +42,6 @@ export function pacedLoad(options: {
   const url = new URL(options.url);
   const agent = new http.Agent({ keepAlive: true, maxSockets: options.maxInFlight });
   const samples: PacedSample[] = [];
-  const pending = new Set<Promise<void>>();
-  let stopped = false;
-  let wake: (() => void) | undefined;
 
   const send = (body: string, due: number) => new Promise<void>((resolve) => {
     let sent = NaN;
@@ -73,6 +70,27 @@ export function pacedLoad(options: {
     request.end(body);
   });
 
+  const schedule = paceRequests(options, send);
+  const done = schedule.done.then(() => {
+    agent.destroy();
+    return samples.sort((a, b) => a.due - b.due);
+  });
+
+  return { done, stop: schedule.stop, count: () => samples.length };
+}
+
+/**
+ * The schedule of an open loop: request i (body i, cycling) is due at start + i / rate, and `send(body, due)` is
+ * called then, whatever happened to the ones before, until stop() or `maxSeconds`. `done` resolves once every send
+ * has.
+ */
+export function paceRequests(
+  options: { bodies: readonly string[]; rate: number; maxSeconds: number },
+  send: (body: string, due: number) => Promise<void>,
+): { done: Promise<void>; stop(): void } {
+  const pending = new Set<Promise<void>>();
+  let stopped = false;
+  let wake: (() => void) | undefined;
   const done = (async () => {
     const start = performance.now();
     const interval = 1000 / options.rate;
@@ -93,13 +111,6 @@ export function pacedLoad(options: {
       void sending.then(() => pending.delete(sending));
     }
     await Promise.all(pending);
-    agent.destroy();
-    return samples.sort((a, b) => a.due - b.due);
   })();
-
-  return {
-    done,
-    stop: () => { stopped = true; wake?.(); },
-    count: () => samples.length,
-  };
+  return { done, stop: () => { stopped = true; wake?.(); } };
 }
