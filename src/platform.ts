@@ -101,7 +101,7 @@ export async function openPlatform(settings: Settings, logger: Logger): Promise<
     maxItemsPerBatch: settings.maxItemsPerBatch,
     encodeBatchSize: settings.encodeBatchSize,
   }, replica?.announce);
-  replica?.follow(catalog, switcher);
+  replica?.follow(catalog, switcher, models);
 
   const flusher = setInterval(() => {
     const started = new Date();

@@ -20,6 +20,7 @@ import type pg from 'pg';
 import { PlatformError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { UNCOORDINATED, type Coordination, type FollowedChange, type ModelSwitcher, type Proposal, type VersionChange } from '../models/model-switcher.js';
+import type { ModelVersions } from '../models/model-versions.js';
 import { recordEvent, type PlatformEvent } from './event-feed.js';
 
 /** A replica whose heartbeat is older than this is gone. */
@@ -42,6 +43,7 @@ interface SplitEvent {
 
 export class ModelAgreement implements Coordination {
   private switcher?: ModelSwitcher;
+  private versions?: ModelVersions;
   /** Changes this replica follows, waiting for the decision of the replica that started them. */
   private readonly decisions = new Map<string, { origin: string; settle: (switched: boolean) => void }>();
   /** Changes being prepared here for another replica, with the decision if it came before the preparation ended. */
@@ -70,9 +72,10 @@ export class ModelAgreement implements Coordination {
     );
   }
 
-  /** The switcher whose changes this agreement coordinates (it is built after the agreement). */
-  attach(switcher: ModelSwitcher): void {
+  /** The switcher whose changes this agreement coordinates, and the recorded versions (built after the agreement). */
+  attach(switcher: ModelSwitcher, versions: ModelVersions): void {
     this.switcher = switcher;
+    this.versions = versions;
   }
 
   async propose(change: VersionChange): Promise<Proposal> {
@@ -154,8 +157,7 @@ export class ModelAgreement implements Coordination {
 
   /** A switch this replica was not part of (it joined meanwhile): serve what the database says is active. */
   private async catchUp(): Promise<void> {
-    const { rows } = await this.pool.query<{ version: string }>('SELECT "version" FROM "model_versions" WHERE "status" = \'active\'');
-    const active = rows[0]?.version;
+    const active = await this.versions!.activeVersion();
     const switcher = this.switcher!;
     if (active && active !== switcher.active.version) {
       this.logger.info({ version: active }, 'switching to the version the other replicas switched to');
@@ -220,11 +222,9 @@ export class ModelAgreement implements Coordination {
 
   /** Whether the database records `change` as made: its version active, or the split with its share. */
   private async recorded(change: VersionChange): Promise<boolean> {
-    const { rows } = await this.pool.query<{ status: string; split_share: number | null }>(
-      'SELECT "status", "split_share" FROM "model_versions" WHERE "version" = $1', [change.version],
-    );
-    const row = rows[0];
-    return change.kind === 'activate' ? row?.status === 'active' : row?.split_share === change.share;
+    if (change.kind === 'activate') return (await this.versions!.activeVersion()) === change.version;
+    const split = await this.versions!.split();
+    return split?.version === change.version && split.share === change.share;
   }
 
   private async alive(replica: string): Promise<boolean> {

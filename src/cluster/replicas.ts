@@ -19,6 +19,7 @@ import { EventFeed, latestEventSeq, prismaQuery, recordEvent, type PlatformEvent
 import { SharedEmbeddings, type ItemEmbedder } from './shared-embeddings.js';
 import { ModelAgreement } from './model-agreement.js';
 import type { ModelSwitcher } from '../models/model-switcher.js';
+import type { ModelVersions } from '../models/model-versions.js';
 
 /** The payload of a catalogue write's event. */
 interface ItemsChanged {
@@ -69,8 +70,8 @@ export class Replica {
     recordEvent(prismaQuery(tx), this.id, 'items', { ids: [...ids] } satisfies ItemsChanged).then(() => undefined);
 
   /** Starts applying the other replicas' events. */
-  follow(catalog: Catalog, switcher: ModelSwitcher): void {
-    this.agreement.attach(switcher);
+  follow(catalog: Catalog, switcher: ModelSwitcher, versions: ModelVersions): void {
+    this.agreement.attach(switcher, versions);
     this.feed = EventFeed.start(this.pool, {
       origin: this.id,
       after: this.loadedAfter,

@@ -73,6 +73,12 @@ export class ModelVersions {
     return row ? { version: row.version, share: row.splitShare! } : undefined;
   }
 
+  /** The version recorded as active, if any. */
+  async activeVersion(): Promise<string | undefined> {
+    const row = await this.db.prisma.modelVersion.findFirst({ where: { status: 'active' }, select: { version: true } });
+    return row?.version;
+  }
+
   /** The bundle directory of the version recorded as active, if any. */
   async activeBundleDir(): Promise<string | undefined> {
     const row = await this.db.prisma.modelVersion.findFirst({ where: { status: 'active' }, select: { path: true } });
