@@ -24,7 +24,7 @@ import { Balancer, balancedClosedLoop, balancedPacedLoad, type BalancedSample, t
 import { snapshotBundle } from './lib/bundle.js';
 import { readCatalogue, sampleHistories } from './lib/catalogue.js';
 import { percentile, round, summarize } from './lib/load.js';
-import { CpuMeter, gitState, loadSnapshot, machineInfo, type CpuUse, type LoadSnapshot, type MachineInfo } from './lib/machine.js';
+import { CpuMeter, gitState, loadNote, loadSnapshot, machineInfo, pausedThroughout, type CpuUse, type LoadSnapshot, type MachineInfo } from './lib/machine.js';
 import { REPO, SHARED_DATA } from './lib/paths.js';
 import { startPlatformServer, type ServerProcess } from './lib/server-process.js';
 import { VectorCache } from './lib/vector-cache.js';
@@ -280,28 +280,6 @@ function rssMib(pid: number): number {
   }
 }
 
-/** Of processes listed as "pid: command", those stopped (state T, e.g. by SIGSTOP). */
-function stoppedOf(processes: readonly string[]): string[] {
-  return processes.filter((line) => {
-    try {
-      const stat = readFileSync(`/proc/${line.split(':')[0]}/stat`, 'utf8');
-      return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'T';
-    } catch {
-      return false;
-    }
-  });
-}
-
-/** Whether numbers are the machine's own, counting a training run stopped with SIGSTOP as not competing. */
-export function replicasLoadNote(start: LoadSnapshot, end: LoadSnapshot, stopped: readonly string[]): string {
-  const running = [...start.competing_processes, ...end.competing_processes].filter((line) => !stopped.includes(line));
-  const busy = start.busy_processes.length > 0 || end.busy_processes.length > 0;
-  const paused = stopped.length > 0 ? `; ${stopped.length === 1 ? 'a training process was' : 'training processes were'} stopped (SIGSTOP) throughout: ${stopped.map((line) => line.split(':')[0]).join(', ')}` : '';
-  if (running.length > 0) return 'measured while a training run shared the machine: these are not the machine\'s numbers';
-  if (busy) return `measured while other processes used part of the CPU (see busy_processes): numbers are lower than on a quiet machine${paused}`;
-  return `quiet machine: no other process used a tenth of a core at the start or the end${paused}`;
-}
-
 interface Replica {
   name: string;
   dataDir: string;
@@ -329,7 +307,8 @@ function ownProcesses(): Set<string> {
 async function snapshot(): Promise<LoadSnapshot> {
   const own = ownProcesses();
   const taken = await loadSnapshot();
-  return { ...taken, competing_processes: taken.competing_processes.filter((line) => !own.has(line.split(':')[0])) };
+  const others = (lines: readonly string[]) => lines.filter((line) => !own.has(line.split(':')[0]));
+  return { ...taken, competing_processes: others(taken.competing_processes), paused_processes: others(taken.paused_processes) };
 }
 
 export async function runReplicas(options: ReplicasOptions): Promise<ReplicasReport> {
@@ -337,7 +316,6 @@ export async function runReplicas(options: ReplicasOptions): Promise<ReplicasRep
   const began = performance.now();
   const startLoad = await snapshot();
   if (startLoad.busy_processes.length > 0) log(`warning: other processes use the CPU, numbers will be low:\n  ${startLoad.busy_processes.join('\n  ')}`);
-  const stoppedAtStart = stoppedOf(startLoad.competing_processes);
 
   // The database, fresh.
   const stamp = new Date().toISOString().replace(/[-:T]/g, '').slice(0, 14);
@@ -680,7 +658,7 @@ export async function runReplicas(options: ReplicasOptions): Promise<ReplicasRep
   }
 
   const endLoad = await snapshot();
-  const stopped = [...new Set([...stoppedAtStart, ...stoppedOf(endLoad.competing_processes)])];
+  const stopped = pausedThroughout(startLoad, endLoad);
   return {
     closed, events,
     failed_unexpected: events.reduce((sum, run) => sum + run.failed_unexpected, 0),
@@ -697,7 +675,7 @@ export async function runReplicas(options: ReplicasOptions): Promise<ReplicasRep
     duration_seconds: round((performance.now() - began) / 1000, 1),
     machine: machineInfo(),
     git: gitState(REPO),
-    machine_load: { note: replicasLoadNote(startLoad, endLoad, stopped), start: startLoad, end: endLoad, stopped_processes: stopped },
+    machine_load: { note: loadNote(startLoad, endLoad), start: startLoad, end: endLoad, stopped_processes: stopped },
   };
 }
 

@@ -33,17 +33,28 @@ export function machineInfo(): MachineInfo {
   };
 }
 
-/** Other processes that share the machine and distort measurements: training runs of this repository. */
-export function competingProcesses(): string[] {
-  const found: string[] = [];
+/**
+ * Other processes that share the machine and distort measurements: training runs of this repository. One stopped
+ * for the measurement (SIGSTOP, state T) takes no CPU: `paused` lists those.
+ */
+export function trainingProcesses(): { competing: string[]; paused: string[] } {
+  const found = { competing: [] as string[], paused: [] as string[] };
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
     try {
       const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').join(' ').trim();
-      if (/training\.llm2rec|training\/llm2rec/.test(cmdline)) found.push(`${entry}: ${cmdline.slice(0, 160)}`);
+      if (!/training\.llm2rec|training\/llm2rec/.test(cmdline)) continue;
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const state = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0];
+      (state === 'T' ? found.paused : found.competing).push(`${entry}: ${cmdline.slice(0, 160)}`);
     } catch { /* gone */ }
   }
   return found;
+}
+
+/** The training runs that take CPU now (trainingProcesses().competing). */
+export function competingProcesses(): string[] {
+  return trainingProcesses().competing;
 }
 
 interface CpuSample {
@@ -154,6 +165,8 @@ export interface LoadSnapshot {
   at: string;
   loadavg: number[];
   competing_processes: string[];
+  /** Training runs stopped (SIGSTOP) while this was measured. */
+  paused_processes: string[];
   busy_processes: string[];
 }
 
@@ -162,7 +175,7 @@ export async function loadSnapshot(): Promise<LoadSnapshot> {
   return {
     at: new Date().toISOString(),
     loadavg: os.loadavg().map((value) => Math.round(value * 100) / 100),
-    competing_processes: competingProcesses(),
+    ...(({ competing, paused }) => ({ competing_processes: competing, paused_processes: paused }))(trainingProcesses()),
     busy_processes: await busyProcesses(),
   };
 }
@@ -171,9 +184,16 @@ export async function loadSnapshot(): Promise<LoadSnapshot> {
 export function loadNote(start: LoadSnapshot, end: LoadSnapshot, otherCoresMean?: number): string {
   const training = start.competing_processes.length > 0 || end.competing_processes.length > 0;
   const busy = start.busy_processes.length > 0 || end.busy_processes.length > 0 || (otherCoresMean ?? 0) >= 0.2;
+  const stopped = pausedThroughout(start, end);
+  const paused = stopped.length > 0 ? `; ${stopped.length === 1 ? 'a training process was' : 'training processes were'} stopped (SIGSTOP) throughout: ${stopped.map((line) => line.split(':')[0]).join(', ')}` : '';
   if (training) return 'measured while a training run shared the machine: these are not the machine\'s numbers';
-  if (busy) return 'measured while other processes used part of the CPU (see busy_processes and other_cores): numbers are lower than on a quiet machine';
-  return 'quiet machine: no other process used a tenth of a core at the start or the end';
+  if (busy) return `measured while other processes used part of the CPU (see busy_processes and other_cores): numbers are lower than on a quiet machine${paused}`;
+  return `quiet machine: no other process used a tenth of a core at the start or the end${paused}`;
+}
+
+/** The training runs stopped at the start or the end of a measurement (and not running at either). */
+export function pausedThroughout(start: LoadSnapshot, end: LoadSnapshot): string[] {
+  return [...new Set([...(start.paused_processes ?? []), ...(end.paused_processes ?? [])])];
 }
 
 /** The commit measured, and the files of src/ that differ from it (others may be editing while a benchmark runs). */

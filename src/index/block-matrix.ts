@@ -27,11 +27,6 @@ export class BlockMatrix {
     return this.blocks[Math.floor(row / BLOCK_ROWS)].subarray(start, start + this.dim);
   }
 
-  /** A copy of a row. */
-  row(row: number): Float32Array {
-    return this.view(row).slice();
-  }
-
   /** The given rows, one after another, in a new matrix. */
   rows(rows: readonly number[]): Float32Array {
     return this.copyRows(rows, new Float32Array(rows.length * this.dim));

@@ -165,6 +165,10 @@ export function vectorStoreContract(setUp: () => Promise<ContractBackend>): void
     assert.equal(semantic?.vector.length, 8);
     assert.ok(Math.abs(cosine(semantic!.vector, randomVector(2, 8)) - 1) < 1e-6);
     assert.equal((await collection.retrieve([], 'semantic')).size, 0);
+    // Copies: what the caller does with them changes nothing stored, nor the other vectors of the same answer.
+    stored.get('item-3')!.vector.fill(7);
+    assert.deepEqual(stored.get('item-1')!.vector, randomVector(1001, 4));
+    assert.deepEqual((await collection.retrieve(['item-3'], 'recommendation')).get('item-3')!.vector, randomVector(1003, 4));
   });
 
   it('counts, lists ids and lists the domains that have points', async () => {
