@@ -307,6 +307,29 @@ describe('EmbeddedVectorStore graph files', () => {
     assert.ok(await recall(reopened, live, 'games') >= 0.95);
   });
 
+  it('serves graphs built after a bulk fill as read-only views, and loads them at the first write to their domain', async () => {
+    const { root, store, collection, points } = await emptyStore();
+    await collection.fillInBulk(() => collection.upsert(points));
+    // Nothing written since the fill: every domain's graphs are views of the files the worker saved.
+    assert.deepEqual(collection.graphsViewed.sort(), ['games', 'movies']);
+    assert.ok(await recall(collection, points, 'games') >= 0.95);
+    // A write to one domain makes its graphs writable (loaded) and goes into them; the other stays a view.
+    const added = Array.from({ length: 12 }, (_, i) => point(400_000 + i, 'games'));
+    const deleted = points.slice(0, 7).map((p) => p.id);
+    await collection.upsert(added);
+    await collection.delete(deleted);
+    assert.deepEqual(collection.graphsViewed, ['movies']);
+    const live = [...points.filter((p) => !deleted.includes(p.id)), ...added];
+    await assertFollowsWrites(collection, live, added, deleted);
+    assert.equal(await recall(collection, live, 'movies'), 1);
+    // Saved and reopened: the viewed graphs as they were built, the written ones brought up to date.
+    await store.close();
+    const reopened = await new EmbeddedVectorStore(root).collection('items', dims);
+    assert.deepEqual([...reopened.graphsOnOpen.loaded, ...reopened.graphsOnOpen.updated].sort(), ['games', 'movies']);
+    assert.deepEqual(reopened.graphsOnOpen.rebuilt, []);
+    await assertFollowsWrites(reopened, live, added, deleted);
+  });
+
   it('opens a collection saved before graphs were saved, and saves its graphs from then on', async () => {
     const { root, store, collection, points } = await filledStore();
     await store.close();
