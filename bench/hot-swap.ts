@@ -80,7 +80,12 @@ interface PhaseReport extends PhaseStats {
   event_loop_max_ms: number | null;
   /** Largest per-second p99 of that delay in the phase. */
   event_loop_p99_ms: number | null;
+  /** The phase's slowest requests (at most SLOWEST_KEPT): when each was due, in seconds from the phase's start, and its latency. */
+  slowest: { at_s: number; ms: number }[];
 }
+
+/** How many of a phase's slowest requests the report keeps, to show when in a switch requests wait. */
+const SLOWEST_KEPT = 8;
 
 export interface SwitchRecord {
   kind: 'same_encoder' | 'new_encoder';
@@ -378,6 +383,8 @@ export async function runHotSwap(options: HotSwapOptions): Promise<HotSwapReport
           p50_ms_from_send: fromSend.p50_ms, p99_ms_from_send: fromSend.p99_ms, rps: stats.rps,
           answered_per_s: round(answered / Math.max(1e-3, (last - start) / 1000), 1),
           event_loop_max_ms: loop.max_ms, event_loop_p99_ms: loop.p99_ms,
+          slowest: ok.map((sample) => ({ at_s: round((sample.due - start) / 1000, 2), ms: round(sample.end - sample.due, 1) }))
+            .sort((a, b) => b.ms - a.ms).slice(0, SLOWEST_KEPT),
         };
         return [name, report];
       })) as Record<PhaseName, PhaseReport>;
