@@ -17,7 +17,8 @@
  * A collection filled before it serves (a model switch fills the new version's collection) keeps its graphs out of
  * the event loop: during fillInBulk, writes only place points, the domains they touch are searched exactly, and at
  * the end each such domain's graphs are built anew in a worker thread (about a millisecond of one core per point of a
- * large graph, which on the event loop made every request of a 9-18 s switch wait behind inserts).
+ * large graph, which on the event loop made every request of a 9-18 s switch wait behind inserts), and served as
+ * read-only memory-mapped views of the files the worker saved until a write reaches the domain.
  *
  * Like Qdrant, which scans small segments instead of using their HNSW graph, a domain with few points is searched
  * exactly: there the scan costs about as much as the graph walk, and it never misses a neighbour. In a larger domain
