@@ -17,6 +17,7 @@
  */
 import http from 'node:http';
 import { paceRequests } from './paced.js';
+import { postJson } from './post-json.js';
 
 export interface BalancerOptions {
   /** Between two health checks of a replica (HAProxy `inter`). */
@@ -212,18 +213,10 @@ export class Balancer {
         clearTimeout(connectTimer);
         resolve({ ...result, replica: member.name, attempts: 1, sent, sentAtAll: connected, reused });
       };
-      const request = http.request({
-        agent: member.agent, host: member.origin.hostname, port: member.origin.port, path, method: 'POST',
-        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...headers },
-      }, (response) => {
-        const chunks: Buffer[] = [];
-        response.on('data', (chunk: Buffer) => chunks.push(chunk));
-        response.on('end', () => {
-          const status = response.statusCode ?? 0;
-          const text = Buffer.concat(chunks).toString('utf8');
-          finish(status >= 200 && status < 300 ? { ok: true, status, body: text } : { ok: false, status, error: `HTTP ${status}: ${text.slice(0, 200)}` });
-        });
-        response.on('error', (error) => finish({ ok: false, status: 0, error: error.message }));
+      const request = postJson({
+        agent: member.agent, origin: member.origin, path, body, headers,
+        answered: (status, text) => finish(status >= 200 && status < 300 ? { ok: true, status, body: text } : { ok: false, status, error: `HTTP ${status}: ${text.slice(0, 200)}` }),
+        responseFailed: (error) => finish({ ok: false, status: 0, error: error.message }),
       });
       // Open within connectTimeoutMs, or the request was never sent.
       const connectTimer = setTimeout(() => {

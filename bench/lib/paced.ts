@@ -6,6 +6,7 @@
  * rather than a steady flow.
  */
 import http from 'node:http';
+import { postJson } from './post-json.js';
 
 export interface PacedSample {
   /** When the request was due and when its response ended (performance.now()). */
@@ -50,19 +51,13 @@ export function pacedLoad(options: {
       samples.push({ due, sent: Number.isNaN(sent) ? end : sent, end, ...sample });
       resolve();
     };
-    const request = http.request({
-      agent, host: url.hostname, port: url.port, path: url.pathname, method: 'POST',
-      headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...options.headers },
-    }, (response) => {
-      const chunks: Buffer[] = [];
-      response.on('data', (chunk: Buffer) => chunks.push(chunk));
-      response.on('end', () => {
-        const status = response.statusCode ?? 0;
-        const text = Buffer.concat(chunks).toString('utf8');
+    const request = postJson({
+      agent, origin: url, path: url.pathname, body, headers: options.headers,
+      answered: (status, text) => {
         const label = status >= 200 && status < 300 ? options.inspect(text) : null;
         finish(label === null ? { ok: false, status, error: text.slice(0, 300) } : { ok: true, status, label });
-      });
-      response.on('error', (error) => finish({ ok: false, status: 0, error: error.message }));
+      },
+      responseFailed: (error) => finish({ ok: false, status: 0, error: error.message }),
     });
     request.on('socket', () => { sent = performance.now(); });
     request.setTimeout(options.timeoutMs ?? 60_000, () => request.destroy(new Error('timed out')));
