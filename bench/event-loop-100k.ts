@@ -25,6 +25,7 @@ import { random, type BenchItem } from './lib/catalogue.js';
 import { gitState, loadNote, loadSnapshot, machineInfo } from './lib/machine.js';
 import { BENCH_TMP, REPO } from './lib/paths.js';
 import { benchSettings, openCatalogue } from './lib/prepare.js';
+import { invokedAs } from './lib/invoked-as.js';
 
 const TARGET_MS = 50;
 
@@ -178,7 +179,7 @@ await platform.close();
 const worst = results.reduce((a, b) => (b.max_block_ms > a.max_block_ms ? b : a));
 const report = {
   bench: 'event-loop-100k',
-  command: ['npm run bench:event-loop', ...(process.argv.length > 2 ? ['--', ...process.argv.slice(2)] : [])].join(' '),
+  command: invokedAs('bench:event-loop'),
   date: new Date().toISOString(),
   git: gitState(REPO),
   machine: machineInfo(),

@@ -8,6 +8,7 @@ import { Command } from 'commander';
 import { hotSwapMarkdown, replaceSection } from './lib/markdown.js';
 import { BENCH_TMP, REPO } from './lib/paths.js';
 import { runHotSwap } from './hot-swap.js';
+import { invokedAs } from './lib/invoked-as.js';
 
 const DEFAULT_OUT = path.join(REPO, 'reports/hot-swap.json');
 
@@ -64,7 +65,7 @@ const report = await runHotSwap({
   workDir: path.resolve(o.workDir),
   serverLogLevel: o.serverLogLevel,
   serverNodeArgs: o.serverNodeArgs ? String(o.serverNodeArgs).split(' ').filter((arg) => arg !== '') : undefined,
-  command: ['npm run bench:hot-swap', ...(process.argv.length > 2 ? ['--', ...process.argv.slice(2)] : [])].join(' '),
+  command: invokedAs('bench:hot-swap'),
   log: (message) => console.log(`[hot-swap ${new Date().toISOString().slice(11, 19)}] ${message}`),
 });
 await mkdir(path.dirname(out), { recursive: true });

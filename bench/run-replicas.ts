@@ -14,6 +14,7 @@ import { Command } from 'commander';
 import { replaceSection, replicasMarkdown } from './lib/markdown.js';
 import { BENCH_TMP, REPO } from './lib/paths.js';
 import { defaultDatabaseUrl, runReplicas, type ReplicasReport } from './replicas.js';
+import { invokedAs } from './lib/invoked-as.js';
 
 const DEFAULT_OUT = path.join(REPO, 'reports/replicas.json');
 const PYTHON = path.join(REPO, '.venv/bin/python');
@@ -51,8 +52,6 @@ const program = new Command('bench:replicas')
   .parse();
 
 const o = program.opts();
-/** An argument as a POSIX shell would need it typed. */
-const shellQuoted = (arg: string) => (/^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, "'\\''")}'`);
 const int = (value: string) => Number.parseInt(value, 10);
 const list = (value: string) => String(value).split(',').map((v) => int(v.trim())).filter((v) => v > 0);
 
@@ -107,7 +106,7 @@ const report = await runReplicas({
   serverLogLevel: o.serverLogLevel,
   join: Boolean(o.join),
   note: o.note,
-  command: ['npm run bench:replicas', ...(process.argv.length > 2 ? ['--', ...process.argv.slice(2).map(shellQuoted)] : [])].join(' '),
+  command: invokedAs('bench:replicas'),
   log: (message) => console.log(`[replicas ${new Date().toISOString().slice(11, 19)}] ${message}`),
 });
 await mkdir(path.dirname(out), { recursive: true });

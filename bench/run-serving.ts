@@ -8,6 +8,7 @@ import { Command } from 'commander';
 import { replaceSection, servingMarkdown } from './lib/markdown.js';
 import { BENCH_TMP, REPO } from './lib/paths.js';
 import { evaluateTargets, runServingBench } from './serving.js';
+import { invokedAs } from './lib/invoked-as.js';
 
 const DEFAULT_OUT = path.join(REPO, 'reports/serving-bench.json');
 const list = (value: string) => value.split(',').map((part) => part.trim()).filter((part) => part !== '');
@@ -62,7 +63,7 @@ const report = await runServingBench({
   syntheticVectors: o.syntheticVectors === 'encoded' ? 'encoded' : 'derived',
   workDir: path.resolve(o.workDir),
   serverLogLevel: o.serverLogLevel,
-  command: ['npm run bench', ...(process.argv.length > 2 ? ['--', ...process.argv.slice(2)] : [])].join(' '),
+  command: invokedAs('bench'),
   log: (message) => console.log(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}`),
 });
 await mkdir(path.dirname(out), { recursive: true });
