@@ -15,6 +15,7 @@ import { readCatalogue, sampleHistories } from './lib/catalogue.js';
 import { round, summarize } from './lib/load.js';
 import { pacedLoad, type PacedSample } from './lib/paced.js';
 import { CpuMeter, gitState, loadNote, loadSnapshot, machineInfo, type CpuUse, type LoadSnapshot, type MachineInfo } from './lib/machine.js';
+import { metricSeries } from './lib/metrics.js';
 import { REPO, SHARED_DATA } from './lib/paths.js';
 import { benchSettings, openCatalogue } from './lib/prepare.js';
 import { startPlatformServer } from './lib/server-process.js';
@@ -173,7 +174,7 @@ class EventLoopProbe {
       while (this.running) {
         await sleep(1000);
         const text = await fetch(`${origin}/metrics`).then((response) => response.text(), () => '');
-        const value = (name: string) => Number(new RegExp(`^${name} ([0-9.eE+-]+)`, 'm').exec(text)?.[1]) * 1000;
+        const value = (name: string) => Number(metricSeries(text, name)['']) * 1000;
         const max = value('nodejs_eventloop_lag_max_seconds');
         if (Number.isFinite(max)) this.samples.push({ at: performance.now(), max_ms: round(max, 1), p99_ms: round(value('nodejs_eventloop_lag_p99_seconds'), 1) });
       }

@@ -25,6 +25,7 @@ import { snapshotBundle } from './lib/bundle.js';
 import { readCatalogue, sampleHistories } from './lib/catalogue.js';
 import { percentile, round, summarize } from './lib/load.js';
 import { CpuMeter, gitState, loadNote, loadSnapshot, machineInfo, pausedThroughout, type CpuUse, type LoadSnapshot, type MachineInfo } from './lib/machine.js';
+import { metricSeries } from './lib/metrics.js';
 import { REPO, SHARED_DATA } from './lib/paths.js';
 import { startPlatformServer, type ServerProcess } from './lib/server-process.js';
 import { VectorCache } from './lib/vector-cache.js';
@@ -259,16 +260,9 @@ function failureKind(sample: BalancedSample): string {
   return sample.reused ? `${error} (reused connection)` : error;
 }
 
-/** A metric's series from a replica's /metrics: label value (or '') -> value. */
-async function metricSeries(origin: string, name: string): Promise<Record<string, number>> {
-  const text = await fetch(`${origin}/metrics`).then((response) => response.text());
-  const out: Record<string, number> = {};
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
-    const label = /="([^"]*)"/.exec(line)?.[1] ?? '';
-    out[label] = Number(line.split(' ').at(-1));
-  }
-  return out;
+/** A metric's series from a replica's /metrics (metricSeries). */
+async function replicaMetric(origin: string, name: string): Promise<Record<string, number>> {
+  return metricSeries(await fetch(`${origin}/metrics`).then((response) => response.text()), name);
 }
 
 function rssMib(pid: number): number {
@@ -288,33 +282,10 @@ interface Replica {
   port: number;
 }
 
-/** This process and its ancestors (npm, sh, tsx): not competing, whatever their command lines say. */
-function ownProcesses(): Set<string> {
-  const pids = new Set<string>();
-  for (let pid = String(process.pid); pid !== '0' && pid !== '' && !pids.has(pid);) {
-    pids.add(pid);
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      pid = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1];
-    } catch {
-      break;
-    }
-  }
-  return pids;
-}
-
-/** A load snapshot without this process's ancestors among the competing processes. */
-async function snapshot(): Promise<LoadSnapshot> {
-  const own = ownProcesses();
-  const taken = await loadSnapshot();
-  const others = (lines: readonly string[]) => lines.filter((line) => !own.has(line.split(':')[0]));
-  return { ...taken, competing_processes: others(taken.competing_processes), paused_processes: others(taken.paused_processes) };
-}
-
 export async function runReplicas(options: ReplicasOptions): Promise<ReplicasReport> {
   const { log } = options;
   const began = performance.now();
-  const startLoad = await snapshot();
+  const startLoad = await loadSnapshot();
   if (startLoad.busy_processes.length > 0) log(`warning: other processes use the CPU, numbers will be low:\n  ${startLoad.busy_processes.join('\n  ')}`);
 
   // The database, fresh.
@@ -404,7 +375,7 @@ export async function runReplicas(options: ReplicasOptions): Promise<ReplicasRep
     const dataDir = path.join(dataRoot, name);
     await rm(dataDir, { recursive: true, force: true });
     const server = await startReplica(name, dataDir);
-    const encoded = await metricSeries(server.origin, 'llm2rec_replica_titles_encoded');
+    const encoded = await replicaMetric(server.origin, 'llm2rec_replica_titles_encoded');
     starts.push({ replica: name, startup_s: round(server.startupSeconds, 2), titles_encoded: encoded });
     log(`${name} ready in ${server.startupSeconds.toFixed(1)} s on ${server.origin}; titles encoded: ${JSON.stringify(encoded)}`);
     replicas.push({ name, dataDir, logFile: path.join(options.workDir, 'logs', `serve-${name}.log`), server, port: Number(new URL(server.origin).port) });
@@ -468,7 +439,7 @@ export async function runReplicas(options: ReplicasOptions): Promise<ReplicasRep
         const server = await startReplica(name, dataDir, {});
         join = {
           replica: name, startup_s: round(server.startupSeconds, 2),
-          titles_encoded: await metricSeries(server.origin, 'llm2rec_replica_titles_encoded'),
+          titles_encoded: await replicaMetric(server.origin, 'llm2rec_replica_titles_encoded'),
           version: await readyVersion(server.origin), item_vectors_rows_before: before, item_vectors_rows_after: await itemVectorRows(databaseUrl), error: null,
         };
         await server.stop();
@@ -496,7 +467,7 @@ export async function runReplicas(options: ReplicasOptions): Promise<ReplicasRep
     const asked = active[0];
     const victim = active[n - 1];
     log(`switch and kill through ${n} replicas at ${rate} req/s: ${serving} -> ${version} asked of ${asked.name}, then SIGKILL of ${victim.name} ${afterSwitchSeconds} s after`);
-    const loadStart = await snapshot();
+    const loadStart = await loadSnapshot();
     const meter = new CpuMeter(() => []);
     const run = balancedPacedLoad({
       balancer, path: '/graphql', bodies, rate, maxInFlight: options.eventConcurrency, inspect,
@@ -580,7 +551,7 @@ export async function runReplicas(options: ReplicasOptions): Promise<ReplicasRep
         marks.ready = performance.now();
         kill.startup_s = round(restarted.startupSeconds, 2);
         kill.ready_s = fromKill(marks.ready);
-        kill.titles_encoded = await metricSeries(restarted.origin, 'llm2rec_replica_titles_encoded');
+        kill.titles_encoded = await replicaMetric(restarted.origin, 'llm2rec_replica_titles_encoded');
         kill.version = await readyVersion(restarted.origin);
         marks.back = await balancer.waitFor(victim.name, true, 30_000);
         kill.back_in_rotation_s = fromKill(marks.back);
@@ -649,7 +620,7 @@ export async function runReplicas(options: ReplicasOptions): Promise<ReplicasRep
       phases, switch: sw, kill, responses_by_version: count(samples.filter((s) => s.ok), (s) => s.label), timeline,
       rotation: balancer.transitions.filter((t: Transition) => t.at >= t0).map((t) => ({ s: round((t.at - t0) / 1000, 2), replica: t.replica, up: t.up })),
       marks_s: Object.fromEntries(Object.entries(marks).map(([name, at]) => [name, round((at - t0) / 1000, 2)])),
-      machine_cores: cpu.machine_cores, load: { start: loadStart, end: await snapshot() },
+      machine_cores: cpu.machine_cores, load: { start: loadStart, end: await loadSnapshot() },
     };
     log(`${n} replicas at ${rate} req/s: ${result.requests} requests, ${result.failed} failed (${result.failed_unexpected} other than on the killed replica); `
       + PHASES.map((name) => `${name} ${phases[name].failed}/${phases[name].requests} p99 ${phases[name].p99_ms}`).join(', ')
@@ -657,7 +628,7 @@ export async function runReplicas(options: ReplicasOptions): Promise<ReplicasRep
     return result;
   }
 
-  const endLoad = await snapshot();
+  const endLoad = await loadSnapshot();
   const stopped = pausedThroughout(startLoad, endLoad);
   return {
     closed, events,

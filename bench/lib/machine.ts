@@ -39,8 +39,9 @@ export function machineInfo(): MachineInfo {
  */
 export function trainingProcesses(): { competing: string[]; paused: string[] } {
   const found = { competing: [] as string[], paused: [] as string[] };
+  const own = ownProcesses();
   for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    if (!/^\d+$/.test(entry) || own.has(entry)) continue;
     try {
       const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').join(' ').trim();
       if (!/training\.llm2rec|training\/llm2rec/.test(cmdline)) continue;
@@ -50,6 +51,21 @@ export function trainingProcesses(): { competing: string[]; paused: string[] } {
     } catch { /* gone */ }
   }
   return found;
+}
+
+/** This process and its ancestors (npm, sh, tsx): not competing, whatever their command lines say. */
+function ownProcesses(): Set<string> {
+  const pids = new Set<string>();
+  for (let pid = String(process.pid); pid !== '0' && pid !== '' && !pids.has(pid);) {
+    pids.add(pid);
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      pid = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1];
+    } catch {
+      break;
+    }
+  }
+  return pids;
 }
 
 /** The training runs that take CPU now (trainingProcesses().competing). */
