@@ -69,14 +69,15 @@ export async function reuseSemanticVectors(
     if (todo.length > 0) {
       const semantic = todo.map((row) => stored.get(row.id)!.vector); // retrieve gives copies
       const recommendation = await target.model.adapt(semantic);
+      const vectors = todo.map((_, i) => ({ semantic: semantic[i], recommendation: recommendation[i] }));
       // An item replaced or deleted meanwhile keeps out: the write put its own vectors into this collection too.
       const points: VectorPoint[] = [];
       todo.forEach((row, i) => {
-        if (items.get(row.id) === row) points.push({ id: row.id, domain: row.domain, vectors: { semantic: semantic[i], recommendation: recommendation[i] } });
+        if (items.get(row.id) === row) points.push({ id: row.id, domain: row.domain, vectors: vectors[i] });
       });
       await target.collection.upsert(points);
       // Replicas over one PostgreSQL: the others (joining or restarting later) read them instead of encoding.
-      if (options.keep) await target.embedder.keep?.(todo.map((row) => row.title), todo.map((_, i) => ({ semantic: semantic[i], recommendation: recommendation[i] })));
+      if (options.keep) await target.embedder.keep?.(todo.map((row) => row.title), vectors);
       result.reused += points.length;
     }
     progress?.(start + chunk.length, rows.length);
