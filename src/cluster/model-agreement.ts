@@ -86,13 +86,8 @@ export class ModelAgreement implements Coordination {
     const abandon = () => this.announce('model-abandon', { id }).then(() => undefined);
     return {
       agreed: async (record) => {
-        try {
-          await this.allPrepared(id, seq);
-          await record();
-        } catch (error) {
-          await abandon().catch((failure) => this.logger.warn({ err: failure }, 'announcing an abandoned change failed'));
-          throw error;
-        }
+        await this.allPrepared(id, seq);
+        await record();
         // Recorded, so decided: a replica that misses the event finds the record within a second (follow()).
         await this.announce('model-switch', { id }).catch((error) => this.logger.warn({ err: error }, 'announcing a switch failed; the other replicas find it recorded'));
       },

@@ -84,10 +84,10 @@ export interface VersionChange {
 export interface Proposal {
   /**
    * Resolves when the prepared change may be installed here, having called `record` (which records it in the
-   * database) when this replica started it; throws to abandon it.
+   * database) when this replica started it; throws when the change cannot be made (the caller then abandons it).
    */
   agreed(record: () => Promise<void>): Promise<void>;
-  /** This replica could not prepare it: the change is abandoned everywhere. */
+  /** This replica could not prepare it, or `agreed` failed: the change is abandoned everywhere. */
   abandon(): Promise<void>;
 }
 
@@ -344,13 +344,8 @@ export class ModelSwitcher {
       activation.reused = filled.reused;
       activation.embedded = filled.embedded;
       const record = () => (serves ? this.record(next) : this.recordSplit(next, change.share!));
-      if (proposal) {
-        const agreed = proposal;
-        proposal = undefined; // agreed() abandons the change itself when it fails
-        await agreed.agreed(record);
-      } else {
-        await record();
-      }
+      if (proposal) await proposal.agreed(record);
+      else await record();
       install(next);
       this.pending = undefined;
       if (serves) {
