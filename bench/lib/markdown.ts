@@ -121,6 +121,8 @@ function codeSpan(text: string): string {
 export function replicasMarkdown(report: ReplicasReport): string {
   const kinds = (failures: Record<string, number>) => Object.entries(failures).map(([kind, n]) => `${kind}: ${n}`).join(', ');
   const byReplica = (counts: Record<string, number>) => Object.entries(counts).map(([name, n]) => `${name.replace('replica-', '#')} ${n}`).join(', ');
+  const total = (counts: Record<string, number>) => Object.values(counts).reduce((a, b) => a + b, 0);
+  const perCollection = (rows: Record<string, number>) => Object.entries(rows).map(([collection, n]) => `\`${collection}\` ${n}`).join(', ') || 'none';
   const lines = [
     `Command: ${codeSpan(report.command)} → \`reports/replicas.json\`, plot \`reports/replicas.png\` (${fmt(report.duration_seconds, 0)} s).`,
     '',
@@ -129,7 +131,7 @@ export function replicasMarkdown(report: ReplicasReport): string {
     ...(report.note ? [`- Note: ${report.note}`] : []),
     `- ${report.catalogue.items} items (${report.catalogue.datasets.join(', ')}); bundle \`${report.bundle_version}\`; database \`${report.database.name}\` (${report.database.kept ? 'kept' : 'dropped at the end'}), seeded directly: ${report.seeding.items} rows and ${report.seeding.titles} titles' vectors (\`item_vectors\`, collection \`${report.seeding.collection}\`) in ${report.seeding.seconds} s. Requests: ${report.load.request}, ${report.load.histories} histories cycled.`,
     `- Load balancer: ${report.balancer}.`,
-    `- Replica start-ups (empty data directory, embedded index filled from \`item_vectors\`): ${report.starts.map((s) => `${s.replica} ${fmt(s.startup_s, 1)} s, ${Object.values(s.titles_encoded).reduce((a, b) => a + b, 0)} titles encoded`).join('; ')}.`,
+    `- Replica start-ups (empty data directory, embedded index filled from \`item_vectors\`): ${report.starts.map((s) => `${s.replica} ${fmt(s.startup_s, 1)} s, ${total(s.titles_encoded)} titles encoded`).join('; ')}.`,
     '',
   ];
   if (report.closed.length > 0) {
@@ -146,8 +148,8 @@ export function replicasMarkdown(report: ReplicasReport): string {
     const at = (value: number | null) => (value === null ? 'n/a' : `${fmt(value, 1)} s`);
     lines.push(`#### Switch and kill: ${run.replicas} replicas, ${run.rate} requests/s (open loop), at most ${run.concurrency} in flight`, '');
     lines.push(`- Switch: \`${sw.from_version}\` → \`${sw.to_version}\`, \`activateModel\` sent to ${sw.asked}: answered in ${at(sw.accepted_s)}; every replica's \`/readyz\` named the new version after **${at(sw.seconds)}** (${Object.entries(sw.replica_s).map(([name, s]) => `${name} ${fmt(s, 1)} s`).join(', ')}); ${sw.mode ?? 'n/a'}: ${sw.reused ?? 0} items reused, ${sw.embedded ?? 0} embedded on ${sw.asked}. Answers from the old version among requests sent after that: **${sw.old_version_after}**.${sw.error ? ` **Error**: ${sw.error}.` : ''}`);
-    lines.push(`- \`item_vectors\` rows after the switch: ${Object.entries(sw.item_vectors_rows).map(([collection, n]) => `\`${collection}\` ${n}`).join(', ') || 'none'}.`);
-    lines.push(`- Kill, ${fmt(run.after_switch_seconds, 0)} s after the switch: ${k.replica} killed with SIGKILL and started again at once on its data directory and port: process gone after ${at(k.exited_s)}, out of rotation after ${k.out_of_rotation_s === null ? 'never (back before two checks failed)' : at(k.out_of_rotation_s)}, \`/readyz\` 200 after **${at(k.ready_s)}** (its start-up ${at(k.startup_s)}), back in rotation after **${at(k.back_in_rotation_s)}**; it serves \`${k.version ?? 'n/a'}\`; titles it ran through the encoder: ${Object.values(k.titles_encoded).reduce((a, b) => a + b, 0)}${Object.keys(k.titles_encoded).length ? ` (${kinds(k.titles_encoded)})` : ''}.${k.error ? ` **Error**: ${k.error}.` : ''}`);
+    lines.push(`- \`item_vectors\` rows after the switch: ${perCollection(sw.item_vectors_rows)}.`);
+    lines.push(`- Kill, ${fmt(run.after_switch_seconds, 0)} s after the switch: ${k.replica} killed with SIGKILL and started again at once on its data directory and port: process gone after ${at(k.exited_s)}, out of rotation after ${k.out_of_rotation_s === null ? 'never (back before two checks failed)' : at(k.out_of_rotation_s)}, \`/readyz\` 200 after **${at(k.ready_s)}** (its start-up ${at(k.startup_s)}), back in rotation after **${at(k.back_in_rotation_s)}**; it serves \`${k.version ?? 'n/a'}\`; titles it ran through the encoder: ${total(k.titles_encoded)}${Object.keys(k.titles_encoded).length ? ` (${kinds(k.titles_encoded)})` : ''}.${k.error ? ` **Error**: ${k.error}.` : ''}`);
     lines.push(`- The whole machine used ${run.machine_cores} cores on average. Load average (1 min) ${run.load.start.loadavg[0]} at the start, ${run.load.end.loadavg[0]} at the end.`, '');
     lines.push('| phase (requests by when they were due) | from s | to s | requests | failed | failed on the killed replica (written after the SIGKILL) | passed to another replica | p50 ms | p99 ms | max ms | p99 ms from send | answered by replica |',
       '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
@@ -158,9 +160,9 @@ export function replicasMarkdown(report: ReplicasReport): string {
   }
   const j = report.join;
   if (j) {
-    const encoded = Object.values(j.titles_encoded).reduce((x, y) => x + y, 0);
+    const encoded = total(j.titles_encoded);
     lines.push(`#### A replica joining after the switches (no load)`, '',
-      `${j.replica}, started on an empty data directory while the others served \`${j.version ?? 'n/a'}\`: \`/readyz\` 200 after **${fmt(j.startup_s, 1)} s**, **${encoded} titles** run through the encoder${encoded ? ` (${kinds(j.titles_encoded)})` : ''}. \`item_vectors\` rows before: ${Object.entries(j.item_vectors_rows_before).map(([c, n]) => `\`${c}\` ${n}`).join(', ') || 'none'}; after: ${Object.entries(j.item_vectors_rows_after).map(([c, n]) => `\`${c}\` ${n}`).join(', ') || 'none'}.${j.error ? ` **Error**: ${j.error}.` : ''}`,
+      `${j.replica}, started on an empty data directory while the others served \`${j.version ?? 'n/a'}\`: \`/readyz\` 200 after **${fmt(j.startup_s, 1)} s**, **${encoded} titles** run through the encoder${encoded ? ` (${kinds(j.titles_encoded)})` : ''}. \`item_vectors\` rows before: ${perCollection(j.item_vectors_rows_before)}; after: ${perCollection(j.item_vectors_rows_after)}.${j.error ? ` **Error**: ${j.error}.` : ''}`,
       '');
   }
   lines.push(`Failed other than on the killed replica: **${report.failed_unexpected}**; answers from the old version after a switch: **${report.old_version_after_switch}** (the command exits 1 when either is not 0).`);
