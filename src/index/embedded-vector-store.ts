@@ -485,7 +485,7 @@ export class EmbeddedCollection implements VectorCollection {
    * "external memory pressure" 4 times in a second of a model switch that retrieves every item's vector.)
    */
   async retrieve(ids: readonly string[], using: VectorName): Promise<Map<string, StoredVector>> {
-    const present = [...new Set(ids)].filter((id) => this.slotOf.has(id));
+    const present = ids.filter((id) => this.slotOf.has(id));
     const slots = present.map((id) => this.slotOf.get(id)!);
     const dimensions = this.dimensions[using];
     const rows = this.matrices[using].rows(slots);
