@@ -264,6 +264,11 @@ class Harness:
         })
         return self.out / "zero-shot-models" / method.name / f"seed-{seed}-{identity}.pt"
 
+    def checkpoint_file(self, target: Target, method: Method, seed: int) -> Path:
+        """Where an in-domain cell's training keeps its epoch checkpoint until the cell is saved."""
+        return self.cell_file(target, method, seed).with_name(
+            f"seed-{seed}-{self.cell_identity(target, method)}.checkpoint.pt")
+
     # -- running --------------------------------------------------------------------------------------------------
 
     def finished(self, target: Target, method: Method, seed: int, identity: str) -> dict | None:
@@ -295,11 +300,12 @@ class Harness:
             started = time.time()
             result = {"dataset": target.key, "setting": target.setting, "method": method.name, "seed": seed,
                       "identity": identity, **self.compute(target, method, seed)}
-            result["seconds"] = round(time.time() - started, 1)
+            result["seconds"] = round(time.time() - started + result.pop("seconds_before_resume", 0.0), 1)
             file.parent.mkdir(parents=True, exist_ok=True)
             temporary = file.with_suffix(".tmp")
             temporary.write_text(json.dumps(result, indent=1) + "\n")
             temporary.replace(file)
+            self.checkpoint_file(target, method, seed).unlink(missing_ok=True)
             print(f"{label}: {_summary(result, self.split_shown)} in {result['seconds']:.0f}s", flush=True)
             self.warn_if_capped(label, result, self.protocol_for(target, method))
             results.append(result)
@@ -330,23 +336,26 @@ class Harness:
             validation = evaluate(model, item_vectors, split.valid_histories, split.valid_targets)
             trained_on, shared = self.zero_shot_train, {"zero_shot_model": str(model_file.relative_to(self.out))}
         else:
-            items, model, log = self.train_sequence_model(method, seed, [target.dataset], protocol)
+            items, model, log = self.train_sequence_model(method, seed, [target.dataset], protocol,
+                                                          self.checkpoint_file(target, method, seed))
             with torch.no_grad():
                 item_vectors = items()
             validation = log["epochs"][log["best_epoch"] - 1]["validation"][target.dataset.name]
             trained_on, shared = [target.dataset], {}
         test = evaluate(model, item_vectors, split.test_histories, split.test_targets)
         epochs_run = len(log["epochs"])
+        if "resumed_after_epochs" in log and not zero_shot:  # the epochs an interrupted run trained count too
+            shared["seconds_before_resume"] = sum(e["seconds"] for e in log["epochs"][:log["resumed_after_epochs"][-1]])
         return {"test": test, "validation": validation, "best_epoch": log["best_epoch"], "epochs_run": epochs_run,
                 "capped": capped(log["best_epoch"], epochs_run, protocol),
                 "trained_on": [d.name for d in trained_on], **shared,
                 "losses": [round(e["loss"], 4) for e in log["epochs"]]}
 
-    def train_sequence_model(self, method: Method, seed: int, datasets: list[Dataset],
-                             protocol: Protocol | None = None) -> tuple[torch.nn.Module, torch.nn.Module, dict]:
+    def train_sequence_model(self, method: Method, seed: int, datasets: list[Dataset], protocol: Protocol | None = None,
+                             checkpoint: Path | None = None) -> tuple[torch.nn.Module, torch.nn.Module, dict]:
         """(item table, sequence model, training log) of `method` trained from `seed` on the datasets' training
         splits, one softmax over their combined catalogue, under `protocol` (default: the common one); the weights
-        are those of the best validation epoch."""
+        are those of the best validation epoch. An interrupted training continues from `checkpoint`."""
         protocol = protocol or self.protocol
         seed_everything(seed)
         offsets = np.cumsum([0] + [len(d.item_ids) for d in datasets]).tolist()
@@ -359,7 +368,8 @@ class Harness:
             items = EmbeddingItemTable(catalogue, Adapter(catalogue.shape[1], protocol.rec_dim))
         model = sequence_model(protocol, method.model)
         log = train(items, model, parts, protocol.max_epochs, protocol.batch_size,
-                    protocol.learning_rate, protocol.weight_decay, protocol.patience, quiet=self.quiet)
+                    protocol.learning_rate, protocol.weight_decay, protocol.patience, quiet=self.quiet,
+                    checkpoint=checkpoint)
         return items, model, log
 
     def zero_shot_model(self, method: Method, seed: int) -> tuple[Adapter, torch.nn.Module, dict, Path]:
@@ -376,12 +386,14 @@ class Harness:
             return adapter.eval(), model.eval(), json.loads(saved["log"]), file
         print(f"zero-shot model of {method.name} seed {seed}: training on "
               f"{' + '.join(d.name for d in self.zero_shot_train)}, once for every zero-shot target", flush=True)
-        items, model, log = self.train_sequence_model(method, seed, self.zero_shot_train)
+        checkpoint = file.with_suffix(".checkpoint.pt")
+        items, model, log = self.train_sequence_model(method, seed, self.zero_shot_train, checkpoint=checkpoint)
         file.parent.mkdir(parents=True, exist_ok=True)
         temporary = file.with_name(f"{file.stem}.{os.getpid()}.tmp")  # two processes may train it at once
         torch.save({"adapter": items.adapter.state_dict(), "model": model.state_dict(), "log": json.dumps(log)},
                    temporary)
         temporary.replace(file)
+        checkpoint.unlink(missing_ok=True)
         return items.adapter, model, log, file
 
 

@@ -8,8 +8,10 @@ those vectors.
 
 import copy
 import math
+import os
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -126,13 +128,26 @@ def window_loss(items: nn.Module, model: nn.Module, inputs: torch.Tensor, masks:
     return F.cross_entropy(logits.float(), targets[predicted])
 
 
+def save_checkpoint(file: Path, state: dict) -> None:
+    """Write `state` to `file` so that an interruption leaves either the previous checkpoint or this one."""
+    file.parent.mkdir(parents=True, exist_ok=True)
+    temporary = file.with_name(f"{file.name}.{os.getpid()}.tmp")
+    torch.save(state, temporary)
+    temporary.replace(file)
+
+
 def train(items: nn.Module, model: nn.Module, parts: list[TrainingPart], epochs: int, batch_size: int,
           learning_rate: float, weight_decay: float, patience: int | None = None, quiet: bool = False,
-          precision: Precision | None = None) -> dict:
+          precision: Precision | None = None, checkpoint: Path | None = None) -> dict:
     """Train on every part's training split, softmax over all items of all parts. After each epoch, evaluate on
     validation; stop when the mean validation Recall@20 over parts has not improved for `patience` epochs (None:
     run every epoch). At the end the weights of the best epoch are restored. `precision` (default: bf16 where the
-    CPU has it, precision.py) applies to training steps; validation ranks in fp32."""
+    CPU has it, precision.py) applies to training steps; validation ranks in fp32.
+
+    With `checkpoint`, everything the next epoch depends on (weights, optimizer, best weights so far, random state,
+    log) is written there after every epoch, and a training that finds the file continues after its last epoch:
+    the same epochs as an uninterrupted run. The caller names the file after what decides the run and removes it
+    when it has kept the result."""
     precision = precision or resolve("auto")
     windows = [training_windows([[part.offset + i for i in s] for s in part.split.train], model.max_history)
                for part in parts]
@@ -141,8 +156,19 @@ def train(items: nn.Module, model: nn.Module, parts: list[TrainingPart], epochs:
     optimizer = adamw(params, lr=learning_rate, weight_decay=weight_decay)
 
     log = {"epochs": [], "selection_metric": SELECTION_METRIC, "patience": patience, "precision": precision.record()}
-    best_score, best_state, since_best = -1.0, None, 0
-    for epoch in range(1, epochs + 1):
+    best_score, best_state, since_best, stopped = -1.0, None, 0, False
+    if checkpoint is not None and checkpoint.exists():
+        saved = torch.load(checkpoint, weights_only=True)
+        items.load_state_dict(saved["items"])
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        torch.set_rng_state(saved["rng"])
+        log, best_score, best_state, since_best, stopped = (saved[k] for k in
+                                                            ("log", "best_score", "best_state", "since_best", "stopped"))
+        log.setdefault("resumed_after_epochs", []).append(len(log["epochs"]))
+        print(f"resumed from {checkpoint} after epoch {len(log['epochs'])}", flush=True)
+    first = epochs + 1 if stopped else len(log["epochs"]) + 1  # a run that had stopped early trains no further
+    for epoch in range(first, epochs + 1):
         items.train()
         model.train()
         started = time.time()
@@ -179,7 +205,14 @@ def train(items: nn.Module, model: nn.Module, parts: list[TrainingPart], epochs:
             since_best += 1
             if patience is not None and since_best >= patience:
                 print(f"early stop: no better validation {SELECTION_METRIC} for {patience} epochs", flush=True)
-                break
+                stopped = True
+        if checkpoint is not None:
+            save_checkpoint(checkpoint, {"items": items.state_dict(), "model": model.state_dict(),
+                                         "optimizer": optimizer.state_dict(), "rng": torch.get_rng_state(),
+                                         "log": log, "best_score": best_score, "best_state": best_state,
+                                         "since_best": since_best, "stopped": stopped})
+        if stopped:
+            break
 
     items.load_state_dict(best_state[0])
     model.load_state_dict(best_state[1])

@@ -247,3 +247,27 @@ def test_the_cli_passes_the_zero_shot_mix_limits(cuts, monkeypatch, tmp_path, ca
     protocol = stopped.value.args[0]
     assert (protocol.zero_shot_train_max_users, protocol.zero_shot_train_max_sequence) == (7, 9)
     assert protocol.max_users is None and protocol.max_epochs == 200
+
+
+def test_a_cell_interrupted_mid_training_resumes_from_its_checkpoint(cuts, tmp_path, monkeypatch, capsys):
+    plan = Evaluation(Protocol(seeds=(0,), max_epochs=4, patience=10, max_sequence=30),
+                      in_domain=[str(cuts["movielens-small"])], methods=["id-sasrec"])
+    whole = Harness(plan, tmp_path / "whole").run()
+    train = evaluation.train
+
+    def interrupted(*args, **kwargs):  # two of the four epochs, then the process "dies"
+        train(*args[:3], 2, *args[4:], **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(evaluation, "train", interrupted)
+    harness = Harness(plan, tmp_path / "resumed")
+    with pytest.raises(KeyboardInterrupt):
+        harness.run()
+    checkpoint = harness.checkpoint_file(harness.targets[0], harness.methods[0], 0)
+    assert checkpoint.exists()
+    monkeypatch.setattr(evaluation, "train", train)
+    resumed = harness.run()
+    assert "after epoch 2" in capsys.readouterr().out
+    assert not checkpoint.exists()  # the saved cell replaces it
+    assert [r["test"] for r in resumed] == [r["test"] for r in whole]
+    assert [r["losses"] for r in resumed] == [r["losses"] for r in whole]

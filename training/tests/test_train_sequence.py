@@ -49,3 +49,29 @@ def test_both_sequence_models_learn_a_deterministic_pattern():
             test = evaluate(model, items(), split.test_histories, split.test_targets)
         assert test["recall@5"] > 0.9, (kind, test, log["best_epoch"])
         assert popularity(split, 100)["test"]["recall@5"] < 0.2
+
+
+def test_an_interrupted_training_continues_from_its_checkpoint_as_if_never_stopped(tmp_path):
+    # Two epochs with a checkpoint, then the same training asked for four: epochs 3-4 continue from the file and
+    # end where an uninterrupted four-epoch training ends (same losses, same validation, same weights).
+    generator = torch.Generator().manual_seed(1)
+    sequences = [torch.randint(0, 50, (9,), generator=generator).tolist() for _ in range(200)]
+    parts = [TrainingPart("random", 0, 50, leave_one_out(sequences))]
+
+    def run(epochs: int, checkpoint=None):
+        torch.manual_seed(0)
+        model, items = SASRec(16, 6, 1, 2, 0.3), IdItemTable(50, 16)
+        log = train(items, model, parts, epochs=epochs, batch_size=32, learning_rate=1e-2, weight_decay=0.0,
+                    quiet=True, checkpoint=checkpoint)
+        return log, items.state_dict()["embedding.weight"]
+
+    whole, whole_table = run(4)
+    file = tmp_path / "run.checkpoint.pt"
+    first, _ = run(2, file)
+    assert file.exists() and [e["loss"] for e in first["epochs"]] == [e["loss"] for e in whole["epochs"][:2]]
+    resumed, resumed_table = run(4, file)
+    assert resumed["resumed_after_epochs"] == [2]
+    assert [e["loss"] for e in resumed["epochs"]] == [e["loss"] for e in whole["epochs"]]
+    assert [e["validation"] for e in resumed["epochs"]] == [e["validation"] for e in whole["epochs"]]
+    assert resumed["best_epoch"] == whole["best_epoch"]
+    assert torch.equal(resumed_table, whole_table)
