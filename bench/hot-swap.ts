@@ -1,8 +1,8 @@
 /**
  * The hot-swap load test (`npm run bench:hot-swap`): recommendation requests flow at a steady rate while the
- * server switches model versions, twice per rate: first to a version whose encoder is the serving one's (a copy of
- * the bundle under another model_version: the daily "retrained sequence model" switch, which reuses the semantic
- * vectors), then to a version whose encoder differs in its bytes (bench/lib/bundle.ts markEncoder: the same
+ * server switches model versions, per rate: first, several times, to a version whose encoder is the serving one's
+ * (a copy of the bundle under another model_version: the daily "retrained sequence model" switch, which reuses the
+ * semantic vectors), then to a version whose encoder differs in its bytes (bench/lib/bundle.ts markEncoder: the same
  * function, another sha256), which re-embeds the whole catalogue with the real encoder. Reports the failed requests
  * (the target is 0), latency and the server's event-loop delay per phase, and the time of each switch; repeated for
  * each rate of a sweep, after a search for the highest rate the server keeps up with outside a switch.
@@ -40,7 +40,14 @@ export interface HotSwapOptions {
   /** Seconds of each step of that search. */
   steadySeconds: number;
   beforeSeconds: number;
-  /** Seconds between the two switches. */
+  /**
+   * Same-encoder switches per rate, each to a version of its own, measured together: one switch of ~9 s at 20 req/s
+   * gives ~180 requests, and the p99 of so few is their second-slowest.
+   */
+  sameEncoderSwitches: number;
+  /** After them, the switch to a version with a new encoder (re-embeds the catalogue: minutes). */
+  newEncoder: boolean;
+  /** Seconds after each same-encoder switch (before the next switch). */
   betweenSeconds: number;
   afterSeconds: number;
   /** Each switch must finish within this; the run stops either way. */
@@ -81,8 +88,11 @@ interface PhaseReport extends PhaseStats {
   event_loop_max_ms: number | null;
   /** Largest per-second p99 of that delay in the phase. */
   event_loop_p99_ms: number | null;
-  /** The phase's slowest requests (at most SLOWEST_KEPT): when each was due, in seconds from the phase's start, and its latency. */
-  slowest: { at_s: number; ms: number }[];
+  /**
+   * The phase's slowest requests (at most SLOWEST_KEPT): when each was due, in seconds from the start of its part of
+   * the phase (`part`: which one, where the phase has several, e.g. three same-encoder switches), and its latency.
+   */
+  slowest: { part?: number; at_s: number; ms: number }[];
 }
 
 /** How many of a phase's slowest requests the report keeps, to show when in a switch requests wait. */
@@ -115,12 +125,13 @@ export interface RateRun {
   failed: number;
   failures: Record<string, number>;
   first_failures: string[];
-  phases: Record<PhaseName, PhaseReport>;
+  /** The phases the run had (without a new-encoder switch, none during one). */
+  phases: Partial<Record<PhaseName, PhaseReport>>;
   switches: SwitchRecord[];
   responses_by_version: Record<string, number>;
-  /** p99 during each switch over p99 before the switches (target: at most 3). */
-  p99_ratio_same_encoder: number;
-  p99_ratio_new_encoder: number;
+  /** p99 during each kind of switch over p99 before the switches (target: at most 3); null without that switch. */
+  p99_ratio_same_encoder: number | null;
+  p99_ratio_new_encoder: number | null;
   load: { start: LoadSnapshot; end: LoadSnapshot };
 }
 
@@ -333,21 +344,30 @@ export async function runHotSwap(options: HotSwapOptions): Promise<HotSwapReport
 
     const rates = [...new Set([...options.rates, ...(maxRate ? [maxRate] : [])])];
     for (const [index, rate] of rates.entries()) {
-      const same = await snapshotBundle(serving.dir, registry, { dirName: `r${index}-same`, version: `${from.version}-r${index}-same` });
-      const next = await publishWithOtherEncoder(serving.dir, registry, { dirName: `r${index}-new`, version: `${from.version}-r${index}-new`, mark: `run ${process.pid} rate ${rate}` });
-      log(`rate ${rate}/s: ${serving.version} -> ${same.version} (same encoder) -> ${next.version} (new encoder)`);
+      const plan: ['same_encoder' | 'new_encoder', { dir: string; version: string }][] = [];
+      for (let k = 1; k <= options.sameEncoderSwitches; k++) {
+        const name = `r${index}-same${options.sameEncoderSwitches > 1 ? k : ''}`;
+        plan.push(['same_encoder', await snapshotBundle(serving.dir, registry, { dirName: name, version: `${from.version}-${name}` })]);
+      }
+      if (options.newEncoder) {
+        plan.push(['new_encoder', await publishWithOtherEncoder(serving.dir, registry, { dirName: `r${index}-new`, version: `${from.version}-r${index}-new`, mark: `run ${process.pid} rate ${rate}` })]);
+      }
+      log(`rate ${rate}/s: ${[serving.version, ...plan.map(([kind, target]) => `${target.version} (${kind.replace('_', ' ')})`)].join(' -> ')}`);
       const loadStart = await loadSnapshot();
-      const run = load(rate, options.beforeSeconds + options.betweenSeconds + options.afterSeconds + 2 * options.swapTimeoutSeconds + 30);
-      const marks: number[] = [performance.now()];
+      const run = load(rate, options.beforeSeconds + plan.length * (options.betweenSeconds + options.swapTimeoutSeconds) + options.afterSeconds + 30);
+      // Each request's phase, by when it was due: before the first switch, during a switch of either kind, between
+      // switches, after the last.
+      const windows: Record<PhaseName, [number, number][]> = { before: [], during_same_encoder: [], between: [], during_new_encoder: [], after: [] };
       const switches: SwitchRecord[] = [];
       let samples: PacedSample[];
+      let mark = performance.now();
       try {
         await sleep(options.beforeSeconds * 1000);
-        for (const [kind, target] of [['same_encoder', same], ['new_encoder', next]] as const) {
+        for (const [step, [kind, target]] of plan.entries()) {
           const meter = new CpuMeter(() => [server.pid]);
-          marks.push(performance.now());
+          windows[step === 0 ? 'before' : 'between'].push([mark, (mark = performance.now())]);
           const done = await switchTo(target.version);
-          marks.push(performance.now());
+          windows[kind === 'same_encoder' ? 'during_same_encoder' : 'during_new_encoder'].push([mark, (mark = performance.now())]);
           const a = fillRecord(done.activation);
           switches.push({
             kind, from_version: serving.version, to_version: target.version, seconds: round(done.seconds, 2),
@@ -358,37 +378,40 @@ export async function runHotSwap(options: HotSwapOptions): Promise<HotSwapReport
           });
           log(`  ${kind}: ${round(done.seconds, 1)} s (server: load and check ${a.load_seconds?.toFixed(1)} s, ${a.mode} ${a.fill_seconds?.toFixed(1)} s)`);
           serving = target;
-          await sleep((kind === 'same_encoder' ? options.betweenSeconds : options.afterSeconds) * 1000);
+          await sleep((step < plan.length - 1 ? options.betweenSeconds : options.afterSeconds) * 1000);
         }
       } finally {
         run.stop();
         samples = await run.done;
       }
-      // marks: start, same start, same end, new start, new end; phases by when requests were due.
-      const windows: Record<PhaseName, [number, number]> = {
-        before: [marks[0], marks[1]], during_same_encoder: [marks[1], marks[2]], between: [marks[2], marks[3]],
-        during_new_encoder: [marks[3], marks[4]], after: [marks[4], Infinity],
-      };
-      const phases = Object.fromEntries(PHASES.map((name) => {
-        const [start, end] = windows[name];
-        const inPhase = samples.filter(({ due }) => due >= start && due < end);
+      windows.after.push([mark, Infinity]);
+      const phases = Object.fromEntries(PHASES.filter((name) => windows[name].length > 0).map((name) => {
+        const parts = windows[name].map(([start, end]) => {
+          const inPart = samples.filter(({ due }) => due >= start && due < end);
+          const seconds = inPart.length < 2 ? 1 / rate : (inPart.at(-1)!.due - inPart[0].due) / 1000 + 1 / rate;
+          const last = Number.isFinite(end) ? end : samples.reduce((most, sample) => Math.max(most, sample.end), -Infinity);
+          const answered = samples.filter((sample) => sample.end >= start && sample.end < last).length;
+          return { start, inPart, seconds, last, answered };
+        });
+        const inPhase = parts.flatMap((part) => part.inPart);
         const ok = inPhase.filter((sample) => sample.ok);
-        const seconds = inPhase.length < 2 ? 1 : (inPhase.at(-1)!.due - inPhase[0].due) / 1000 + 1 / rate;
+        const seconds = parts.reduce((sum, part) => sum + part.seconds, 0);
         const stats = summarize(ok.map((sample) => sample.end - sample.due), inPhase.length - ok.length, seconds);
         const fromSend = summarize(ok.map((sample) => sample.end - sample.sent), 0, seconds);
-        const last = Number.isFinite(end) ? end : samples.reduce((most, sample) => Math.max(most, sample.end), -Infinity);
-        const answered = samples.filter((sample) => sample.end >= start && sample.end < last).length;
-        const loop = probe.between(start, last);
+        const loops = parts.map((part) => probe.between(part.start, part.last));
+        const most = (values: (number | null)[]) => (values.some((v) => v !== null) ? Math.max(...values.filter((v): v is number => v !== null)) : null);
+        const span = parts.reduce((sum, part) => sum + Math.max(1e-3, (part.last - part.start) / 1000), 0);
         const report: PhaseReport = {
           requests: stats.requests, failed: stats.failed, p50_ms: stats.p50_ms, p99_ms: stats.p99_ms, max_ms: stats.max_ms,
           p50_ms_from_send: fromSend.p50_ms, p99_ms_from_send: fromSend.p99_ms, rps: stats.rps,
-          answered_per_s: round(answered / Math.max(1e-3, (last - start) / 1000), 1),
-          event_loop_max_ms: loop.max_ms, event_loop_p99_ms: loop.p99_ms,
-          slowest: ok.map((sample) => ({ at_s: round((sample.due - start) / 1000, 2), ms: round(sample.end - sample.due, 1) }))
+          answered_per_s: round(parts.reduce((sum, part) => sum + part.answered, 0) / span, 1),
+          event_loop_max_ms: most(loops.map((loop) => loop.max_ms)), event_loop_p99_ms: most(loops.map((loop) => loop.p99_ms)),
+          slowest: parts.flatMap((part, k) => part.inPart.filter((sample) => sample.ok)
+            .map((sample) => ({ ...(parts.length > 1 ? { part: k + 1 } : {}), at_s: round((sample.due - part.start) / 1000, 2), ms: round(sample.end - sample.due, 1) })))
             .sort((a, b) => b.ms - a.ms).slice(0, SLOWEST_KEPT),
         };
         return [name, report];
-      })) as Record<PhaseName, PhaseReport>;
+      })) as Partial<Record<PhaseName, PhaseReport>>;
       for (const record of switches) {
         const firstNew = samples.reduce((least, s) => (s.label === record.to_version ? Math.min(least, s.end) : least), Infinity);
         record.old_version_answers_after_first_new = samples.filter((s) => s.label === record.from_version && s.due > firstNew).length;
@@ -405,15 +428,15 @@ export async function runHotSwap(options: HotSwapOptions): Promise<HotSwapReport
         rate, concurrency: options.concurrency, requests: samples.length, failed: failures.length, failures: errorKinds,
         first_failures: failures.slice(0, 5).map((f) => f.error ?? `HTTP ${f.status}`), phases, switches,
         responses_by_version: responsesByVersion,
-        p99_ratio_same_encoder: round(phases.during_same_encoder.p99_ms / phases.before.p99_ms, 2),
-        p99_ratio_new_encoder: round(phases.during_new_encoder.p99_ms / phases.before.p99_ms, 2),
+        p99_ratio_same_encoder: phases.during_same_encoder ? round(phases.during_same_encoder.p99_ms / phases.before!.p99_ms, 2) : null,
+        p99_ratio_new_encoder: phases.during_new_encoder ? round(phases.during_new_encoder.p99_ms / phases.before!.p99_ms, 2) : null,
         load: { start: loadStart, end: await loadSnapshot() },
       };
       runs.push(result);
-      log(`rate ${rate}/s: ${result.requests} requests, ${result.failed} failed; p99 before ${phases.before.p99_ms} ms, `
-        + `during same-encoder switch ${phases.during_same_encoder.p99_ms} ms (max ${phases.during_same_encoder.max_ms}), `
-        + `during new-encoder switch ${phases.during_new_encoder.p99_ms} ms (max ${phases.during_new_encoder.max_ms}); `
-        + `event loop max ${PHASES.map((name) => `${name} ${phases[name].event_loop_max_ms}`).join(', ')} ms`);
+      const during = (name: PhaseName) => (phases[name] ? `${phases[name].p99_ms} ms (max ${phases[name].max_ms})` : 'n/a');
+      log(`rate ${rate}/s: ${result.requests} requests, ${result.failed} failed; p99 before ${phases.before!.p99_ms} ms, `
+        + `during same-encoder switches ${during('during_same_encoder')}, during new-encoder switch ${during('during_new_encoder')}; `
+        + `event loop max ${Object.entries(phases).map(([name, phase]) => `${name} ${phase.event_loop_max_ms}`).join(', ')} ms`);
     }
   } finally {
     await probe.stop();

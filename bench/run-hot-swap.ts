@@ -13,7 +13,7 @@ import { invokedAs } from './lib/invoked-as.js';
 const DEFAULT_OUT = path.join(REPO, 'reports/hot-swap.json');
 
 const program = new Command('bench:hot-swap')
-  .description('Switch model versions (same encoder, then a new one) while recommendation requests flow, at each rate of a sweep; report failed requests, latency, event-loop delay and switch times')
+  .description('Switch model versions (same encoder, several times, then a new one) while recommendation requests flow, at each rate of a sweep; report failed requests, latency, event-loop delay and switch times')
   .option('--bundle <dir>', 'model bundle (a copy is published under a second version)', path.join(REPO, 'bundles/quick'))
   .option('--datasets <list>', 'datasets of ../shared/data in the catalogue', 'amazon-games')
   .option('--limit-per-dir <n>', 'only the first n items of each dataset')
@@ -23,7 +23,9 @@ const program = new Command('bench:hot-swap')
   .option('--steady <s>', 'seconds of each step of that search', '8')
   .option('--warmup <s>', 'unmeasured load first', '3')
   .option('--before <s>', 'measured seconds before the first switch of a run (30: the p99 the ratios divide by rests on enough requests)', '30')
-  .option('--between <s>', 'measured seconds between the two switches of a run', '5')
+  .option('--same-encoder-switches <n>', 'same-encoder switches per rate, each to a version of its own, measured together', '3')
+  .option('--no-new-encoder', 'skip the switch to a new encoder (minutes of re-embedding): only the same-encoder switches')
+  .option('--between <s>', 'measured seconds after each switch but the last', '5')
   .option('--after <s>', 'measured seconds after the second switch', '5')
   .option('--swap-timeout <s>', 'longest the switch may take', '900')
   .option('--samples <n>', 'histories to cycle through', '500')
@@ -56,6 +58,8 @@ const report = await runHotSwap({
   steadySeconds: Number(o.steady),
   warmupSeconds: Number(o.warmup),
   beforeSeconds: Number(o.before),
+  sameEncoderSwitches: int(o.sameEncoderSwitches),
+  newEncoder: Boolean(o.newEncoder),
   betweenSeconds: Number(o.between),
   afterSeconds: Number(o.after),
   swapTimeoutSeconds: Number(o.swapTimeout),

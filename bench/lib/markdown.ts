@@ -63,7 +63,7 @@ export function servingMarkdown(report: ServingReport): string {
 
 const PHASE_LABELS: Record<string, string> = {
   before: 'before the switches',
-  during_same_encoder: 'during the same-encoder switch',
+  during_same_encoder: 'during the same-encoder switches',
   between: 'between the switches',
   during_new_encoder: 'during the new-encoder switch',
   after: 'after the switches',
@@ -71,6 +71,7 @@ const PHASE_LABELS: Record<string, string> = {
 
 export function hotSwapMarkdown(report: HotSwapReport): string {
   const loop = (value: number | null) => (value === null ? 'n/a' : fmt(value, 0));
+  const ratio = (value: number | null) => (value === null ? 'no such switch' : `${fmt(value)}x`);
   const lines = [
     `Command: \`${report.command}\` → \`reports/hot-swap.json\`.`,
     '',
@@ -97,7 +98,7 @@ export function hotSwapMarkdown(report: HotSwapReport): string {
       '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
       ...Object.entries(run.phases).map(([name, p]) => `| ${PHASE_LABELS[name] ?? name} | ${p.requests} | ${p.failed} | ${fmt(p.p50_ms)} | ${fmt(p.p99_ms)} | ${fmt(p.max_ms)} | ${fmt(p.p99_ms_from_send)} | ${fmt(p.answered_per_s, 0)} | ${loop(p.event_loop_max_ms)} | ${loop(p.event_loop_p99_ms)} |`),
       '',
-      `${run.requests} requests, **${run.failed} failed**${run.failed ? ` (${Object.entries(run.failures).map(([kind, n]) => `${kind}: ${n}`).join(', ')})` : ''}; p99 during the switches / before: ${fmt(run.p99_ratio_same_encoder)}x (same encoder), ${fmt(run.p99_ratio_new_encoder)}x (new encoder).`,
+      `${run.requests} requests, **${run.failed} failed**${run.failed ? ` (${Object.entries(run.failures).map(([kind, n]) => `${kind}: ${n}`).join(', ')})` : ''}; p99 during the switches / before: ${ratio(run.p99_ratio_same_encoder)} (same encoder), ${ratio(run.p99_ratio_new_encoder)} (new encoder).`,
       '');
   }
   lines.push(`Total: ${report.requests} requests through the switches, **${report.failed} failed**.`);

@@ -61,16 +61,21 @@ describe('benchmarks (smoke)', () => {
   it('hot-swap load test: no failed request across both switches', async () => {
     const report = await runHotSwap({
       bundleDir: tinyBundle(), datasets: ['amazon-games'], limitPerDir: 300, concurrency: 4, rates: [40],
-      findMax: false, steadySeconds: 1, warmupSeconds: 0.3, beforeSeconds: 1, betweenSeconds: 0.5, afterSeconds: 0.5,
+      findMax: false, steadySeconds: 1, warmupSeconds: 0.3, beforeSeconds: 1, sameEncoderSwitches: 2, newEncoder: true,
+      betweenSeconds: 0.5, afterSeconds: 0.5,
       swapTimeoutSeconds: 120, samples: 20, historyLength: 3, first: 5, workDir, serverLogLevel: 'info', command: 'test', log,
     });
     assert.equal(report.failed, 0, JSON.stringify(report.runs.map((run) => run.first_failures)));
     assert.equal(report.runs.length, 1);
     const [run] = report.runs;
-    assert.ok(run.phases.before.requests > 0 && run.phases.after.requests > 0);
-    assert.deepEqual(run.switches.map((s) => [s.kind, s.mode]), [['same_encoder', 'reuse'], ['new_encoder', 'embed']]);
+    assert.ok(run.phases.before!.requests > 0 && run.phases.after!.requests > 0);
+    assert.deepEqual(run.switches.map((s) => [s.kind, s.mode]), [['same_encoder', 'reuse'], ['same_encoder', 'reuse'], ['new_encoder', 'embed']]);
     assert.equal(run.switches[0].reused, report.catalogue.items);
-    assert.equal(run.switches[1].embedded, report.catalogue.items);
+    assert.equal(run.switches[1].reused, report.catalogue.items);  // each same-encoder switch to a version of its own
+    assert.equal(run.switches[2].embedded, report.catalogue.items);
+    // the two same-encoder switches are one phase: its requests are those due during either
+    const slowest = run.phases.during_same_encoder!.slowest;
+    assert.ok(slowest.every((s) => s.part === 1 || s.part === 2), JSON.stringify(slowest));
     for (const s of run.switches) {
       assert.equal(typeof s.seconds, 'number');
       assert.equal(s.old_version_answers_after_first_new, 0);
