@@ -27,13 +27,14 @@ export class BlockMatrix {
     return this.blocks[Math.floor(row / BLOCK_ROWS)].subarray(start, start + this.dim);
   }
 
-  /** The given rows, one after another, in a new matrix. */
-  rows(rows: readonly number[]): Float32Array {
-    return this.copyRows(rows, new Float32Array(rows.length * this.dim));
+  /** The given rows, one after another, in a new matrix (or, with `target`, in the start of that). */
+  rows(rows: readonly number[], target?: Float32Array): Float32Array {
+    return this.copyRows(rows, target ?? new Float32Array(rows.length * this.dim));
   }
 
   /** Copies the given rows, one after another, into the start of `target`; returns that part of it. */
   private copyRows(rows: readonly number[], target: Float32Array): Float32Array {
+    if (target.length < rows.length * this.dim) throw new RangeError(`room for ${Math.floor(target.length / this.dim)} rows, ${rows.length} asked for`);
     rows.forEach((row, i) => target.set(this.view(row), i * this.dim));
     return target.subarray(0, rows.length * this.dim);
   }

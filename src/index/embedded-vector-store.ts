@@ -480,15 +480,17 @@ export class EmbeddedCollection implements VectorCollection {
   }
 
   /**
-   * The vectors found are copied into one new matrix, of which each is a view: one allocation per call, not one per
-   * vector. (A vector over 64 bytes has its memory outside V8's heap, and many of them made V8 collect garbage for
-   * "external memory pressure" 4 times in a second of a model switch that retrieves every item's vector.)
+   * The vectors found are copied into one matrix (a new one, or `into`), of which each is a view: at most one
+   * allocation per call, not one per vector. (A vector over 64 bytes has its memory outside V8's heap, and many of
+   * them made V8 collect garbage for "external memory pressure" 4 times in a second of a model switch that
+   * retrieves every item's vector.)
    */
-  async retrieve(ids: readonly string[], using: VectorName): Promise<Map<string, StoredVector>> {
+  async retrieve(ids: readonly string[], using: VectorName, into?: Float32Array): Promise<Map<string, StoredVector>> {
+    const dimensions = this.dimensions[using];
+    if (into && into.length < ids.length * dimensions) throw new RangeError(`room for ${Math.floor(into.length / dimensions)} vectors, ${ids.length} asked for`);
     const present = ids.filter((id) => this.slotOf.has(id));
     const slots = present.map((id) => this.slotOf.get(id)!);
-    const dimensions = this.dimensions[using];
-    const rows = this.matrices[using].rows(slots);
+    const rows = this.matrices[using].rows(slots, into);
     return new Map(present.map((id, i) => [id, { domain: this.domains[slots[i]], vector: rows.subarray(i * dimensions, (i + 1) * dimensions) }]));
   }
 

@@ -22,7 +22,7 @@ export function reportingIndexFailures(collection: VectorCollection): VectorColl
     dimensions: collection.dimensions,
     upsert: (points: readonly VectorPoint[]) => guarded('upsert', () => collection.upsert(points)),
     delete: (ids: readonly string[]) => guarded('delete', () => collection.delete(ids)),
-    retrieve: (ids: readonly string[], using: VectorName) => guarded('retrieve', () => collection.retrieve(ids, using)),
+    retrieve: (ids: readonly string[], using: VectorName, into?: Float32Array) => guarded('retrieve', () => collection.retrieve(ids, using, into)),
     search: (request: SearchRequest) => guarded('search', () => collection.search(request)),
     count: (domain?: string) => guarded('count', () => collection.count(domain)),
     listIds: () => guarded('listIds', () => collection.listIds()),

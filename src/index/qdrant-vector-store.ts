@@ -212,7 +212,7 @@ class QdrantCollection implements VectorCollection {
     }
   }
 
-  async retrieve(ids: readonly string[], using: VectorName): Promise<Map<string, StoredVector>> {
+  async retrieve(ids: readonly string[], using: VectorName, into?: Float32Array): Promise<Map<string, StoredVector>> {
     const wanted = [...new Set(ids)];
     const found = new Map<string, StoredVector>();
     if (wanted.length === 0) return found;
@@ -223,9 +223,15 @@ class QdrantCollection implements VectorCollection {
     }));
     const byId = new Map(records.map((record) => [payloadField(record, 'id', this.name), record]));
     // In the order asked for, as the embedded store answers.
+    const dimensions = this.dimensions[using];
+    if (into && into.length < wanted.length * dimensions) throw new RangeError(`room for ${Math.floor(into.length / dimensions)} vectors, ${wanted.length} asked for`);
     for (const id of wanted) {
       const record = byId.get(id);
-      if (record) found.set(id, { domain: payloadField(record, 'domain', this.name), vector: this.namedVector(record, using) });
+      if (!record) continue;
+      const vector = this.namedVector(record, using);
+      const kept = into ? into.subarray(found.size * dimensions, (found.size + 1) * dimensions) : vector;
+      if (into) kept.set(vector);
+      found.set(id, { domain: payloadField(record, 'domain', this.name), vector: kept });
     }
     return found;
   }

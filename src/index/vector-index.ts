@@ -52,8 +52,13 @@ export interface VectorCollection {
   /** Inserts or replaces points. */
   upsert(points: readonly VectorPoint[]): Promise<void>;
   delete(ids: readonly string[]): Promise<void>;
-  /** The domain and named vector of each id that is present (copies, which the caller may keep). */
-  retrieve(ids: readonly string[], using: VectorName): Promise<Map<string, StoredVector>>;
+  /**
+   * The domain and named vector of each id that is present, in the order asked: copies, which the caller may keep.
+   * With `into` (room for a vector per id asked for), the vectors are written one after another into it and are
+   * views of it, valid until the caller writes there again: a loop over a whole catalogue (a same-encoder model
+   * switch) reuses one buffer instead of allocating memory outside V8's heap for every vector.
+   */
+  retrieve(ids: readonly string[], using: VectorName, into?: Float32Array): Promise<Map<string, StoredVector>>;
   search(request: SearchRequest): Promise<SearchHit[]>;
   count(domain?: string): Promise<number>;
   /** The ids of every point. */

@@ -139,6 +139,11 @@ export class RecommendationModel {
     return adaptRows(this.adapter, embeddings);
   }
 
+  /** Recommendation vectors of a [rows, item_embedding] matrix of item embeddings (not copied on the way in). */
+  async adaptMatrix(embeddings: Float32Array, rows: number): Promise<Float32Array[]> {
+    return adaptMatrix(this.adapter, embeddings, rows);
+  }
+
   /**
    * Both vectors of each title. The encoder's matrix goes to the adapter as it is, and each item's vectors are views
    * of the two matrices: nothing is copied on the way to the index.

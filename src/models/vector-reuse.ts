@@ -48,11 +48,17 @@ export async function reuseSemanticVectors(
   if (!(await storedVectorsMatch(source, target.model, rows.slice(0, 8)))) return null;
   const result: ReuseResult = { reused: 0, unchanged: 0, missing: 0 };
   const pace = new BackgroundPace(REUSE_SHARE);
+  // Each step's vectors are read into the same two buffers (see asMatrix for why): a step's writes are done before
+  // the next step reads.
+  const scratch = (of: EmbeddingTarget) => new Float32Array(REUSE_BATCH * of.collection.dimensions.semantic);
+  const [sourceRows, targetRows] = [scratch(source), scratch(target)];
   progress?.(0, rows.length);
   for (let start = 0; start < rows.length; start += REUSE_BATCH) {
     const chunk = rows.slice(start, start + REUSE_BATCH);
     const ids = chunk.map((row) => row.id);
-    const [stored, held] = await Promise.all([source.collection.retrieve(ids, 'semantic'), target.collection.retrieve(ids, 'semantic')]);
+    const [stored, held] = await Promise.all([
+      source.collection.retrieve(ids, 'semantic', sourceRows), target.collection.retrieve(ids, 'semantic', targetRows),
+    ]);
     const todo = chunk.filter((row) => {
       const vector = stored.get(row.id);
       if (!vector) {
@@ -67,8 +73,8 @@ export async function reuseSemanticVectors(
       return true;
     });
     if (todo.length > 0) {
-      const semantic = todo.map((row) => stored.get(row.id)!.vector); // retrieve gives copies
-      const recommendation = await target.model.adapt(semantic);
+      const semantic = todo.map((row) => stored.get(row.id)!.vector);
+      const recommendation = await target.model.adaptMatrix(...asMatrix(semantic));
       const vectors = todo.map((_, i) => ({ semantic: semantic[i], recommendation: recommendation[i] }));
       // An item replaced or deleted meanwhile keeps out: the write put its own vectors into this collection too.
       const points: VectorPoint[] = [];
@@ -96,6 +102,22 @@ async function storedVectorsMatch(source: EmbeddingTarget, model: Recommendation
     const kept = stored.get(row.id)!.vector;
     return kept.length === fresh[i].length && kept.every((value, j) => Math.abs(value - fresh[i][j]) <= SAMPLE_TOLERANCE);
   });
+}
+
+/**
+ * The rows as one [rows, dim] matrix for the adapter: the buffer they are views of where they lie one after another
+ * in it (what `retrieve` of the embedded store gives), else a copy. Every buffer allocated here is memory outside
+ * V8's heap that counts towards its next collection: one copy per reused item brought full collections every few
+ * hundred milliseconds into a same-encoder switch under load.
+ */
+function asMatrix(rows: readonly Float32Array[]): [Float32Array, number] {
+  const [first] = rows;
+  const dim = first.length;
+  const consecutive = rows.every((row, i) => row.buffer === first.buffer && row.length === dim && row.byteOffset === first.byteOffset + i * dim * 4);
+  if (consecutive) return [new Float32Array(first.buffer, first.byteOffset, rows.length * dim), rows.length];
+  const matrix = new Float32Array(rows.length * dim);
+  rows.forEach((row, i) => matrix.set(row, i * dim));
+  return [matrix, rows.length];
 }
 
 function equal(a: Float32Array, b: Float32Array): boolean {

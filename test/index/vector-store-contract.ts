@@ -171,6 +171,18 @@ export function vectorStoreContract(setUp: () => Promise<ContractBackend>): void
     assert.deepEqual((await collection.retrieve(['item-3'], 'recommendation')).get('item-3')!.vector, randomVector(1003, 4));
   });
 
+  it('retrieves into a buffer of the caller: the same vectors, as views of it, one after another', async () => {
+    const collection = await openStore().collection(name('retrieve-into'), dims);
+    await collection.upsert([point(1, 'games'), point(2, 'movies'), point(3, 'games')]);
+    const into = new Float32Array(4 * 4).fill(-1);
+    const stored = await collection.retrieve(['item-3', 'missing', 'item-1', 'item-2'], 'recommendation', into);
+    assert.deepEqual([...stored.keys()], ['item-3', 'item-1', 'item-2']);
+    assert.deepEqual([...stored.values()].map((found) => [found.vector.buffer === into.buffer, found.vector.byteOffset / 16]), [[true, 0], [true, 1], [true, 2]]);
+    assert.deepEqual(into.subarray(0, 12), Float32Array.from([...randomVector(1003, 4), ...randomVector(1001, 4), ...randomVector(1002, 4)]));
+    assert.deepEqual(stored.get('item-1'), { domain: 'games', vector: randomVector(1001, 4) });
+    await assert.rejects(collection.retrieve(['item-1', 'item-2'], 'recommendation', new Float32Array(4)), RangeError);
+  });
+
   it('counts, lists ids and lists the domains that have points', async () => {
     const collection = await openStore().collection(name('listing'), dims);
     assert.equal(await collection.count(), 0);
