@@ -236,6 +236,7 @@ export async function runHotSwap(options: HotSwapOptions): Promise<HotSwapReport
   if (histories.length === 0) throw new Error('no amazon-games history fits the catalogue');
 
   const logFile = path.join(options.workDir, 'logs', 'serve-hot-swap.log');
+  await rm(logFile, { force: true }); // the server appends: one run's log, not every run's (a sweep logs ~1 GB of requests)
   const server = await startPlatformServer({
     dataDir, bundleDir: from.dir, registryDir: registry, apiKey: API_KEY, logLevel: options.serverLogLevel, logFile,
     nodeArgs: options.serverNodeArgs,
