@@ -52,7 +52,7 @@ from .metrics import CUTOFFS
 from .sasrec import SASRec, Adapter
 from .seeding import seed_everything
 from .train_encoder import machine
-from .train_sequence import EmbeddingItemTable, IdItemTable, TrainingPart, evaluate, popularity, train
+from .train_sequence import TRAINING_PROCEDURE, EmbeddingItemTable, IdItemTable, TrainingPart, evaluate, popularity, train
 
 SETTINGS = ("in-domain", "out-of-domain", "zero-shot")
 MODELS = ("sasrec", "gru4rec")
@@ -90,8 +90,9 @@ def protocol_identity(protocol: Protocol, zero_shot: bool) -> dict:
     """The protocol's part of a result's identity: every field but the seeds; the zero-shot mix's limits only for
     zero-shot results, and only when set (unset, they change nothing, so results computed before they existed stay
     valid)."""
-    return {k: v for k, v in asdict(protocol).items()
-            if k != "seeds" and not (k in ZERO_SHOT_ONLY and (not zero_shot or v is None))}
+    return {**{k: v for k, v in asdict(protocol).items()
+               if k != "seeds" and not (k in ZERO_SHOT_ONLY and (not zero_shot or v is None))},
+            "training": TRAINING_PROCEDURE}
 
 
 def capped(best_epoch: int, epochs_run: int, protocol: Protocol) -> bool:

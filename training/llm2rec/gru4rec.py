@@ -1,8 +1,8 @@
 """GRU4Rec over item vectors (history -> user vector), with the same interface as SASRec (training/llm2rec/sasrec.py),
 so the trainer, the evaluation and the item tables work with either.
 
-Histories are left-padded. The GRU runs over the padding too, whose inputs are zeroed: the state it reaches before
-the first real item acts as a learned start state, the same for every user with the same amount of padding.
+Histories are left-padded; the GRU runs over the real items only, from a zero state (packed sequences), so that its
+output does not depend on how much padding a batch has: the trainer pads each batch only to its longest history.
 """
 
 import torch
@@ -19,10 +19,21 @@ class GRU4Rec(nn.Module):
         self.norm = nn.LayerNorm(dim)
 
     def encode(self, history: torch.Tensor, history_mask: torch.Tensor) -> torch.Tensor:
-        """Hidden state at every position [batch, length, dim]; position t has seen only positions <= t."""
+        """Hidden state at every position [batch, length, dim]; position t has seen only positions <= t (padding
+        positions: a state of no items)."""
+        length = history.shape[1]
+        counts = history_mask.sum(dim=1).clamp(min=1)  # an empty history runs one step over its (zeroed) padding
+        # Left-padded -> right-padded (row i moved left by its padding), packed, run, and moved back.
+        padding = (length - counts)[:, None]
+        positions = torch.arange(length, device=history.device)[None, :]
+        to_right = (positions + padding).clamp(max=length - 1)
         x = history * history_mask.unsqueeze(-1).to(history.dtype)
-        hidden, _ = self.gru(self.dropout(x))
-        return self.norm(self.dropout(hidden)) * self.output_scale
+        right = x.gather(1, to_right[..., None].expand(-1, -1, x.shape[2]))
+        packed = nn.utils.rnn.pack_padded_sequence(self.dropout(right), counts.cpu(), batch_first=True, enforce_sorted=False)
+        hidden, _ = nn.utils.rnn.pad_packed_sequence(self.gru(packed)[0], batch_first=True, total_length=length)
+        back = (positions - padding).clamp(min=0)
+        left = hidden.gather(1, back[..., None].expand(-1, -1, hidden.shape[2])) * (positions >= padding)[..., None]
+        return self.norm(self.dropout(left)) * self.output_scale
 
     def forward(self, history: torch.Tensor, history_mask: torch.Tensor) -> torch.Tensor:
         """User vector [batch, dim]: the hidden state at the last (most recent) position."""

@@ -7,7 +7,6 @@ those vectors.
 """
 
 import copy
-import math
 import os
 import time
 from dataclasses import dataclass
@@ -24,6 +23,9 @@ from .precision import Precision, adamw, autocast, resolve
 from .sasrec import Adapter
 
 SELECTION_METRIC = "recall@20"  # early stopping and the best epoch are chosen on this validation metric
+# How training batches and pads, as part of what decides a result (evaluate.protocol_identity): a change here makes
+# every saved evaluation and tuning cell be computed again.
+TRAINING_PROCEDURE = "batches of windows of about one length, each padded to its longest; GRU4Rec packed"
 
 
 class EmbeddingItemTable(nn.Module):
@@ -87,18 +89,32 @@ def training_windows(sequences: list[list[int]], max_history: int) -> tuple[torc
     return input_indices, mask, target_indices.masked_fill(mask == 0, -1)
 
 
+def length_batches(lengths: torch.Tensor, batch_size: int) -> list[torch.Tensor]:
+    """One epoch's batches of training windows (indices), each of windows of about the same length, in random order:
+    a batch is then padded only to its longest window, not to max_history (amazon-games: a median history of 6
+    items in windows of up to 50). Windows of one length are shuffled before they are cut into batches."""
+    order = torch.randperm(len(lengths))
+    order = order[torch.sort(lengths[order], stable=True).indices]
+    batches = list(order.split(batch_size))
+    return [batches[i] for i in torch.randperm(len(batches)).tolist()]
+
+
 @torch.no_grad()
 def evaluate(model: nn.Module, item_vectors: torch.Tensor, histories: list[list[int]], targets: list[int],
              batch_size: int = 1024) -> dict:
     """Recall and NDCG at 5, 10, 20 of one dataset: item_vectors are that dataset's catalogue (the item table's
-    output), histories/targets index into it."""
+    output), histories/targets index into it. Users are ranked in batches of about one history length, each padded
+    to its longest (the models' outputs do not depend on the padding)."""
     model.eval()
     sums: dict[str, float] = {}
+    lengths = [min(len(history), model.max_history) for history in histories]
+    order = sorted(range(len(targets)), key=lengths.__getitem__)
     for start in range(0, len(targets), batch_size):
-        indices, mask = left_pad(histories[start : start + batch_size], model.max_history)
+        chosen = order[start : start + batch_size]
+        indices, mask = left_pad([histories[i] for i in chosen], max(1, max(lengths[i] for i in chosen)))
         users = model(item_vectors[indices], mask)
         scores = users @ item_vectors.T
-        batch_targets = torch.tensor(targets[start : start + batch_size])
+        batch_targets = torch.tensor([targets[i] for i in chosen])
         for name, value in metric_sums(target_ranks(scores, batch_targets)).items():
             sums[name] = sums.get(name, 0.0) + value
     return {**{name: value / len(targets) for name, value in sums.items()}, "users": len(targets)}
@@ -152,6 +168,7 @@ def train(items: nn.Module, model: nn.Module, parts: list[TrainingPart], epochs:
     windows = [training_windows([[part.offset + i for i in s] for s in part.split.train], model.max_history)
                for part in parts]
     inputs, masks, targets = (torch.cat(tensors) for tensors in zip(*windows))
+    lengths = masks.sum(dim=1)
     params = list(items.parameters()) + list(model.parameters())
     optimizer = adamw(params, lr=learning_rate, weight_decay=weight_decay)
 
@@ -172,14 +189,14 @@ def train(items: nn.Module, model: nn.Module, parts: list[TrainingPart], epochs:
         items.train()
         model.train()
         started = time.time()
-        order = torch.randperm(len(inputs))
+        batches = length_batches(lengths, batch_size)
         total_loss = 0.0
-        steps = math.ceil(len(order) / batch_size)
-        progress = tqdm(range(steps), desc=f"epoch {epoch}/{epochs}", unit="step", disable=quiet)
-        for step in progress:
-            batch = order[step * batch_size : (step + 1) * batch_size]
+        steps = len(batches)
+        progress = tqdm(batches, desc=f"epoch {epoch}/{epochs}", unit="step", disable=quiet)
+        for step, batch in enumerate(progress):
+            width = int(lengths[batch].max())  # left padding beyond the batch's longest window is cut off
             with autocast(precision):
-                loss = window_loss(items, model, inputs[batch], masks[batch], targets[batch])
+                loss = window_loss(items, model, inputs[batch, -width:], masks[batch, -width:], targets[batch, -width:])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

@@ -82,8 +82,9 @@ def test_seeds_differ_but_popularity_does_not(evaluated):
     _, results, report, _ = evaluated
     games = report["datasets"]["amazon-games"]["methods"]
     assert games["popularity"]["recall@20"]["std"] == 0.0
-    id_cells = [r["test"] for r in results if r["dataset"] == "amazon-games" and r["method"] == "id-sasrec"]
-    assert id_cells[0] != id_cells[1]
+    # two seeds train two different models (on a cut this small their test metrics may still coincide: 1/60 steps)
+    id_cells = [r for r in results if r["dataset"] == "amazon-games" and r["method"] == "id-sasrec"]
+    assert id_cells[0]["losses"] != id_cells[1]["losses"]
 
 
 def test_a_rerun_reuses_finished_cells_and_recomputes_changed_ones(evaluated, cuts, capsys):

@@ -3,7 +3,8 @@ import torch
 from training.llm2rec.data import leave_one_out
 from training.llm2rec.gru4rec import GRU4Rec
 from training.llm2rec.sasrec import SASRec
-from training.llm2rec.train_sequence import IdItemTable, TrainingPart, evaluate, left_pad, popularity, train
+from training.llm2rec.train_sequence import (IdItemTable, TrainingPart, evaluate, left_pad, length_batches, popularity,
+                                             train)
 
 
 def test_popularity_counts_only_training_items():
@@ -30,6 +31,40 @@ def test_sequence_models_only_look_back():
         before, after = model.encode(items[indices], mask), model.encode(items[changed], mask)
         assert torch.allclose(before[:, :-1], after[:, :-1], atol=1e-6)
         assert not torch.allclose(before[:, -1], after[:, -1])
+
+
+def test_sequence_models_do_not_depend_on_how_much_left_padding_a_batch_has():
+    # The trainer and the evaluation pad each batch only to its longest history: a history's user vector (and
+    # hidden states at its items) must be the same under 2 or 20 positions of padding.
+    generator = torch.Generator().manual_seed(3)
+    items = torch.randn(30, 16, generator=generator)
+    histories = [[4, 9, 2], [7], [1, 2, 3, 4, 5, 6, 7, 8]]
+    for model in (SASRec(16, 20, 2, 2, 0.0), GRU4Rec(16, 20, dropout=0.0)):
+        model.eval()
+        with torch.no_grad():
+            short, short_mask = left_pad(histories, 8)
+            long, long_mask = left_pad(histories, 20)
+            assert torch.allclose(model(items[short], short_mask), model(items[long], long_mask), atol=1e-5), type(model)
+            hidden_short, hidden_long = model.encode(items[short], short_mask), model.encode(items[long], long_mask)
+            assert torch.allclose(hidden_short[short_mask.bool()], hidden_long[long_mask.bool()], atol=1e-5)
+            # and the same as each history alone, unpadded
+            alone = torch.cat([model(items[torch.tensor([h])], torch.ones(1, len(h), dtype=torch.int64)) for h in histories])
+            assert torch.allclose(alone, model(items[long], long_mask), atol=1e-5)
+
+
+def test_length_batches_hold_every_window_once_each_batch_of_about_one_length():
+    torch.manual_seed(0)
+    lengths = torch.randint(1, 51, (1000,))
+    batches = length_batches(lengths, 64)
+    assert sorted(torch.cat(batches).tolist()) == list(range(1000))
+    assert len(batches) == 16 and sum(len(b) > 64 for b in batches) == 0
+    # windows are sorted by length before they are cut: batches do not overlap in length but at their edges
+    spans = sorted((int(lengths[b].min()), int(lengths[b].max())) for b in batches)
+    assert all(low_next >= high for (_, high), (low_next, _) in zip(spans, spans[1:]))
+    padded = sum(len(b) * int(lengths[b].max()) for b in batches)
+    assert padded < 1.1 * int(lengths.sum())  # against 50 x 1000 padded to the longest window
+    # the order of batches, and of the windows of one length, is random
+    assert [b.tolist() for b in length_batches(lengths, 64)] != [b.tolist() for b in batches]
 
 
 def test_both_sequence_models_learn_a_deterministic_pattern():
