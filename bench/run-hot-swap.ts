@@ -9,6 +9,7 @@ import { hotSwapMarkdown, replaceSection } from './lib/markdown.js';
 import { BENCH_TMP, REPO } from './lib/paths.js';
 import { runHotSwap } from './hot-swap.js';
 import { invokedAs } from './lib/invoked-as.js';
+import { drawPlot } from './lib/plot.js';
 
 const DEFAULT_OUT = path.join(REPO, 'reports/hot-swap.json');
 
@@ -37,6 +38,7 @@ const program = new Command('bench:hot-swap')
   .option('--out <file>', 'JSON report', DEFAULT_OUT)
   .option('--docs-from <file>', 'only rewrite the docs section from an existing JSON report')
   .option('--no-docs', 'do not rewrite the hot-swap section of docs/BENCHMARKS.md')
+  .option('--no-plot', 'do not draw the plot (reports/hot-swap.png next to the JSON report)')
   .parse();
 
 const o = program.opts();
@@ -44,6 +46,7 @@ if (o.docsFrom) {
   const saved = JSON.parse(await readFile(path.resolve(o.docsFrom), 'utf8'));
   await replaceSection(path.join(REPO, 'docs/BENCHMARKS.md'), 'hot-swap', hotSwapMarkdown(saved));
   console.log('updated docs/BENCHMARKS.md');
+  if (o.plot) await drawPlot('bench/plot-hot-swap.py', path.resolve(o.docsFrom));
   process.exit(0);
 }
 const int = (value: string) => Number.parseInt(value, 10);
@@ -75,6 +78,7 @@ const report = await runHotSwap({
 await mkdir(path.dirname(out), { recursive: true });
 await writeFile(out, JSON.stringify(report, null, 2) + '\n');
 console.log(`wrote ${path.relative(process.cwd(), out)}`);
+if (o.plot) await drawPlot('bench/plot-hot-swap.py', out);
 if (o.docs && out === DEFAULT_OUT) {
   await replaceSection(path.join(REPO, 'docs/BENCHMARKS.md'), 'hot-swap', hotSwapMarkdown(report));
   console.log('updated docs/BENCHMARKS.md');

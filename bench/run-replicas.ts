@@ -5,19 +5,16 @@
  * Exits 1 when a request failed other than in flight on the killed replica, or an answer came from the old version
  * after every replica had switched.
  */
-import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { Command } from 'commander';
 import { replaceSection, replicasMarkdown } from './lib/markdown.js';
 import { BENCH_TMP, REPO } from './lib/paths.js';
 import { defaultDatabaseUrl, runReplicas, type ReplicasReport } from './replicas.js';
 import { invokedAs } from './lib/invoked-as.js';
+import { drawPlot } from './lib/plot.js';
 
 const DEFAULT_OUT = path.join(REPO, 'reports/replicas.json');
-const PYTHON = path.join(REPO, '.venv/bin/python');
 
 const program = new Command('bench:replicas')
   .description('Replicas over one PostgreSQL behind a load balancer: closed-loop throughput through 1, 2, 3 replicas; then at a steady rate a model switch and a replica killed (SIGKILL) and restarted; failed requests, latency per phase and per second')
@@ -55,20 +52,9 @@ const o = program.opts();
 const int = (value: string) => Number.parseInt(value, 10);
 const list = (value: string) => String(value).split(',').map((v) => int(v.trim())).filter((v) => v > 0);
 
-/** Draws <report>.png with bench/plot-replicas.py (matplotlib in .venv); a missing Python is a warning. */
+/** Draws <report>.png with bench/plot-replicas.py. */
 async function plot(reportFile: string): Promise<void> {
-  if (!o.plot) return;
-  if (!existsSync(PYTHON)) {
-    console.warn(`no ${PYTHON}: plot skipped (npm run setup makes it)`);
-    return;
-  }
-  const png = reportFile.replace(/\.json$/, '') + '.png';
-  try {
-    await promisify(execFile)(PYTHON, [path.join(REPO, 'bench/plot-replicas.py'), reportFile, png], { cwd: REPO });
-    console.log(`wrote ${path.relative(process.cwd(), png)}`);
-  } catch (error) {
-    console.warn(`plot failed: ${(error as Error).message}`);
-  }
+  if (o.plot) await drawPlot('bench/plot-replicas.py', reportFile);
 }
 
 if (o.docsFrom) {
