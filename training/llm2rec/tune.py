@@ -24,6 +24,7 @@ from pathlib import Path
 
 from .config import ConfigError
 from .evaluate import TUNABLE, Evaluation, Harness, Protocol, fingerprint
+from .train_sequence import TRAINING_PROCEDURE
 from .train_encoder import machine
 
 SELECTION = "recall@20"  # the validation metric early stopping uses; the winner is chosen by it too
@@ -76,7 +77,8 @@ def tune(dataset: str, method: str, grid: dict[str, list], base: Protocol, out: 
     # A converged configuration beats any capped one; among each, the best validation metric.
     best = max(trials, key=lambda t: (not t["capped"], t["validation"][SELECTION]))
     return name, {"grid": grid, "seed": seed, "selection": f"validation {SELECTION}", "trials": trials,
-                  "best": best["config"], "base_protocol": {k: v for k, v in asdict(base).items() if k != "seeds"}}
+                  "best": best["config"], "base_protocol": {k: v for k, v in asdict(base).items() if k != "seeds"},
+                  "training": TRAINING_PROCEDURE}
 
 
 def load_report(path: Path) -> dict:

@@ -9,6 +9,7 @@ from training.llm2rec import cli
 from training.llm2rec.config import ConfigError
 from training.llm2rec.evaluate import Evaluation, Harness, Protocol
 from training.llm2rec.tune import configurations, parse_grid, tuned_settings
+from training.llm2rec.train_sequence import TRAINING_PROCEDURE
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +39,7 @@ def test_every_configuration_is_trained_and_the_best_on_validation_wins(tuned):
     assert all("test" not in t for t in entry["trials"])  # selection never sees the test split
     assert len({t["validation"]["recall@20"] for t in entry["trials"]}) > 1  # the settings change the result
     assert entry["command"].startswith("python -m training.llm2rec.cli tune") and entry["machine"]["cores"] >= 1
+    assert entry["training"] == TRAINING_PROCEDURE  # which training procedure the trials ran under
     assert "| 0.01 | 3 |" in report.with_suffix(".md").read_text()
     assert report.with_suffix(".png").stat().st_size > 5_000
 
