@@ -31,7 +31,7 @@ from .sasrec import SASRec, Adapter
 from .stages.loop import StageModel, train_step
 from .train_config import STAGES, resolve, stage_attention
 from .train_encoder import load_datasets, machine, stage_data, stage_loss
-from .train_sequence import EmbeddingItemTable, training_windows, window_loss
+from .train_sequence import BATCH_PARTS, EmbeddingItemTable, training_windows, window_loss
 
 
 def variants(fast: Precision) -> dict[str, dict]:
@@ -101,7 +101,7 @@ def bench_sequence(datasets, start, variant: dict, warmup: int, steps: int, batc
 
     def step(i: int) -> None:
         batch = order[i * batch_size : (i + 1) * batch_size]
-        train_step(lambda: window_loss(items, model, inputs[batch], masks[batch], targets[batch]), params, optimizer,
+        train_step(lambda: window_loss(items, model, inputs[batch], masks[batch], targets[batch], parts=BATCH_PARTS), params, optimizer,
                    variant["precision"], None)
 
     seconds = time_steps(step, warmup, steps)

@@ -1,8 +1,9 @@
 """GRU4Rec over item vectors (history -> user vector), with the same interface as SASRec (training/llm2rec/sasrec.py),
 so the trainer, the evaluation and the item tables work with either.
 
-Histories are left-padded; the GRU runs over the real items only, from a zero state (packed sequences), so that its
-output does not depend on how much padding a batch has: the trainer pads each batch only to its longest history.
+Histories are left-padded; the GRU runs over the real items only, from a learned start state (packed sequences), so
+that its output does not depend on how much padding a batch has: the trainer pads each batch only to its longest
+history.
 """
 
 import torch
@@ -16,6 +17,9 @@ class GRU4Rec(nn.Module):
         self.output_scale = dim**-0.5  # as SASRec: dot products with LayerNorm-ed item vectors stay in a sane range
         self.dropout = nn.Dropout(dropout)
         self.gru = nn.GRU(dim, dim, num_layers=layers, batch_first=True, dropout=dropout if layers > 1 else 0.0)
+        # The state before the first item, learned (a zero start state trained worse: amazon-scientific validation
+        # Recall@20 0.0835 against 0.0946 for the GRU that ran over its zeroed padding, which learned one in effect).
+        self.start = nn.Parameter(torch.zeros(layers, 1, dim))
         self.norm = nn.LayerNorm(dim)
 
     def encode(self, history: torch.Tensor, history_mask: torch.Tensor) -> torch.Tensor:
@@ -30,7 +34,8 @@ class GRU4Rec(nn.Module):
         x = history * history_mask.unsqueeze(-1).to(history.dtype)
         right = x.gather(1, to_right[..., None].expand(-1, -1, x.shape[2]))
         packed = nn.utils.rnn.pack_padded_sequence(self.dropout(right), counts.cpu(), batch_first=True, enforce_sorted=False)
-        hidden, _ = nn.utils.rnn.pad_packed_sequence(self.gru(packed)[0], batch_first=True, total_length=length)
+        start = self.start.expand(-1, history.shape[0], -1).contiguous().to(x.dtype)
+        hidden, _ = nn.utils.rnn.pad_packed_sequence(self.gru(packed, start)[0], batch_first=True, total_length=length)
         back = (positions - padding).clamp(min=0)
         left = hidden.gather(1, back[..., None].expand(-1, -1, hidden.shape[2])) * (positions >= padding)[..., None]
         return self.norm(self.dropout(left)) * self.output_scale

@@ -3,8 +3,8 @@ import torch
 from training.llm2rec.data import leave_one_out
 from training.llm2rec.gru4rec import GRU4Rec
 from training.llm2rec.sasrec import SASRec
-from training.llm2rec.train_sequence import (IdItemTable, TrainingPart, evaluate, left_pad, length_batches, popularity,
-                                             train)
+from training.llm2rec.train_sequence import (IdItemTable, TrainingPart, evaluate, left_pad, popularity, train,
+                                             training_windows, window_loss)
 
 
 def test_popularity_counts_only_training_items():
@@ -52,19 +52,21 @@ def test_sequence_models_do_not_depend_on_how_much_left_padding_a_batch_has():
             assert torch.allclose(alone, model(items[long], long_mask), atol=1e-5)
 
 
-def test_length_batches_hold_every_window_once_each_batch_of_about_one_length():
-    torch.manual_seed(0)
-    lengths = torch.randint(1, 51, (1000,))
-    batches = length_batches(lengths, 64)
-    assert sorted(torch.cat(batches).tolist()) == list(range(1000))
-    assert len(batches) == 16 and sum(len(b) > 64 for b in batches) == 0
-    # windows are sorted by length before they are cut: batches do not overlap in length but at their edges
-    spans = sorted((int(lengths[b].min()), int(lengths[b].max())) for b in batches)
-    assert all(low_next >= high for (_, high), (low_next, _) in zip(spans, spans[1:]))
-    padded = sum(len(b) * int(lengths[b].max()) for b in batches)
-    assert padded < 1.1 * int(lengths.sum())  # against 50 x 1000 padded to the longest window
-    # the order of batches, and of the windows of one length, is random
-    assert [b.tolist() for b in length_batches(lengths, 64)] != [b.tolist() for b in batches]
+def test_a_batch_run_in_parts_of_one_length_has_the_loss_of_the_whole_padded_batch():
+    generator = torch.Generator().manual_seed(5)
+    sequences = [torch.randint(0, 40, (int(n),), generator=generator).tolist()
+                 for n in torch.randint(2, 30, (64,), generator=generator)]
+    inputs, masks, targets = training_windows(sequences, 20)
+    for model in (SASRec(16, 20, 2, 2, 0.0), GRU4Rec(16, 20, dropout=0.0)):
+        items = IdItemTable(40, 16)
+        whole = window_loss(items, model, inputs, masks, targets)
+        parted = window_loss(items, model, inputs, masks, targets, parts=8)
+        assert torch.allclose(whole, parted, atol=1e-5), (type(model), whole, parted)
+        whole.backward()
+        grads = [p.grad.clone() for p in model.parameters()]
+        model.zero_grad()
+        window_loss(items, model, inputs, masks, targets, parts=8).backward()
+        assert all(torch.allclose(a, p.grad, atol=1e-5) for a, p in zip(grads, model.parameters()))
 
 
 def test_both_sequence_models_learn_a_deterministic_pattern():
