@@ -58,7 +58,7 @@ import type {
   VectorPoint,
   VectorStore,
 } from './vector-index.js';
-import { VECTOR_NAMES, checkDimensions } from './vector-index.js';
+import { VECTOR_NAMES, checkDimensions, checkRoom } from './vector-index.js';
 import { sharedTurnBudget, sharedWriteBudget, VISIT_WORK, type TurnBudget } from '../turn-budget.js';
 
 /** Domains with at most this many points are searched exactly (a full scan) instead of through their graph. */
@@ -487,7 +487,7 @@ export class EmbeddedCollection implements VectorCollection {
    */
   async retrieve(ids: readonly string[], using: VectorName, into?: Float32Array): Promise<Map<string, StoredVector>> {
     const dimensions = this.dimensions[using];
-    if (into && into.length < ids.length * dimensions) throw new RangeError(`room for ${Math.floor(into.length / dimensions)} vectors, ${ids.length} asked for`);
+    checkRoom(into, ids.length, dimensions);
     const present = ids.filter((id) => this.slotOf.has(id));
     const slots = present.map((id) => this.slotOf.get(id)!);
     const rows = this.matrices[using].rows(slots, into);

@@ -19,7 +19,7 @@ import type {
   VectorPoint,
   VectorStore,
 } from './vector-index.js';
-import { VECTOR_NAMES, checkDimensions } from './vector-index.js';
+import { VECTOR_NAMES, checkDimensions, checkRoom } from './vector-index.js';
 
 /** The alias that names the collection of the active model version, so that a new version can be swapped in. */
 
@@ -224,7 +224,7 @@ class QdrantCollection implements VectorCollection {
     const byId = new Map(records.map((record) => [payloadField(record, 'id', this.name), record]));
     // In the order asked for, as the embedded store answers.
     const dimensions = this.dimensions[using];
-    if (into && into.length < wanted.length * dimensions) throw new RangeError(`room for ${Math.floor(into.length / dimensions)} vectors, ${wanted.length} asked for`);
+    checkRoom(into, wanted.length, dimensions);
     for (const id of wanted) {
       const record = byId.get(id);
       if (!record) continue;

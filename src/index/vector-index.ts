@@ -90,6 +90,11 @@ export function collectionName(modelVersion: string): string {
 }
 
 /** Refuses a batch in which any point's vectors do not have the collection's dimensions. */
+/** Throws unless `into` (a `retrieve` buffer) has room for `vectors` vectors of `dimensions` each. */
+export function checkRoom(into: Float32Array | undefined, vectors: number, dimensions: number): void {
+  if (into && into.length < vectors * dimensions) throw new RangeError(`room for ${Math.floor(into.length / dimensions)} vectors, ${vectors} asked for`);
+}
+
 export function checkDimensions(points: readonly VectorPoint[], dimensions: CollectionDimensions): void {
   for (const point of points) {
     for (const vectorName of VECTOR_NAMES) {
