@@ -34,7 +34,6 @@ evaluation does not train them again.
 
 import hashlib
 import json
-import os
 import re
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -52,7 +51,8 @@ from .metrics import CUTOFFS
 from .sasrec import SASRec, Adapter
 from .seeding import seed_everything
 from .train_encoder import machine
-from .train_sequence import TRAINING_PROCEDURE, EmbeddingItemTable, IdItemTable, TrainingPart, evaluate, popularity, train
+from .train_sequence import (TRAINING_PROCEDURE, EmbeddingItemTable, IdItemTable, TrainingPart, evaluate, popularity,
+                             save_atomically, train)
 
 SETTINGS = ("in-domain", "out-of-domain", "zero-shot")
 MODELS = ("sasrec", "gru4rec")
@@ -389,11 +389,8 @@ class Harness:
               f"{' + '.join(d.name for d in self.zero_shot_train)}, once for every zero-shot target", flush=True)
         checkpoint = file.with_suffix(".checkpoint.pt")
         items, model, log = self.train_sequence_model(method, seed, self.zero_shot_train, checkpoint=checkpoint)
-        file.parent.mkdir(parents=True, exist_ok=True)
-        temporary = file.with_name(f"{file.stem}.{os.getpid()}.tmp")  # two processes may train it at once
-        torch.save({"adapter": items.adapter.state_dict(), "model": model.state_dict(), "log": json.dumps(log)},
-                   temporary)
-        temporary.replace(file)
+        # two processes may train it at once
+        save_atomically(file, {"adapter": items.adapter.state_dict(), "model": model.state_dict(), "log": json.dumps(log)})
         checkpoint.unlink(missing_ok=True)
         return items.adapter, model, log, file
 

@@ -151,8 +151,9 @@ def window_loss(items: nn.Module, model: nn.Module, inputs: torch.Tensor, masks:
     return total / predicted_count
 
 
-def save_checkpoint(file: Path, state: dict) -> None:
-    """Write `state` to `file` so that an interruption leaves either the previous checkpoint or this one."""
+def save_atomically(file: Path, state: dict) -> None:
+    """torch.save `state` to `file` so that an interruption (or another process writing it) leaves either the
+    previous file or this one, never a part."""
     file.parent.mkdir(parents=True, exist_ok=True)
     temporary = file.with_name(f"{file.name}.{os.getpid()}.tmp")
     torch.save(state, temporary)
@@ -229,7 +230,7 @@ def train(items: nn.Module, model: nn.Module, parts: list[TrainingPart], epochs:
                 print(f"early stop: no better validation {SELECTION_METRIC} for {patience} epochs", flush=True)
                 stopped = True
         if checkpoint is not None:
-            save_checkpoint(checkpoint, {"items": items.state_dict(), "model": model.state_dict(),
+            save_atomically(checkpoint, {"items": items.state_dict(), "model": model.state_dict(),
                                          "optimizer": optimizer.state_dict(), "rng": torch.get_rng_state(),
                                          "log": log, "best_score": best_score, "best_state": best_state,
                                          "since_best": since_best, "stopped": stopped})
