@@ -4,27 +4,29 @@
 # (reports/tuning.json: run scripts/tune-baselines.sh first). Trains the encoders it compares if they are missing:
 # the cpu preset's LLM2Rec encoder (runs/cpu) and an LLM2Vec-style baseline (runs/llm2vec: MNTP then SimCSE with
 # dropout positives on the backbone, bidirectional attention, as LLM2Vec; no CSFT). Days of CPU on 2 cores; every
-# step resumes where it stopped (training from its checkpoint, evaluation from its finished cells in
-# runs/evaluation-full). TARGETS="..." and METHODS="..." run a part; SEEDS, THREADS as for the other scripts.
+# step resumes where it stopped (training from its checkpoint, evaluation from its finished cells, which are small
+# JSON files under reports/cells/quality-full: commit them as they come, machines change). TARGETS="..." and
+# METHODS="..." run a part; SEEDS, THREADS as for the other scripts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${LLM2REC_DATA_DIR:-../shared/data}
 TRAIN_SETS="$DATA/amazon-games $DATA/movielens-small"
 THREADS=${THREADS:-2}
-if [ ! -f runs/cpu/training-run.json ]; then
+TARGETS=${TARGETS:-"--in-domain $DATA/amazon-games $DATA/movielens-small --out-of-domain $DATA/amazon-scientific --zero-shot $DATA/amazon-scientific"}
+METHODS=${METHODS:-"popularity id-sasrec id-gru4rec raw-backbone-sasrec minilm-sasrec llm2vec-sasrec llm2rec-sasrec llm2rec-gru4rec"}
+uses() { [[ " $METHODS " == *" $1-"* ]]; }  # does a method of this run embed with source $1?
+if uses llm2rec && [ ! -f runs/cpu/training-run.json ]; then
   # shellcheck disable=SC2086
   .venv/bin/python -m training.llm2rec.cli train --preset cpu --datasets $TRAIN_SETS --out runs/cpu --threads "$THREADS"
 fi
-if [ ! -f runs/llm2vec/training-run.json ]; then
+if uses llm2vec && [ ! -f runs/llm2vec/training-run.json ]; then
   # shellcheck disable=SC2086
   .venv/bin/python -m training.llm2rec.cli train --preset cpu --datasets $TRAIN_SETS --out runs/llm2vec \
     --threads "$THREADS" --set 'stages=["mntp","simcse"]' --set iem_attention=bidirectional \
     --set simcse.positives=self --set simcse.dropout=0.2
 fi
-TARGETS=${TARGETS:-"--in-domain $DATA/amazon-games $DATA/movielens-small --out-of-domain $DATA/amazon-scientific --zero-shot $DATA/amazon-scientific"}
-METHODS=${METHODS:-"popularity id-sasrec id-gru4rec raw-backbone-sasrec minilm-sasrec llm2vec-sasrec llm2rec-sasrec llm2rec-gru4rec"}
 # shellcheck disable=SC2086
 exec .venv/bin/python -m training.llm2rec.cli evaluate $TARGETS \
   --source llm2rec=run:runs/cpu --source llm2vec=run:runs/llm2vec --methods $METHODS \
   --tuned reports/tuning.json --seeds "${SEEDS:-3}" --threads "$THREADS" \
-  --out runs/evaluation-full --report "${REPORT:-reports/quality-full.json}" "$@"
+  --out runs/evaluation-full --cells reports/cells/quality-full --report "${REPORT:-reports/quality-full.json}" "$@"

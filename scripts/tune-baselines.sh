@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The ID baselines of issue #13 tuned on validation before the full-data evaluation: ID-SASRec and ID-GRU4Rec on
 # each in-domain and out-of-domain dataset, full data, a grid of learning rate x dropout x history length (epochs:
-# early stopping under a 200-epoch cap), seed 0. Resumable: finished configurations in runs/tuning are kept.
+# early stopping under a 200-epoch cap), seed 0. Resumable: each finished configuration is a small JSON file under
+# reports/cells/tuning (commit them as they come: a grid takes days and machines change), the epoch checkpoint of
+# the one in training is under runs/tuning.
 #   bash scripts/tune-baselines.sh                                   # every dataset, smallest first
 #   DATASETS="movielens-small" bash scripts/tune-baselines.sh        # some of them
 # The report, reports/tuning.{json,md,png}, is what `evaluate --tuned reports/tuning.json` applies.
@@ -11,5 +13,5 @@ DATA=${LLM2REC_DATA_DIR:-../shared/data}
 for name in ${DATASETS:-movielens-small amazon-scientific amazon-games}; do
   .venv/bin/python -m training.llm2rec.cli tune --dataset "$DATA/$name" --method id-sasrec id-gru4rec \
     --grid learning_rate=1e-3,3e-4 --grid dropout=0.2,0.5 --grid max_history=10,50 \
-    --threads "${THREADS:-2}" --out runs/tuning --report reports/tuning.json "$@"
+    --threads "${THREADS:-2}" --out runs/tuning --cells reports/cells/tuning --report reports/tuning.json "$@"
 done

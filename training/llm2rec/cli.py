@@ -87,7 +87,11 @@ def main(argv: list[str] | None = None) -> None:
                     help=f"cap on training epochs (default {evaluation.Protocol.max_epochs}); --patience stops runs "
                          f"earlier, and a run the cap ends first is reported as capped (not converged)")
     ev.add_argument("--patience", type=int, default=evaluation.Protocol.patience)
-    ev.add_argument("--out", type=Path, default=Path("runs/evaluation"), help="cell results (resumable)")
+    ev.add_argument("--out", type=Path, default=Path("runs/evaluation"),
+                    help="this machine's working files: epoch checkpoints, zero-shot models (and the cells unless "
+                         "--cells)")
+    ev.add_argument("--cells", type=Path, metavar="DIR", help="finished cells, one small JSON each (default OUT/cells; "
+                                                              "a directory in git keeps them across machines)")
     ev.add_argument("--report", type=Path, default=Path("runs/evaluation/quality.json"),
                     help="the report; .md tables and a .png plot are written next to it")
     ev.add_argument("--threads", type=int, help="torch CPU threads")
@@ -108,7 +112,10 @@ def main(argv: list[str] | None = None) -> None:
     tu.add_argument("--max-sequence", type=int, help="keep only each user's last N interactions")
     tu.add_argument("--max-epochs", type=int, default=evaluation.Protocol.max_epochs)
     tu.add_argument("--patience", type=int, default=evaluation.Protocol.patience)
-    tu.add_argument("--out", type=Path, default=Path("runs/tuning"), help="each configuration's cell (resumable)")
+    tu.add_argument("--out", type=Path, default=Path("runs/tuning"),
+                    help="each configuration's epoch checkpoint (and its finished cell unless --cells)")
+    tu.add_argument("--cells", type=Path, metavar="DIR", help="each configuration's finished cell (default OUT; a "
+                                                              "directory in git keeps them across machines)")
     tu.add_argument("--report", type=Path, default=Path("reports/tuning.json"),
                     help="merged into if it exists; .md and .png written beside it")
     tu.add_argument("--threads", type=int, help="torch CPU threads")
@@ -188,7 +195,7 @@ def run_evaluate(args: argparse.Namespace, argv: list[str] | None) -> dict:
                                  methods, sources, tuned)
     if not (plan.in_domain or plan.out_of_domain or plan.zero_shot):
         raise SystemExit("give at least one dataset: --in-domain, --out-of-domain or --zero-shot")
-    harness = evaluation.Harness(plan, args.out, quiet=not args.verbose)
+    harness = evaluation.Harness(plan, args.out, quiet=not args.verbose, cells=args.cells)
     results = harness.run(compute=not args.report_only)
     return evaluation.write_report(harness, results, command_line(argv), args.report)
 
@@ -205,8 +212,9 @@ def run_tune(args: argparse.Namespace, argv: list[str] | None) -> dict:
                                patience=args.patience)
     report = tuning.load_report(args.report)
     for method in args.method:
-        name, entry = tuning.tune(args.dataset, method, grid, base, args.out / Path(args.dataset).name / method,
-                                  args.seed, sources, quiet=not args.verbose)
+        where = Path(Path(args.dataset).name) / method
+        name, entry = tuning.tune(args.dataset, method, grid, base, args.out / where, args.seed, sources,
+                                  quiet=not args.verbose, cells=args.cells / where if args.cells else None)
         tuning.write(tuning.record(report, name, method, entry, command_line(argv)), args.report)
         print(f"{method} on {name}: best {entry['best']} -> {args.report}", flush=True)
     return report

@@ -26,10 +26,12 @@ Limits: `--max-users N` keeps the first N users of every dataset (and their item
 last N interactions. `--zero-shot-train-max-users` and `--zero-shot-train-max-sequence` cut only the zero-shot
 training mix, on top of those (the in-domain targets made of the same datasets keep their size).
 
-Every (dataset, setting, method, seed) result is a file under OUT/cells, written when it is done: a rerun skips
-what is finished (so an interrupted evaluation resumes), and recomputes a cell whose inputs changed. The shared
-zero-shot models are kept under OUT/zero-shot-models, named by a fingerprint of what decides them, so a resumed
-evaluation does not train them again.
+Every (dataset, setting, method, seed) result is a small JSON file under CELLS (default OUT/cells), written when
+it is done: a rerun skips what is finished (so an interrupted evaluation resumes), and recomputes a cell whose
+inputs changed. Point `--cells` into the repository to keep finished cells across machines; OUT holds what is only
+worth keeping on this one: the epoch checkpoints of cells in training (OUT/checkpoints) and the shared zero-shot
+models (OUT/zero-shot-models, named by a fingerprint of what decides them, so a resumed evaluation does not train
+them again).
 """
 
 import hashlib
@@ -180,14 +182,16 @@ def sequence_model(protocol: Protocol, kind: str) -> torch.nn.Module:
 
 
 class Harness:
-    """Runs the cells of an Evaluation, caching each result in OUT/cells, the zero-shot models it shares between
-    targets in OUT/zero-shot-models and the embeddings on disk."""
+    """Runs the cells of an Evaluation, keeping each result in `cells` (default OUT/cells), the epoch checkpoints
+    and the zero-shot models it shares between targets under OUT and the embeddings on disk."""
 
-    def __init__(self, evaluation: Evaluation, out: Path, quiet: bool = True, split_shown: str = "test"):
+    def __init__(self, evaluation: Evaluation, out: Path, quiet: bool = True, split_shown: str = "test",
+                 cells: Path | None = None):
         self.evaluation = evaluation
         self.split_shown = split_shown  # which split's metrics the progress lines show (tuning: "validation")
         self.protocol = evaluation.protocol
         self.out = Path(out)
+        self.cells = Path(cells) if cells is not None else self.out / "cells"
         self.quiet = quiet
         self.source_specs = {**BUILT_IN_SOURCES, **evaluation.sources}
         self.methods = [parse_method(name, self.source_specs) for name in evaluation.methods]
@@ -242,7 +246,7 @@ class Harness:
         return replace(self.protocol, **self.tuned_fields(target, method))
 
     def cell_file(self, target: Target, method: Method, seed: int) -> Path:
-        return self.out / "cells" / target.key.replace("/", "--") / method.name / f"seed-{seed}.json"
+        return self.cells / target.key.replace("/", "--") / method.name / f"seed-{seed}.json"
 
     def cell_identity(self, target: Target, method: Method) -> str:
         """What decides a cell's result, but for its seed."""
@@ -267,8 +271,8 @@ class Harness:
 
     def checkpoint_file(self, target: Target, method: Method, seed: int) -> Path:
         """Where an in-domain cell's training keeps its epoch checkpoint until the cell is saved."""
-        return self.cell_file(target, method, seed).with_name(
-            f"seed-{seed}-{self.cell_identity(target, method)}.checkpoint.pt")
+        return (self.out / "checkpoints" / target.key.replace("/", "--") / method.name
+                / f"seed-{seed}-{self.cell_identity(target, method)}.checkpoint.pt")
 
     # -- running --------------------------------------------------------------------------------------------------
 

@@ -13,7 +13,9 @@ cli.py; this module runs the grid and writes the report.
 The report (JSON, with a .md table and a .png plot beside it) keeps every (dataset, method) tuned so far: each
 configuration's validation metrics, best epoch, epochs run and seconds, the winner, the command, machine and date.
 `evaluate --tuned REPORT` trains each (dataset, method) it lists with its winner. Resumable: each configuration's
-cell is kept under OUT/<dataset>/<method>/<configuration fingerprint>/ and not trained again.
+finished cell is kept under CELLS/<dataset>/<method>/<configuration fingerprint>/ (default CELLS is OUT) and not
+trained again; its epoch checkpoint, while it trains, under OUT/<dataset>/<method>/<configuration fingerprint>/.
+With CELLS in the repository a grid that takes days survives a change of machine.
 """
 
 import itertools
@@ -58,15 +60,17 @@ def configurations(grid: dict[str, list]) -> list[dict]:
 
 
 def tune(dataset: str, method: str, grid: dict[str, list], base: Protocol, out: Path, seed: int = 0,
-         sources: dict[str, str] | None = None, quiet: bool = True) -> tuple[str, dict]:
+         sources: dict[str, str] | None = None, quiet: bool = True, cells: Path | None = None) -> tuple[str, dict]:
     """Trains `method` on `dataset` under every configuration of `grid`; returns the dataset's name and the
-    (dataset, method) record."""
+    (dataset, method) record. Finished cells go under `cells` (default `out`), checkpoints under `out`."""
     trials, name = [], ""
     configs = configurations(grid)
     for number, config in enumerate(configs, start=1):
         protocol = replace(base, seeds=(seed,), **config)
         plan = Evaluation(protocol, in_domain=[dataset], methods=[method], sources=sources or {})
-        harness = Harness(plan, out / fingerprint(config), quiet=quiet, split_shown="validation")
+        key = fingerprint(config)
+        harness = Harness(plan, out / key, quiet=quiet, split_shown="validation",
+                          cells=(cells / key if cells is not None else None))
         name = harness.targets[0].dataset.name
         print(f"[{number}/{len(configs)}] {method} on {harness.targets[0].key} with {config}", flush=True)
         [cell] = harness.run()

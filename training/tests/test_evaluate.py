@@ -97,6 +97,24 @@ def test_a_rerun_reuses_finished_cells_and_recomputes_changed_ones(evaluated, cu
     assert changed.cell_identity(target, method) != harness.cell_identity(target, method)
 
 
+def test_cells_kept_apart_from_out_survive_losing_out(cuts, tmp_path, capsys):
+    small = Evaluation(Protocol(seeds=(0,), max_epochs=2, patience=1, max_sequence=30),
+                       in_domain=[str(cuts["movielens-small"])], zero_shot=[str(cuts["amazon-scientific"])],
+                       methods=["popularity", "id-sasrec", "tiny-sasrec"], sources={"tiny": "backbone:tiny"})
+    cells = tmp_path / "cells"
+    first = Harness(small, tmp_path / "machine-1", cells=cells).run()
+    assert sorted(p.relative_to(cells).as_posix() for p in cells.rglob("*") if p.is_file()) == [
+        "amazon-scientific--zero-shot/id-sasrec/seed-0.json", "amazon-scientific--zero-shot/popularity/seed-0.json",
+        "amazon-scientific--zero-shot/tiny-sasrec/seed-0.json", "movielens-small/id-sasrec/seed-0.json",
+        "movielens-small/popularity/seed-0.json", "movielens-small/tiny-sasrec/seed-0.json"]
+    assert list((tmp_path / "machine-1" / "zero-shot-models").rglob("*.pt"))  # the big files stay in OUT
+    capsys.readouterr()
+    again = Harness(small, tmp_path / "machine-2", cells=cells).run()  # a new machine with the cells from git
+    assert again == first
+    assert capsys.readouterr().out.count("done before") == len(first)
+    assert not (tmp_path / "machine-2").exists()  # nothing trained, nothing written
+
+
 def test_methods_are_checked_before_anything_runs():
     sources = {"minilm": "minilm"}
     assert parse_method("minilm-gru4rec", sources).source == "minilm"
@@ -238,7 +256,7 @@ def test_the_cli_passes_the_zero_shot_mix_limits(cuts, monkeypatch, tmp_path, ca
     class Stop(Exception):
         pass
 
-    def harness(plan, out, quiet):
+    def harness(plan, out, quiet, cells):
         raise Stop(plan.protocol)
 
     monkeypatch.setattr(cli.evaluation, "Harness", harness)
@@ -265,7 +283,7 @@ def test_a_cell_interrupted_mid_training_resumes_from_its_checkpoint(cuts, tmp_p
     with pytest.raises(KeyboardInterrupt):
         harness.run()
     checkpoint = harness.checkpoint_file(harness.targets[0], harness.methods[0], 0)
-    assert checkpoint.exists()
+    assert checkpoint.exists() and checkpoint.is_relative_to(tmp_path / "resumed" / "checkpoints")
     monkeypatch.setattr(evaluation, "train", train)
     resumed = harness.run()
     assert "after epoch 2" in capsys.readouterr().out

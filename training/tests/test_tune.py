@@ -23,7 +23,7 @@ def tuned(games_cut, tmp_path_factory):
     report = root / "tuning.json"
     argv = ["tune", "--dataset", str(games_cut), "--method", "id-sasrec", "--grid", "learning_rate=1e-2,1e-4",
             "--grid", "max_history=3,8", "--max-sequence", "30", "--max-epochs", "4", "--patience", "1",
-            "--out", str(root / "runs"), "--report", str(report)]
+            "--out", str(root / "runs"), "--cells", str(root / "cells"), "--report", str(report)]
     cli.main(argv)
     return argv, report, root
 
@@ -44,10 +44,13 @@ def test_every_configuration_is_trained_and_the_best_on_validation_wins(tuned):
     assert report.with_suffix(".png").stat().st_size > 5_000
 
 
-def test_a_rerun_trains_nothing_again(tuned, capsys):
-    argv, report, _ = tuned
+def test_a_rerun_on_another_machine_trains_nothing_again(tuned, capsys, tmp_path):
+    argv, report, root = tuned
+    assert not list((root / "cells").rglob("*.pt"))  # finished cells only: small enough for git
     before = json.loads(report.read_text())["datasets"]["amazon-games"]["id-sasrec"]["trials"]
-    cli.main(argv)
+    elsewhere = argv.copy()
+    elsewhere[argv.index("--out") + 1] = str(tmp_path / "runs")  # a new machine: its own runs/, the cells from git
+    cli.main(elsewhere)
     shown = capsys.readouterr().out
     assert shown.count("done before, validation R@10") == 4 and "test R@10" not in shown  # tuning never shows test
     after = json.loads(report.read_text())["datasets"]["amazon-games"]["id-sasrec"]["trials"]
