@@ -8,6 +8,8 @@ their file order), when every row's timestamp is a finite number (integer or dec
 position). Without a timestamp column, or with the column empty in every row, it is the rows in file order. A column
 that has a value in some rows but is empty or not a number in others is refused: there is no order to trust.
 
+Both files are UTF-8 (a byte-order mark at the start is ignored); lines may end in LF or CRLF.
+
 Data that cannot be used (a missing items.jsonl, a line that is not a JSON object with an id and a title, an
 interaction naming an unknown item, ...) raises DataError naming the file and line; the command line prints it as
 an error message, without a traceback.
@@ -45,7 +47,7 @@ def load_items(path: str | Path) -> tuple[list[str], list[str]]:
         raise DataError(f"{path}: no items.jsonl (a dataset directory holds items.jsonl and, optionally, "
                         f"interactions.csv)")
     item_ids, titles = [], []
-    with open(file, encoding="utf-8") as f:
+    with open(file, encoding="utf-8-sig") as f:  # -sig: a byte-order mark (as some editors write) is not data
         for line_number, line in enumerate(f, start=1):
             if not line.strip():
                 continue
@@ -84,7 +86,7 @@ def read_interactions(interactions_file: Path, index: dict[str, int]) -> tuple[l
     ordered as the module docstring says."""
     by_user: dict[str, list[tuple[int | float | None, int]]] = {}  # dicts keep insertion order
     timed, untimed = None, None  # the first line with a timestamp / with none (line numbers count the header)
-    with open(interactions_file, newline="", encoding="utf-8") as f:
+    with open(interactions_file, newline="", encoding="utf-8-sig") as f:
         rows = csv.DictReader(f)
         missing = {"user_id", "item_id"} - set(rows.fieldnames or [])
         if missing:

@@ -159,6 +159,11 @@ def fingerprint(value) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+def whole_catalogue_cutoffs(items: int) -> list[int]:
+    """The cutoffs that take in a whole catalogue of `items` items: every target is found, Recall@k is 1."""
+    return [k for k in CUTOFFS if k >= items]
+
+
 def dataset_identity(dataset: Dataset) -> dict:
     return {"name": dataset.name, "items": len(dataset.item_ids), "users": len(dataset.sequences),
             "interactions": dataset.interactions,
@@ -219,6 +224,10 @@ class Harness:
         keys = [t.key for t in self.targets]
         if len(set(keys)) != len(keys):
             raise ConfigError(f"a dataset is listed twice under one setting: {keys}")
+        for target in self.targets:
+            if whole := whole_catalogue_cutoffs(len(target.dataset.item_ids)):
+                print(f"WARNING {target.key}: only {len(target.dataset.item_ids)} items, so Recall@k is 1 by "
+                      f"construction at k = {', '.join(map(str, whole))}", flush=True)
 
     # -- inputs ---------------------------------------------------------------------------------------------------
 
@@ -441,6 +450,7 @@ def aggregate(harness: Harness, results: list[dict], command: str) -> dict:
             "setting": target.setting, "path": target.dataset.path, "items": len(target.dataset.item_ids),
             "users": len(target.dataset.sequences), "test_users": len(split.test_targets),
             "sequence_order": target.dataset.order,
+            "whole_catalogue_cutoffs": whole_catalogue_cutoffs(len(target.dataset.item_ids)),
             "trained_on": ([d.name for d in harness.zero_shot_train] if target.setting == "zero-shot"
                            else [target.dataset.name]),
             "methods": methods,
@@ -500,6 +510,9 @@ def markdown_tables(report: dict) -> str:
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
         capped_methods = [f"{m} ({v['capped_seeds']} of {v['seeds']} seed{'s' if v['seeds'] > 1 else ''})"
                           for m, v in applicable.items() if v.get("capped_seeds")]
+        if entry.get("whole_catalogue_cutoffs"):
+            lines += ["", f"Recall@k is 1 by construction at k = {', '.join(map(str, entry['whole_catalogue_cutoffs']))}"
+                          f" (the cutoff takes in all {entry['items']} items)"]
         if capped_methods:
             lines += ["", f"† the {report['protocol']['max_epochs']}-epoch cap ended training before early stopping "
                           f"(not converged; raise --max-epochs): {', '.join(capped_methods)}"]

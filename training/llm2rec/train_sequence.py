@@ -17,7 +17,7 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm import tqdm
 
-from .data import Split
+from .data import DataError, Split
 from .metrics import metric_sums, ranking_metrics, target_ranks
 from .precision import Precision, adamw, autocast, resolve
 from .sasrec import Adapter
@@ -176,6 +176,10 @@ def train(items: nn.Module, model: nn.Module, parts: list[TrainingPart], epochs:
     windows = [training_windows([[part.offset + i for i in s] for s in part.split.train], model.max_history)
                for part in parts]
     inputs, masks, targets = (torch.cat(tensors) for tensors in zip(*windows))
+    if len(inputs) == 0:
+        raise DataError(f"{' + '.join(part.name for part in parts)}: no user has 4 or more interactions, so the "
+                        f"training split (each user's items but the last two) holds no next-item pair to train a "
+                        f"sequence model on")
     params = list(items.parameters()) + list(model.parameters())
     optimizer = adamw(params, lr=learning_rate, weight_decay=weight_decay)
 
