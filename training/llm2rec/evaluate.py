@@ -315,6 +315,7 @@ class Harness:
             result = {"dataset": target.key, "setting": target.setting, "method": method.name, "seed": seed,
                       "identity": identity, **self.compute(target, method, seed)}
             result["seconds"] = round(time.time() - started + result.pop("seconds_before_resume", 0.0), 1)
+            result["machine"] = computed_on()
             file.parent.mkdir(parents=True, exist_ok=True)
             temporary = file.with_suffix(".tmp")
             temporary.write_text(json.dumps(result, indent=1) + "\n")
@@ -361,6 +362,7 @@ class Harness:
         if "resumed_after_epochs" in log and not zero_shot:  # the epochs an interrupted run trained count too
             shared["seconds_before_resume"] = sum(e["seconds"] for e in log["epochs"][:log["resumed_after_epochs"][-1]])
         return {"test": test, "validation": validation, "best_epoch": log["best_epoch"], "epochs_run": epochs_run,
+                "precision": log["precision"]["used"],
                 "capped": capped(log["best_epoch"], epochs_run, protocol),
                 "trained_on": [d.name for d in trained_on], **shared,
                 "losses": [round(e["loss"], 4) for e in log["epochs"]]}
@@ -408,6 +410,13 @@ class Harness:
         return items.adapter, model, log, file
 
 
+def computed_on() -> str:
+    """The machine a cell was computed on, as one line: seeds of a cell may come from different machines (cells are
+    kept across machines), and the CPU's features decide the precision and the seconds."""
+    record = machine()
+    return f"{record['cpu']} ({', '.join(record['cpu_features']) or 'no avx2'}), {record['torch_threads']} threads"
+
+
 def _summary(result: dict, split: str) -> str:
     if "not_applicable" in result:
         return "not applicable"
@@ -445,6 +454,9 @@ def aggregate(harness: Harness, results: list[dict], command: str) -> dict:
             if tuned := harness.tuned_fields(target, method):
                 summary["tuned"] = tuned
             summary["train_seconds"] = float(np.mean([c["seconds"] for c in cells]))
+            summary["computed_on"] = sorted({c.get("machine", "not recorded") for c in cells})
+            if method.model != "popularity":
+                summary["precision"] = sorted({c.get("precision", "not recorded") for c in cells})
             methods[method.name] = summary
         datasets[target.key] = {
             "setting": target.setting, "path": target.dataset.path, "items": len(target.dataset.item_ids),

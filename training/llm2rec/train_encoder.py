@@ -28,7 +28,7 @@ import transformers
 
 from . import backbone as backbones
 from .data import DataError, Dataset, leave_one_out, load_dataset
-from .precision import resolve as resolve_precision
+from .precision import cpu_flags, resolve as resolve_precision
 from .stages import csft, mntp, simcse
 from .stages.loop import SUMMARY, StageModel, Stop, run_stage
 from .seeding import seed_everything
@@ -56,7 +56,9 @@ def machine() -> dict:
         pass
     import peft
 
-    return {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(), "memory_gib": memory,
+    # "AMD EPYC" names VMs with and without AVX-512 alike; these flags decide fp32 speed and whether bf16 is native
+    features = sorted(cpu_flags() & {"avx2", "avx512f", "avx512_bf16", "amx_bf16"})
+    return {"cpu": cpu, "cpu_features": features, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(), "memory_gib": memory,
             "platform": platform.platform(), "python": platform.python_version(),
             "torch": torch.__version__, "transformers": transformers.__version__, "peft": peft.__version__}
 

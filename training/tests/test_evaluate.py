@@ -61,6 +61,11 @@ def test_report_has_every_dataset_setting_and_method(evaluated):
                 assert values[f"ndcg@{k}"]["mean"] <= values[f"recall@{k}"]["mean"]
             assert values["recall@5"]["mean"] <= values["recall@10"]["mean"] <= values["recall@20"]["mean"]
             assert values["seeds"] == 2
+            # which machine computed the cells (seeds may come from different ones) and, if trained, in what precision
+            assert values["computed_on"] == [evaluation.computed_on()]
+            if method != "popularity":
+                assert len(values["precision"]) == 1 and values["precision"][0] in ("fp32", "bf16")
+    assert "threads" in evaluation.computed_on() and report["machine"]["cpu_features"] is not None
     assert list(report["protocol"]["seeds"]) == [0, 1] and report["command"] == "pytest"
     assert (out / "quality.md").read_text().count("| popularity |") == 4
     assert (out / "quality.png").stat().st_size > 10_000
