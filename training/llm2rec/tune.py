@@ -75,7 +75,8 @@ def tune(dataset: str, method: str, grid: dict[str, list], base: Protocol, out: 
         print(f"[{number}/{len(configs)}] {method} on {harness.targets[0].key} with {config}", flush=True)
         [cell] = harness.run()
         trials.append({"config": config, "validation": cell["validation"], "best_epoch": cell["best_epoch"],
-                       "epochs_run": cell["epochs_run"], "capped": cell["capped"], "seconds": cell["seconds"]})
+                       "epochs_run": cell["epochs_run"], "capped": cell["capped"], "seconds": cell["seconds"],
+                       "computed_on": cell.get("machine", "not recorded")})  # a grid may span machines
         print(f"    validation {SELECTION} {cell['validation'][SELECTION]:.4f}, best epoch {cell['best_epoch']}"
               + (" (capped: not converged)" if cell["capped"] else ""), flush=True)
     # A converged configuration beats any capped one; among each, the best validation metric.

@@ -40,6 +40,7 @@ def test_every_configuration_is_trained_and_the_best_on_validation_wins(tuned):
     assert len({t["validation"]["recall@20"] for t in entry["trials"]}) > 1  # the settings change the result
     assert entry["command"].startswith("python -m training.llm2rec.cli tune") and entry["machine"]["cores"] >= 1
     assert entry["training"] == TRAINING_PROCEDURE  # which training procedure the trials ran under
+    assert all("threads" in t["computed_on"] for t in entry["trials"])  # and where each ran
     assert "| 0.01 | 3 |" in report.with_suffix(".md").read_text()
     assert report.with_suffix(".png").stat().st_size > 5_000
 
