@@ -54,8 +54,9 @@ export async function* readItems(datasetDir: string): AsyncGenerator<DatasetItem
   const file = itemsFile(datasetDir);
   const lines = readline.createInterface({ input: createReadStream(file), crlfDelay: Infinity });
   let lineNumber = 0;
-  for await (const line of lines) {
+  for await (const raw of lines) {
     lineNumber++;
+    const line = lineNumber === 1 ? raw.replace(/^\uFEFF/, '') : raw; // a byte-order mark is not data
     if (line.trim() === '') continue;
     let json: unknown;
     try {
@@ -73,7 +74,7 @@ export async function* readItems(datasetDir: string): AsyncGenerator<DatasetItem
 /** The interactions of a dataset, in file order. */
 export async function* readInteractions(datasetDir: string): AsyncGenerator<DatasetInteraction> {
   const file = interactionsFile(datasetDir);
-  const parser = createReadStream(file).pipe(parse({ columns: true, skip_empty_lines: true, trim: true }));
+  const parser = createReadStream(file).pipe(parse({ bom: true, columns: true, skip_empty_lines: true, trim: true }));
   let lineNumber = 1;
   for await (const row of parser as AsyncIterable<Record<string, string>>) {
     lineNumber++;
