@@ -14,12 +14,13 @@ TRAIN_SETS="$DATA/amazon-games $DATA/movielens-small"
 THREADS=${THREADS:-2}
 TARGETS=${TARGETS:-"--in-domain $DATA/amazon-games $DATA/movielens-small --out-of-domain $DATA/amazon-scientific --zero-shot $DATA/amazon-scientific"}
 METHODS=${METHODS:-"popularity id-sasrec id-gru4rec raw-backbone-sasrec minilm-sasrec llm2vec-sasrec llm2rec-sasrec llm2rec-gru4rec"}
-uses() { [[ " $METHODS " == *" $1-"* ]]; }  # does a method of this run embed with source $1?
-if uses llm2rec && [ ! -f runs/cpu/training-run.json ]; then
+# Does a method of this run embed with source $1 (and is it a run that computes, not --report-only)?
+uses() { [[ " $METHODS " == *" $1-"* && " $* " != *" --report-only "* ]]; }
+if uses llm2rec "$@" && [ ! -f runs/cpu/training-run.json ]; then
   # shellcheck disable=SC2086
   .venv/bin/python -m training.llm2rec.cli train --preset cpu --datasets $TRAIN_SETS --out runs/cpu --threads "$THREADS"
 fi
-if uses llm2vec && [ ! -f runs/llm2vec/training-run.json ]; then
+if uses llm2vec "$@" && [ ! -f runs/llm2vec/training-run.json ]; then
   # shellcheck disable=SC2086
   .venv/bin/python -m training.llm2rec.cli train --preset cpu --datasets $TRAIN_SETS --out runs/llm2vec \
     --threads "$THREADS" --set 'stages=["mntp","simcse"]' --set iem_attention=bidirectional \

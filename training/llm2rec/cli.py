@@ -137,8 +137,9 @@ def main(argv: list[str] | None = None) -> None:
         dispatch(args, argv, config)
     except ConfigError as error:  # evaluate's methods, sources and datasets are checked as it plans the cells
         parser.exit(2, f"{parser.prog} {args.command}: error: {error}\n")
-    except DataError as error:
-        # Data that cannot be used is the caller's to fix: the message names file, line and reason; no traceback.
+    except (DataError, FileNotFoundError) as error:
+        # Data that cannot be used, or a source or run that is not there, is the caller's to fix: the message names
+        # the file (and line) and the reason; no traceback.
         parser.exit(1, f"{parser.prog} {args.command}: error: {error}\n")
 
 

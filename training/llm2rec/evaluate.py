@@ -236,6 +236,16 @@ class Harness:
             self._sources[name] = open_source(self.source_specs[name])
         return self._sources[name]
 
+    def missing_source(self, name: str | None) -> str | None:
+        """Why source `name` cannot be opened on this machine (a run not trained here yet), or None if it can."""
+        if name is None:
+            return None
+        try:
+            self.source(name)
+        except FileNotFoundError as error:
+            return str(error)
+        return None
+
     def embeddings(self, source: str, dataset: Dataset) -> torch.Tensor:
         # keyed by the catalogue, not the name: the zero-shot mix may hold a smaller cut of an in-domain dataset
         key = (source, dataset.name, fingerprint(dataset.item_ids))
@@ -300,6 +310,10 @@ class Harness:
         results = []
         for number, (target, method, seed) in enumerate(cells, start=1):
             label = f"[{number}/{len(cells)}] {target.key} {method.name} seed {seed}"
+            if not compute and (missing := self.missing_source(method.source)):
+                # which saved cells are its results cannot be told without the source: reported as not run
+                print(f"{label}: not reported, {missing}", flush=True)
+                continue
             identity = self.cell_identity(target, method)
             saved = self.finished(target, method, seed, identity)
             if saved is not None:
@@ -434,7 +448,9 @@ def aggregate(harness: Harness, results: list[dict], command: str) -> dict:
         for method in harness.methods:
             cells = [r for r in results if r["dataset"] == target.key and r["method"] == method.name]
             if not cells:
-                methods[method.name] = {"not_run": "no seed of this cell has been computed yet"}
+                missing = harness.missing_source(method.source)
+                methods[method.name] = {"not_run": f"its source cannot be opened here: {missing}" if missing
+                                        else "no seed of this cell has been computed yet"}
                 continue
             if any("not_applicable" in c for c in cells):
                 methods[method.name] = {"not_applicable": cells[0]["not_applicable"]}
@@ -487,7 +503,7 @@ def aggregate(harness: Harness, results: list[dict], command: str) -> dict:
             "zero_shot_training": "one sequence model (and adapter) per method and seed, trained on the zero-shot "
                                   "mix and shared by every zero-shot target",
         },
-        "sources": {name: harness.source(name).description
+        "sources": {name: harness.missing_source(name) or harness.source(name).description
                     for name in sorted({m.source for m in harness.methods if m.source})},
         "command": command,
         "created_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),

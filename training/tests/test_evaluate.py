@@ -171,6 +171,20 @@ def count_training(monkeypatch):
     yield calls
 
 
+def test_report_only_reports_without_a_source_this_machine_has_not_trained(cuts, tmp_path, capsys):
+    # a new machine with the cells from git, before it has trained the encoder a method embeds with
+    plan = Evaluation(Protocol(seeds=(0,), max_epochs=1, max_sequence=30), in_domain=[str(cuts["movielens-small"])],
+                      methods=["popularity", "mine-sasrec"], sources={"mine": f"run:{tmp_path / 'not-trained'}"})
+    harness = Harness(plan, tmp_path / "out")
+    report = write_report(harness, harness.run(compute=False), "pytest", tmp_path / "quality.json")
+    methods = report["datasets"]["movielens-small"]["methods"]
+    assert methods["popularity"]["not_run"] == "no seed of this cell has been computed yet"
+    assert "cannot be opened here" in methods["mine-sasrec"]["not_run"] and "not-trained" in report["sources"]["mine"]
+    assert "mine-sasrec seed 0: not reported" in capsys.readouterr().out
+    with pytest.raises(FileNotFoundError):  # computing it is an error, as before
+        harness.run()
+
+
 def test_zero_shot_targets_share_one_training_per_method_and_seed(cuts, tmp_path, count_training):
     games, movies, scientific = (str(cuts[name]) for name in ("amazon-games", "movielens-small", "amazon-scientific"))
     two_targets = Evaluation(Protocol(seeds=(0,), max_epochs=2, patience=1, max_sequence=30),
