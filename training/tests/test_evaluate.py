@@ -229,11 +229,12 @@ def test_a_run_the_epoch_cap_ends_is_flagged_capped(single_seed, capsys):
 
 
 def test_the_epoch_cap_does_not_bind_by_default():
-    assert Protocol().max_epochs == 200 and Protocol().patience == 5
-    assert not capped(best_epoch=3, epochs_run=8, protocol=Protocol())  # early stopping after 5 epochs
-    assert not capped(best_epoch=5, epochs_run=10, protocol=Protocol(max_epochs=10))  # stopped on the last epoch
-    assert capped(best_epoch=6, epochs_run=10, protocol=Protocol(max_epochs=10))
-    assert capped(best_epoch=10, epochs_run=10, protocol=Protocol(max_epochs=10))
+    assert Protocol().max_epochs == 200 and Protocol().patience == 20  # the authors' patience
+    assert not capped(best_epoch=3, epochs_run=23, protocol=Protocol())  # early stopping after 20 epochs
+    five = Protocol(max_epochs=10, patience=5)
+    assert not capped(best_epoch=5, epochs_run=10, protocol=five)  # stopped on the last epoch
+    assert capped(best_epoch=6, epochs_run=10, protocol=five)
+    assert capped(best_epoch=10, epochs_run=10, protocol=five)
 
 
 def test_one_seed_has_no_spread(single_seed, evaluated):
