@@ -204,6 +204,7 @@ class Harness:
         self.methods = [parse_method(name, self.source_specs) for name in evaluation.methods]
         check_tuned(evaluation.tuned)
         self._sources: dict[str, EmbeddingSource] = {}
+        self._missing: dict[str, str | None] = {}  # missing_source's answers
         self._embeddings: dict[tuple[str, str, str], torch.Tensor] = {}
         protocol = self.protocol
         loaded = {path: cut(load_dataset(path), protocol.max_users, protocol.max_sequence) for path in
@@ -242,11 +243,13 @@ class Harness:
         """Why source `name` cannot be opened on this machine (a run not trained here yet), or None if it can."""
         if name is None:
             return None
-        try:
-            self.source(name)
-        except FileNotFoundError as error:
-            return str(error)
-        return None
+        if name not in self._missing:  # asked once per cell: open (or fail to open) each source once
+            try:
+                self.source(name)
+                self._missing[name] = None
+            except FileNotFoundError as error:
+                self._missing[name] = str(error)
+        return self._missing[name]
 
     def embeddings(self, source: str, dataset: Dataset) -> torch.Tensor:
         # keyed by the catalogue, not the name: the zero-shot mix may hold a smaller cut of an in-domain dataset
@@ -266,8 +269,13 @@ class Harness:
         """The protocol a cell trains under: the common one with the (dataset, method)'s tuned fields."""
         return replace(self.protocol, **self.tuned_fields(target, method))
 
+    @staticmethod
+    def cell_path(target: Target, method: Method) -> Path:
+        """<target>/<method>: where a cell's files sit, under `cells` (results) and OUT/checkpoints."""
+        return Path(target.key.replace("/", "--")) / method.name
+
     def cell_file(self, target: Target, method: Method, seed: int) -> Path:
-        return self.cells / target.key.replace("/", "--") / method.name / f"seed-{seed}.json"
+        return self.cells / self.cell_path(target, method) / f"seed-{seed}.json"
 
     def cell_identity(self, target: Target, method: Method) -> str:
         """What decides a cell's result, but for its seed."""
@@ -292,7 +300,7 @@ class Harness:
 
     def checkpoint_file(self, target: Target, method: Method, seed: int) -> Path:
         """Where an in-domain cell's training keeps its epoch checkpoint until the cell is saved."""
-        return (self.out / "checkpoints" / target.key.replace("/", "--") / method.name
+        return (self.out / "checkpoints" / self.cell_path(target, method)
                 / f"seed-{seed}-{self.cell_identity(target, method)}.checkpoint.pt")
 
     # -- running --------------------------------------------------------------------------------------------------
