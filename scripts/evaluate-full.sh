@@ -14,17 +14,22 @@ TRAIN_SETS="$DATA/amazon-games $DATA/movielens-small"
 THREADS=${THREADS:-2}
 TARGETS=${TARGETS:-"--in-domain $DATA/amazon-games $DATA/movielens-small --out-of-domain $DATA/amazon-scientific --zero-shot $DATA/amazon-scientific"}
 METHODS=${METHODS:-"popularity id-sasrec id-gru4rec raw-backbone-sasrec minilm-sasrec llm2vec-sasrec llm2rec-sasrec llm2rec-gru4rec"}
+# Every planned step of each encoder stage, however long it takes: the preset's time caps (made for a 2-hour budget
+# on an idle AVX-512-BF16 machine) would end a stage early on a slower or busier one, and the encoder compared would
+# depend on the machine's load (run cpu-20261203T231408Z: 431 of 800 SimCSE steps on the AVX2 VM beside other jobs).
+ALL_STEPS="--set csft.max_minutes=null --set mntp.max_minutes=null --set simcse.max_minutes=null"
 # Does a method of this run embed with source $1 (and is it a run that computes, not --report-only)?
 uses() { [[ " $METHODS " == *" $1-"* && " $* " != *" --report-only "* ]]; }
 if uses llm2rec "$@" && [ ! -f runs/cpu/training-run.json ]; then
   # shellcheck disable=SC2086
-  .venv/bin/python -m training.llm2rec.cli train --preset cpu --datasets $TRAIN_SETS --out runs/cpu --threads "$THREADS"
+  .venv/bin/python -m training.llm2rec.cli train --preset cpu --datasets $TRAIN_SETS --out runs/cpu --threads "$THREADS" \
+    $ALL_STEPS
 fi
 if uses llm2vec "$@" && [ ! -f runs/llm2vec/training-run.json ]; then
   # shellcheck disable=SC2086
   .venv/bin/python -m training.llm2rec.cli train --preset cpu --datasets $TRAIN_SETS --out runs/llm2vec \
     --threads "$THREADS" --set 'stages=["mntp","simcse"]' --set iem_attention=bidirectional \
-    --set simcse.positives=self --set simcse.dropout=0.2
+    --set simcse.positives=self --set simcse.dropout=0.2 $ALL_STEPS
 fi
 # shellcheck disable=SC2086
 exec .venv/bin/python -m training.llm2rec.cli evaluate $TARGETS \
