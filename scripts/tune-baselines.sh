@@ -6,12 +6,15 @@
 # the one in training is under runs/tuning.
 #   bash scripts/tune-baselines.sh                                   # every dataset, smallest first
 #   DATASETS="movielens-small" bash scripts/tune-baselines.sh        # some of them
+#   DATASETS="amazon-scientific" DROPOUTS=0.2,0.5,0.7 bash scripts/tune-baselines.sh
+#                       # a wider grid where the winner sits at an edge (finished configurations are kept)
 # The report, reports/tuning.{json,md,png}, is what `evaluate --tuned reports/tuning.json` applies.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${LLM2REC_DATA_DIR:-../shared/data}
 for name in ${DATASETS:-movielens-small amazon-scientific amazon-games}; do
   .venv/bin/python -m training.llm2rec.cli tune --dataset "$DATA/$name" --method id-sasrec id-gru4rec \
-    --grid learning_rate=1e-3,3e-4 --grid dropout=0.2,0.5 --grid max_history=10,50 \
+    --grid "learning_rate=${LEARNING_RATES:-1e-3,3e-4}" --grid "dropout=${DROPOUTS:-0.2,0.5}" \
+    --grid "max_history=${HISTORIES:-10,50}" \
     --threads "${THREADS:-2}" --out runs/tuning --cells reports/cells/tuning --report reports/tuning.json "$@"
 done
