@@ -218,6 +218,9 @@ def run_tune(args: argparse.Namespace, argv: list[str] | None) -> dict:
                                   quiet=not args.verbose, cells=args.cells / where if args.cells else None)
         tuning.write(tuning.record(report, name, method, entry, command_line(argv)), args.report)
         print(f"{method} on {name}: best {entry['best']} -> {args.report}", flush=True)
+        if entry["at_edge"]:
+            print(f"warning: {method} on {name}: the winner is at the grid's edge for {', '.join(entry['at_edge'])}; "
+                  "widen the grid there", flush=True)
     return report
 
 

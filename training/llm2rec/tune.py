@@ -7,8 +7,10 @@ Each configuration of the grid (every combination of the values given) trains th
 --seed) as an in-domain cell of `evaluate` would: the same protocol but for the fields tuned, the same leave-one-out
 split, early stopping on validation Recall@20. The configuration with the best validation Recall@20 wins; test
 metrics are never read. Tunable fields: evaluate.TUNABLE; the epochs are early stopping's choice under a cap that must
-not bind (a capped configuration is flagged and loses to any converged one). The command's arguments are read in
-cli.py; this module runs the grid and writes the report.
+not bind (a capped configuration is flagged and loses to any converged one). A winner at the smallest or largest
+value of a field the grid gave three or more values is at the grid's edge there: the optimum may lie outside, and the
+report says so (two values bracket nothing, so a two-value field is listed as unbracketed instead). The command's
+arguments are read in cli.py; this module runs the grid and writes the report.
 
 The report (JSON, with a .md table and a .png plot beside it) keeps every (dataset, method) tuned so far: each
 configuration's validation metrics, best epoch, epochs run and seconds, the winner, the command, machine and date.
@@ -59,6 +61,15 @@ def configurations(grid: dict[str, list]) -> list[dict]:
     return [dict(zip(names, values)) for values in itertools.product(*(grid[name] for name in names))]
 
 
+def bracketing(grid: dict[str, list], best: dict) -> dict[str, list[str]]:
+    """Where the winner sits in each field's range: "at_edge" lists fields of three or more values whose winning value
+    is the smallest or largest given (widen the grid there), "unbracketed" the fields given only two values."""
+    at_edge = [name for name, values in grid.items()
+               if len(values) >= 3 and best[name] in (min(values), max(values))]
+    unbracketed = [name for name, values in grid.items() if len(values) == 2]
+    return {"at_edge": at_edge, "unbracketed": unbracketed}
+
+
 def tune(dataset: str, method: str, grid: dict[str, list], base: Protocol, out: Path, seed: int = 0,
          sources: dict[str, str] | None = None, quiet: bool = True, cells: Path | None = None) -> tuple[str, dict]:
     """Trains `method` on `dataset` under every configuration of `grid`; returns the dataset's name and the
@@ -82,7 +93,7 @@ def tune(dataset: str, method: str, grid: dict[str, list], base: Protocol, out: 
     # A converged configuration beats any capped one; among each, the best validation metric.
     best = max(trials, key=lambda t: (not t["capped"], t["validation"][SELECTION]))
     return name, {"grid": grid, "seed": seed, "selection": f"validation {SELECTION}", "trials": trials,
-                  "best": best["config"], "base_protocol": {k: v for k, v in asdict(base).items() if k != "seeds"},
+                  "best": best["config"], **bracketing(grid, best["config"]), "base_protocol": {k: v for k, v in asdict(base).items() if k != "seeds"},
                   "training": TRAINING_PROCEDURE}
 
 
@@ -127,8 +138,20 @@ def markdown(report: dict) -> str:
                 epoch = f"{trial['best_epoch']} of {trial['epochs_run']}" + (" (capped)" if trial["capped"] else "")
                 lines.append("| " + " | ".join(values) + f" | {metric} | {trial['validation']['ndcg@10']:.4f} | "
                              f"{epoch} | {trial['seconds']:.0f} |")
-            lines.append("")
+            lines += ["", edge_note(entry), ""]
     return "\n".join(lines)
+
+
+def edge_note(entry: dict) -> str:
+    if "at_edge" not in entry:  # recorded before the check existed
+        entry = {**entry, **bracketing(entry["grid"], entry["best"])}
+    at_edge = [f"{name} = {entry['best'][name]}" for name in entry["at_edge"]]
+    ranged = [name for name, values in entry["grid"].items() if len(values) >= 3]
+    notes = [f"The winner is at the grid's edge for {', '.join(at_edge)}: a wider grid there may do better."] \
+        if at_edge else [f"The winner is inside the grid for {', '.join(ranged)}."] if ranged else []
+    if entry["unbracketed"]:
+        notes.append(f"Given two values only, so not bracketed: {', '.join(entry['unbracketed'])}.")
+    return " ".join(notes)
 
 
 def plot(report: dict, path: Path) -> None:

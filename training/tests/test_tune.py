@@ -8,7 +8,7 @@ import pytest
 from training.llm2rec import cli
 from training.llm2rec.config import ConfigError
 from training.llm2rec.evaluate import Evaluation, Harness, Protocol
-from training.llm2rec.tune import configurations, parse_grid, tuned_settings
+from training.llm2rec.tune import bracketing, configurations, edge_note, parse_grid, tuned_settings
 from training.llm2rec.train_sequence import TRAINING_PROCEDURE
 
 
@@ -42,6 +42,8 @@ def test_every_configuration_is_trained_and_the_best_on_validation_wins(tuned):
     assert entry["training"] == TRAINING_PROCEDURE  # which training procedure the trials ran under
     assert all("threads" in t["computed_on"] for t in entry["trials"])  # and where each ran
     assert "| 0.01 | 3 |" in report.with_suffix(".md").read_text()
+    assert entry["at_edge"] == [] and entry["unbracketed"] == ["learning_rate", "max_history"]
+    assert "not bracketed: learning_rate, max_history" in report.with_suffix(".md").read_text()
     assert report.with_suffix(".png").stat().st_size > 5_000
 
 
@@ -95,3 +97,13 @@ def test_grids_are_checked():
         with pytest.raises(ConfigError, match=message):
             parse_grid(bad)
     assert tuned_settings({"datasets": {"d": {"m": {"best": {"dropout": 0.1}}}}}) == {"d": {"m": {"dropout": 0.1}}}
+
+
+def test_a_winner_at_the_end_of_a_three_value_field_is_flagged_as_at_the_edge():
+    grid = {"learning_rate": [1e-3, 3e-4, 1e-4], "dropout": [0.2, 0.5, 0.7], "max_history": [10, 50]}
+    edge = bracketing(grid, {"learning_rate": 3e-4, "dropout": 0.7, "max_history": 50})
+    assert edge == {"at_edge": ["dropout"], "unbracketed": ["max_history"]}
+    inside = bracketing(grid, {"learning_rate": 3e-4, "dropout": 0.5, "max_history": 10})
+    assert inside["at_edge"] == []
+    note = edge_note({"grid": grid, "best": {"learning_rate": 1e-4, "dropout": 0.2, "max_history": 10}})
+    assert "edge for learning_rate = 0.0001, dropout = 0.2" in note and "not bracketed: max_history" in note
