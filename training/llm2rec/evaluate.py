@@ -332,6 +332,10 @@ class Harness:
                 results.append(saved)
                 continue
             if not compute:
+                if (reason := self.not_applicable(target, method)) is not None:  # known without computing anything
+                    results.append({"dataset": target.key, "setting": target.setting, "method": method.name,
+                                    "seed": seed, "identity": identity, "not_applicable": reason})
+                    continue
                 print(f"{label}: not computed yet", flush=True)
                 continue
             file = self.cell_file(target, method, seed)
@@ -355,16 +359,25 @@ class Harness:
             print(f"WARNING {label}: the {protocol.max_epochs}-epoch cap ended training before early stopping "
                   f"(best epoch {result['best_epoch']}): not converged, raise --max-epochs", flush=True)
 
+    @staticmethod
+    def not_applicable(target: Target, method: Method) -> str | None:
+        """Why `method` cannot rank `target` at all (zero-shot: nothing of the target domain is learnt), or None."""
+        if target.setting != "zero-shot":
+            return None
+        if method.model == "popularity":
+            return "popularity needs the target domain's own interactions"
+        if method.source is None:
+            return "item-id embeddings know nothing of the target domain's items"
+        return None
+
     def compute(self, target: Target, method: Method, seed: int) -> dict:
         zero_shot = target.setting == "zero-shot"
         protocol = self.protocol_for(target, method)
+        if (reason := self.not_applicable(target, method)) is not None:
+            return {"not_applicable": reason}
         if method.model == "popularity":
-            if zero_shot:
-                return {"not_applicable": "popularity needs the target domain's own interactions"}
             metrics = popularity(leave_one_out(target.dataset.sequences), len(target.dataset.item_ids))
             return {"test": metrics["test"], "validation": metrics["validation"]}
-        if method.source is None and zero_shot:
-            return {"not_applicable": "item-id embeddings know nothing of the target domain's items"}
 
         split = leave_one_out(target.dataset.sequences)
         if zero_shot:

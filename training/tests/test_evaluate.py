@@ -158,6 +158,16 @@ def test_report_only_reports_finished_cells_and_marks_the_rest(evaluated, cuts, 
     assert "| minilm-sasrec | not run |" in (tmp_path / "partial.md").read_text()
 
 
+def test_report_only_knows_what_cannot_work_zero_shot_before_anything_is_computed(cuts, tmp_path):
+    harness = Harness(plan(cuts), tmp_path / "nothing-yet")
+    report = write_report(harness, harness.run(compute=False), "pytest --report-only", tmp_path / "empty.json")
+    zero_shot = report["datasets"]["amazon-scientific/zero-shot"]["methods"]
+    assert {m for m, v in zero_shot.items() if "not_applicable" in v} == {"popularity", "id-sasrec", "id-gru4rec"}
+    assert all("not_run" in v for m, v in zero_shot.items() if m.startswith("tiny-"))
+    assert all("not_run" in v for v in report["datasets"]["amazon-scientific"]["methods"].values())
+    assert not (tmp_path / "nothing-yet").exists()  # reporting computes and writes nothing
+
+
 @pytest.fixture
 def count_training(monkeypatch):
     """Counts the sequence model trainings the harness starts (each still runs)."""
