@@ -9,9 +9,11 @@ Protocol: each user's interactions in timestamp order (data.py: file order where
 leave-one-out per user (last item test, second-to-last validation, the rest training), full ranking over the
 dataset's whole catalogue, Recall and NDCG at 5, 10 and 20, mean and sample standard deviation over seeds (no
 standard deviation from a single seed). Sequence models train with a full softmax and stop early on validation
-Recall@20 (`--patience` epochs without improvement); `--max-epochs` (default 200) is only a cap: a run it ends before
+Recall@20 (`--patience` epochs without improvement); `--max-epochs` (default 400) is only a cap: a run it ends before
 early stopping has not converged, and is flagged "capped" (a warning, the cell, the report's `capped_seeds`, a
-footnote in the tables).
+footnote in the tables). The cap is not part of a cell's identity: a converged run is the same under any cap it did
+not reach, so raising the cap keeps every converged cell, and a capped cell continues from its last epoch (its
+checkpoint stays in OUT) instead of training again from the first.
 
 A method is `popularity`, `id-<model>` (learned item-id embeddings) or `<source>-<model>` (frozen embeddings of a
 named source behind a trainable linear adapter), with <model> `sasrec` or `gru4rec`. Sources are embedding specs
@@ -79,7 +81,9 @@ class Protocol:
     learning_rate: float = 1e-3
     weight_decay: float = 1e-4
     batch_size: int = 256  # training windows per step
-    max_epochs: int = 200  # a cap that should not bind: a run it ends before early stopping is flagged "capped"
+    # a cap that should not bind: a run it ends before early stopping is flagged "capped". 400 since 2026-12-04 (200
+    # before): ID-SASRec with dropout 0.7 on amazon-scientific still improved at epoch 190
+    max_epochs: int = 400
     # early stopping: epochs without a better validation Recall@20. 20 as the authors' downstream setting (reference
     # recipe); 5 stopped a full-data movielens-small run on its first epoch (610 validation users are noisy)
     patience: int = 20
@@ -90,12 +94,17 @@ ZERO_SHOT_ONLY = ("zero_shot_train_max_users", "zero_shot_train_max_sequence")  
 TUNABLE = ("learning_rate", "dropout", "max_history", "weight_decay", "patience")
 
 
-def protocol_identity(protocol: Protocol, zero_shot: bool) -> dict:
-    """The protocol's part of a result's identity: every field but the seeds; the zero-shot mix's limits only for
-    zero-shot results, and only when set (unset, they change nothing, so results computed before they existed stay
-    valid)."""
+# Every cell saved before the cap left the identity ran under this cap, and its identity included it.
+LEGACY_MAX_EPOCHS = 200
+
+
+def protocol_identity(protocol: Protocol, zero_shot: bool, with_cap: bool = True) -> dict:
+    """The protocol's part of a result's identity: every field but the seeds (and but the epoch cap, for a cell:
+    `with_cap=False`, see Harness.finished); the zero-shot mix's limits only for zero-shot results, and only when
+    set (unset, they change nothing, so results computed before they existed stay valid)."""
     return {**{k: v for k, v in asdict(protocol).items()
-               if k != "seeds" and not (k in ZERO_SHOT_ONLY and (not zero_shot or v is None))},
+               if k != "seeds" and not (k in ZERO_SHOT_ONLY and (not zero_shot or v is None))
+               and not (k == "max_epochs" and not with_cap)},
             "training": TRAINING_PROCEDURE}
 
 
@@ -277,12 +286,16 @@ class Harness:
     def cell_file(self, target: Target, method: Method, seed: int) -> Path:
         return self.cells / self.cell_path(target, method) / f"seed-{seed}.json"
 
-    def cell_identity(self, target: Target, method: Method) -> str:
-        """What decides a cell's result, but for its seed."""
+    def cell_identity(self, target: Target, method: Method, legacy: bool = False) -> str:
+        """What decides a cell's result, but for its seed and the epoch cap (`finished` checks the cap); `legacy`:
+        the identity cells had before the cap left it, with the cap they all ran under."""
         zero_shot = target.setting == "zero-shot"
         trained_on = self.zero_shot_train if zero_shot else [target.dataset]
+        protocol = self.protocol_for(target, method)
+        if legacy:
+            protocol = replace(protocol, max_epochs=LEGACY_MAX_EPOCHS)
         return fingerprint({
-            "protocol": protocol_identity(self.protocol_for(target, method), zero_shot),
+            "protocol": protocol_identity(protocol, zero_shot, with_cap=legacy),
             "method": asdict(method),
             "source": self.source(method.source).identity if method.source else None,
             "target": dataset_identity(target.dataset), "setting": target.setting,
@@ -299,19 +312,33 @@ class Harness:
         return self.out / "zero-shot-models" / method.name / f"seed-{seed}-{identity}.pt"
 
     def checkpoint_file(self, target: Target, method: Method, seed: int) -> Path:
-        """Where an in-domain cell's training keeps its epoch checkpoint until the cell is saved."""
-        return (self.out / "checkpoints" / self.cell_path(target, method)
-                / f"seed-{seed}-{self.cell_identity(target, method)}.checkpoint.pt")
+        """Where an in-domain cell's training keeps its epoch checkpoint until the cell is saved (a capped cell's
+        stays). A checkpoint named by the legacy identity is renamed: the epochs it holds do not depend on the cap."""
+        folder = self.out / "checkpoints" / self.cell_path(target, method)
+        file = folder / f"seed-{seed}-{self.cell_identity(target, method)}.checkpoint.pt"
+        legacy = folder / f"seed-{seed}-{self.cell_identity(target, method, legacy=True)}.checkpoint.pt"
+        if legacy.exists() and not file.exists():
+            legacy.replace(file)
+        return file
 
     # -- running --------------------------------------------------------------------------------------------------
 
     def finished(self, target: Target, method: Method, seed: int, identity: str) -> dict | None:
-        """The cell's saved result, if it was computed from the same inputs (`identity`)."""
+        """The cell's saved result, if it was computed from the same inputs (`identity`) and the epoch cap gives the
+        same result: the cap it ran under, or any cap at or above its last epoch if early stopping ended it."""
         file = self.cell_file(target, method, seed)
         if not file.exists():
             return None
         saved = json.loads(file.read_text())
-        return saved if saved.get("identity") == identity else None
+        if saved.get("identity") == self.cell_identity(target, method, legacy=True):
+            saved = {**saved, "identity": identity, "max_epochs": LEGACY_MAX_EPOCHS}
+        if saved.get("identity") != identity:
+            return None
+        if "epochs_run" not in saved:  # popularity, or not applicable: nothing trained, no cap
+            return saved
+        cap = self.protocol_for(target, method).max_epochs
+        same = saved["max_epochs"] == cap or (not saved["capped"] and saved["epochs_run"] <= cap)
+        return saved if same else None
 
     def run(self, compute: bool = True) -> list[dict]:
         """Every cell, finished ones read back from disk; returns them all. With compute=False only the finished
@@ -328,7 +355,7 @@ class Harness:
             saved = self.finished(target, method, seed, identity)
             if saved is not None:
                 print(f"{label}: done before, {_summary(saved, self.split_shown)}", flush=True)
-                self.warn_if_capped(label, saved, self.protocol_for(target, method))
+                self.warn_if_capped(label, saved)
                 results.append(saved)
                 continue
             if not compute:
@@ -348,15 +375,17 @@ class Harness:
             temporary = file.with_suffix(".tmp")
             temporary.write_text(json.dumps(result, indent=1) + "\n")
             temporary.replace(file)
-            self.checkpoint_file(target, method, seed).unlink(missing_ok=True)
+            if not result.get("capped"):  # a capped run's last epoch stays, for a higher cap to continue from
+                self.checkpoint_file(target, method, seed).unlink(missing_ok=True)
             print(f"{label}: {_summary(result, self.split_shown)} in {result['seconds']:.0f}s", flush=True)
-            self.warn_if_capped(label, result, self.protocol_for(target, method))
+            self.warn_if_capped(label, result)
             results.append(result)
         return results
 
-    def warn_if_capped(self, label: str, result: dict, protocol: Protocol) -> None:
-        if "best_epoch" in result and capped(result["best_epoch"], result["epochs_run"], protocol):
-            print(f"WARNING {label}: the {protocol.max_epochs}-epoch cap ended training before early stopping "
+    @staticmethod
+    def warn_if_capped(label: str, result: dict) -> None:
+        if result.get("capped"):
+            print(f"WARNING {label}: the {result['max_epochs']}-epoch cap ended training before early stopping "
                   f"(best epoch {result['best_epoch']}): not converged, raise --max-epochs", flush=True)
 
     @staticmethod
@@ -399,7 +428,7 @@ class Harness:
         if "resumed_after_epochs" in log and not zero_shot:  # the epochs an interrupted run trained count too
             shared["seconds_before_resume"] = sum(e["seconds"] for e in log["epochs"][:log["resumed_after_epochs"][-1]])
         return {"test": test, "validation": validation, "best_epoch": log["best_epoch"], "epochs_run": epochs_run,
-                "precision": log["precision"]["used"],
+                "precision": log["precision"]["used"], "max_epochs": protocol.max_epochs,
                 "capped": capped(log["best_epoch"], epochs_run, protocol),
                 "trained_on": [d.name for d in trained_on], **shared,
                 "losses": [round(e["loss"], 4) for e in log["epochs"]]}
@@ -488,8 +517,9 @@ def aggregate(harness: Harness, results: list[dict], command: str) -> dict:
             summary["validation_recall@20"] = float(np.mean([c["validation"]["recall@20"] for c in cells]))
             if method.model != "popularity":
                 summary["best_epochs"] = [c["best_epoch"] for c in cells]
-                summary["capped_seeds"] = sum(capped(c["best_epoch"], c["epochs_run"],
-                                                     harness.protocol_for(target, method)) for c in cells)
+                summary["capped_seeds"] = sum(c["capped"] for c in cells)
+                if summary["capped_seeds"]:  # the cap those seeds ran under (cells may predate a change of cap)
+                    summary["capped_at"] = sorted({c["max_epochs"] for c in cells if c["capped"]})
             if tuned := harness.tuned_fields(target, method):
                 summary["tuned"] = tuned
             summary["train_seconds"] = float(np.mean([c["seconds"] for c in cells]))
@@ -559,14 +589,15 @@ def markdown_tables(report: dict) -> str:
                 cells.append(f"**{text}**" if values[metric]["mean"] == best[metric] else text)
             name = f"{method} †" if values.get("capped_seeds") else method
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
-        capped_methods = [f"{m} ({v['capped_seeds']} of {v['seeds']} seed{'s' if v['seeds'] > 1 else ''})"
+        capped_methods = [f"{m} ({v['capped_seeds']} of {v['seeds']} seed{'s' if v['seeds'] > 1 else ''}, "
+                          f"{' and '.join(map(str, v['capped_at']))} epochs)"
                           for m, v in applicable.items() if v.get("capped_seeds")]
         if entry.get("whole_catalogue_cutoffs"):
             lines += ["", f"Recall@k is 1 by construction at k = {', '.join(map(str, entry['whole_catalogue_cutoffs']))}"
                           f" (the cutoff takes in all {entry['items']} items)"]
         if capped_methods:
-            lines += ["", f"† the {report['protocol']['max_epochs']}-epoch cap ended training before early stopping "
-                          f"(not converged; raise --max-epochs): {', '.join(capped_methods)}"]
+            lines += ["", "† the epoch cap ended training before early stopping (not converged; raise --max-epochs "
+                          f"and run again: a capped cell continues from its last epoch): {', '.join(capped_methods)}"]
         lines.append("")
     return "\n".join(lines)
 

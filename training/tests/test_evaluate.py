@@ -97,9 +97,51 @@ def test_a_rerun_reuses_finished_cells_and_recomputes_changed_ones(evaluated, cu
     again = Harness(plan(cuts), out).run()
     assert again == results
     assert capsys.readouterr().out.count("done before") == len(results)
-    changed = Harness(plan(cuts, max_epochs=1), out)
+    changed = Harness(plan(cuts, learning_rate=3e-3), out)
     target, method = changed.targets[0], changed.methods[1]
     assert changed.cell_identity(target, method) != harness.cell_identity(target, method)
+
+
+def test_raising_the_cap_keeps_converged_cells_and_continues_capped_ones(cuts, tmp_path, capsys):
+    def harness(max_epochs: int, patience: int) -> Harness:
+        return Harness(Evaluation(Protocol(seeds=(0,), max_epochs=max_epochs, patience=patience, max_sequence=30),
+                                  in_domain=[str(cuts["amazon-games"])], methods=["id-sasrec"]), tmp_path / "out")
+
+    [capped] = harness(2, patience=50).run()  # the cap ends it: not converged
+    assert capped["capped"] and capped["max_epochs"] == 2 and capped["epochs_run"] == 2
+    capsys.readouterr()
+    [continued] = harness(4, patience=50).run()
+    assert "resumed from" in capsys.readouterr().out  # epochs 3-4 only, from the capped run's last epoch
+    assert continued["epochs_run"] == 4 and continued["losses"][:2] == capped["losses"]
+    assert harness(4, patience=50).run() == [continued]  # the same cap again: nothing to do
+
+    converged_out = tmp_path / "converged"
+    def stopping(max_epochs: int) -> Harness:
+        return Harness(Evaluation(Protocol(seeds=(0,), max_epochs=max_epochs, patience=1, max_sequence=30),
+                                  in_domain=[str(cuts["amazon-games"])], methods=["id-sasrec"]), converged_out)
+    [converged] = stopping(30).run()
+    assert not converged["capped"] and converged["epochs_run"] < 30  # early stopping ended it
+    done = stopping(30)
+    assert not done.checkpoint_file(done.targets[0], done.methods[0], 0).exists()  # the saved cell replaced it
+    capsys.readouterr()
+    assert stopping(60).run() == [converged]  # a higher cap it never reached changes nothing
+    assert "done before" in capsys.readouterr().out
+    [lowered] = stopping(converged["epochs_run"] - 1).run()  # a cap below its last epoch does: trained again
+    assert lowered["max_epochs"] == converged["epochs_run"] - 1
+
+
+def test_cells_saved_when_the_cap_was_part_of_the_identity_still_count(cuts, tmp_path):
+    made = Harness(Evaluation(Protocol(seeds=(0,), max_epochs=400), in_domain=[str(cuts["amazon-games"])],
+                              methods=["popularity", "id-sasrec"]), tmp_path)
+    target, method = made.targets[0], made.methods[1]
+    old = {"dataset": target.key, "method": method.name, "seed": 0, "best_epoch": 30, "epochs_run": 50,
+           "capped": False, "identity": made.cell_identity(target, method, legacy=True)}  # a 200-epoch cap's cell
+    made.cell_file(target, method, 0).parent.mkdir(parents=True)
+    made.cell_file(target, method, 0).write_text(json.dumps(old))
+    saved = made.finished(target, method, 0, made.cell_identity(target, method))
+    assert saved is not None and saved["max_epochs"] == 200 and saved["best_epoch"] == 30
+    made.cell_file(target, method, 0).write_text(json.dumps({**old, "capped": True, "epochs_run": 200}))
+    assert made.finished(target, method, 0, made.cell_identity(target, method)) is None  # capped at 200, asked 400
 
 
 def test_cells_kept_apart_from_out_survive_losing_out(cuts, tmp_path, capsys):
@@ -232,14 +274,14 @@ def test_a_run_the_epoch_cap_ends_is_flagged_capped(single_seed, capsys):
     assert methods["id-sasrec"]["capped_seeds"] == 1 and "capped_seeds" not in methods["popularity"]
     tables = (out / "quality.md").read_text()
     assert "| id-sasrec † |" in tables and "| popularity |" in tables
-    assert "† the 1-epoch cap ended training before early stopping (not converged; raise --max-epochs): " \
-           "id-sasrec (1 of 1 seed)" in tables
+    assert "† the epoch cap ended training before early stopping (not converged; raise --max-epochs and run " \
+           "again: a capped cell continues from its last epoch): id-sasrec (1 of 1 seed, 1 epochs)" in tables
     Harness(plan, out).run()  # read back: the warning is repeated
     assert "WARNING [2/2] amazon-games id-sasrec seed 0: the 1-epoch cap ended training" in capsys.readouterr().out
 
 
 def test_the_epoch_cap_does_not_bind_by_default():
-    assert Protocol().max_epochs == 200 and Protocol().patience == 20  # the authors' patience
+    assert Protocol().max_epochs == 400 and Protocol().patience == 20  # the authors' patience
     assert not capped(best_epoch=3, epochs_run=23, protocol=Protocol())  # early stopping after 20 epochs
     five = Protocol(max_epochs=10, patience=5)
     assert not capped(best_epoch=5, epochs_run=10, protocol=five)  # stopped on the last epoch
@@ -295,7 +337,7 @@ def test_the_cli_passes_the_zero_shot_mix_limits(cuts, monkeypatch, tmp_path, ca
                   "--zero-shot-train-max-users", "7", "--zero-shot-train-max-sequence", "9", "--out", str(tmp_path)])
     protocol = stopped.value.args[0]
     assert (protocol.zero_shot_train_max_users, protocol.zero_shot_train_max_sequence) == (7, 9)
-    assert protocol.max_users is None and protocol.max_epochs == 200
+    assert protocol.max_users is None and protocol.max_epochs == Protocol().max_epochs
 
 
 def test_a_cell_interrupted_mid_training_resumes_from_its_checkpoint(cuts, tmp_path, monkeypatch, capsys):
@@ -317,6 +359,6 @@ def test_a_cell_interrupted_mid_training_resumes_from_its_checkpoint(cuts, tmp_p
     monkeypatch.setattr(evaluation, "train", train)
     resumed = harness.run()
     assert "after epoch 2" in capsys.readouterr().out
-    assert not checkpoint.exists()  # the saved cell replaces it
+    assert resumed[0]["capped"] and checkpoint.exists()  # 4 epochs, patience 10: the cap's last epoch is kept
     assert [r["test"] for r in resumed] == [r["test"] for r in whole]
     assert [r["losses"] for r in resumed] == [r["losses"] for r in whole]
