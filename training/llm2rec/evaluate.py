@@ -316,9 +316,10 @@ class Harness:
         stays). A checkpoint named by the legacy identity is renamed: the epochs it holds do not depend on the cap."""
         folder = self.out / "checkpoints" / self.cell_path(target, method)
         file = folder / f"seed-{seed}-{self.cell_identity(target, method)}.checkpoint.pt"
-        legacy = folder / f"seed-{seed}-{self.cell_identity(target, method, legacy=True)}.checkpoint.pt"
-        if legacy.exists() and not file.exists():
-            legacy.replace(file)
+        if not file.exists():
+            legacy = folder / f"seed-{seed}-{self.cell_identity(target, method, legacy=True)}.checkpoint.pt"
+            if legacy.exists():
+                legacy.replace(file)
         return file
 
     # -- running --------------------------------------------------------------------------------------------------
@@ -330,10 +331,10 @@ class Harness:
         if not file.exists():
             return None
         saved = json.loads(file.read_text())
-        if saved.get("identity") == self.cell_identity(target, method, legacy=True):
+        if saved.get("identity") != identity:  # saved before the cap left the identity? (then it ran under 200)
+            if saved.get("identity") != self.cell_identity(target, method, legacy=True):
+                return None
             saved = {**saved, "identity": identity, "max_epochs": LEGACY_MAX_EPOCHS}
-        if saved.get("identity") != identity:
-            return None
         if "epochs_run" not in saved:  # popularity, or not applicable: nothing trained, no cap
             return saved
         cap = self.protocol_for(target, method).max_epochs
@@ -352,6 +353,8 @@ class Harness:
                 print(f"{label}: not reported, {missing}", flush=True)
                 continue
             identity = self.cell_identity(target, method)
+            cell = {"dataset": target.key, "setting": target.setting, "method": method.name, "seed": seed,
+                    "identity": identity}
             saved = self.finished(target, method, seed, identity)
             if saved is not None:
                 print(f"{label}: done before, {_summary(saved, self.split_shown)}", flush=True)
@@ -360,15 +363,13 @@ class Harness:
                 continue
             if not compute:
                 if (reason := self.not_applicable(target, method)) is not None:  # known without computing anything
-                    results.append({"dataset": target.key, "setting": target.setting, "method": method.name,
-                                    "seed": seed, "identity": identity, "not_applicable": reason})
+                    results.append({**cell, "not_applicable": reason})
                     continue
                 print(f"{label}: not computed yet", flush=True)
                 continue
             file = self.cell_file(target, method, seed)
             started = time.time()
-            result = {"dataset": target.key, "setting": target.setting, "method": method.name, "seed": seed,
-                      "identity": identity, **self.compute(target, method, seed)}
+            result = {**cell, **self.compute(target, method, seed)}
             result["seconds"] = round(time.time() - started + result.pop("seconds_before_resume", 0.0), 1)
             result["machine"] = computed_on()
             file.parent.mkdir(parents=True, exist_ok=True)
@@ -597,7 +598,8 @@ def markdown_tables(report: dict) -> str:
                           f" (the cutoff takes in all {entry['items']} items)"]
         if capped_methods:
             lines += ["", "† the epoch cap ended training before early stopping (not converged; raise --max-epochs "
-                          f"and run again: a capped cell continues from its last epoch): {', '.join(capped_methods)}"]
+                          "and run again: a capped cell continues from its last epoch): "
+                          f"{', '.join(capped_methods)}"]
         lines.append("")
     return "\n".join(lines)
 

@@ -93,7 +93,8 @@ def tune(dataset: str, method: str, grid: dict[str, list], base: Protocol, out: 
     # A converged configuration beats any capped one; among each, the best validation metric.
     best = max(trials, key=lambda t: (not t["capped"], t["validation"][SELECTION]))
     return name, {"grid": grid, "seed": seed, "selection": f"validation {SELECTION}", "trials": trials,
-                  "best": best["config"], **bracketing(grid, best["config"]), "base_protocol": {k: v for k, v in asdict(base).items() if k != "seeds"},
+                  "best": best["config"], **bracketing(grid, best["config"]),
+                  "base_protocol": {k: v for k, v in asdict(base).items() if k != "seeds"},
                   "training": TRAINING_PROCEDURE}
 
 
@@ -143,14 +144,18 @@ def markdown(report: dict) -> str:
 
 
 def edge_note(entry: dict) -> str:
-    if "at_edge" not in entry:  # recorded before the check existed
-        entry = {**entry, **bracketing(entry["grid"], entry["best"])}
-    at_edge = [f"{name} = {entry['best'][name]}" for name in entry["at_edge"]]
+    """The report's sentence on where the winner sits (derived from the grid, so entries older than the check have
+    one too)."""
+    where = bracketing(entry["grid"], entry["best"])
     ranged = [name for name, values in entry["grid"].items() if len(values) >= 3]
-    notes = [f"The winner is at the grid's edge for {', '.join(at_edge)}: a wider grid there may do better."] \
-        if at_edge else [f"The winner is inside the grid for {', '.join(ranged)}."] if ranged else []
-    if entry["unbracketed"]:
-        notes.append(f"Given two values only, so not bracketed: {', '.join(entry['unbracketed'])}.")
+    notes = []
+    if where["at_edge"]:
+        at_edge = ", ".join(f"{name} = {entry['best'][name]}" for name in where["at_edge"])
+        notes.append(f"The winner is at the grid's edge for {at_edge}: a wider grid there may do better.")
+    elif ranged:
+        notes.append(f"The winner is inside the grid for {', '.join(ranged)}.")
+    if where["unbracketed"]:
+        notes.append(f"Given two values only, so not bracketed: {', '.join(where['unbracketed'])}.")
     return " ".join(notes)
 
 
