@@ -21,6 +21,7 @@ import torch
 
 from . import evaluate as evaluation
 from . import presets as bundle_presets
+from . import quality_report
 from . import train_config
 from . import tune as tuning
 from .backbone import generate
@@ -198,7 +199,7 @@ def run_evaluate(args: argparse.Namespace, argv: list[str] | None) -> dict:
         raise SystemExit("give at least one dataset: --in-domain, --out-of-domain or --zero-shot")
     harness = evaluation.Harness(plan, args.out, quiet=not args.verbose, cells=args.cells)
     results = harness.run(compute=not args.report_only)
-    return evaluation.write_report(harness, results, command_line(argv), args.report)
+    return quality_report.write_report(harness, results, command_line(argv), args.report)
 
 
 def run_tune(args: argparse.Namespace, argv: list[str] | None) -> dict:

@@ -11,8 +11,8 @@ from training.llm2rec import cli
 from training.llm2rec import evaluate as evaluation
 from training.llm2rec.data import load_dataset
 from training.llm2rec.encoder import embed_titles
-from training.llm2rec.evaluate import (METRICS, Evaluation, Harness, Protocol, capped, markdown_tables, parse_method,
-                                       write_report)
+from training.llm2rec.evaluate import METRICS, Evaluation, Harness, Protocol, capped, parse_method
+from training.llm2rec.quality_report import markdown_tables, write_report
 from training.llm2rec.item_embeddings import open_source
 
 METHODS = ["popularity", "id-sasrec", "id-gru4rec", "tiny-sasrec", "tiny-gru4rec"]
