@@ -9,8 +9,9 @@ split, early stopping on validation Recall@20. The configuration with the best v
 metrics are never read. Tunable fields: evaluate.TUNABLE; the epochs are early stopping's choice under a cap that must
 not bind (a capped configuration is flagged and loses to any converged one). A winner at the smallest or largest
 value of a field the grid gave three or more values is at the grid's edge there: the optimum may lie outside, and the
-report says so (two values bracket nothing, so a two-value field is listed as unbracketed instead). The command's
-arguments are read in cli.py; this module runs the grid and writes the report.
+report says so (two values bracket nothing, so a two-value field is listed as unbracketed instead, and a field given
+one value as fixed: not tuned on that dataset). The command's arguments are read in cli.py; this module runs the grid
+and writes the report.
 
 The report (JSON, with a .md table and a .png plot beside it) keeps every (dataset, method) tuned so far: each
 configuration's validation metrics, best epoch, epochs run and seconds, the winner, the command, machine and date.
@@ -63,11 +64,13 @@ def configurations(grid: dict[str, list]) -> list[dict]:
 
 def bracketing(grid: dict[str, list], best: dict) -> dict[str, list[str]]:
     """Where the winner sits in each field's range: "at_edge" lists fields of three or more values whose winning value
-    is the smallest or largest given (widen the grid there), "unbracketed" the fields given only two values."""
+    is the smallest or largest given (widen the grid there), "unbracketed" the fields given only two values, "fixed"
+    the fields given one value (not tuned on this dataset)."""
     at_edge = [name for name, values in grid.items()
                if len(values) >= 3 and best[name] in (min(values), max(values))]
     unbracketed = [name for name, values in grid.items() if len(values) == 2]
-    return {"at_edge": at_edge, "unbracketed": unbracketed}
+    fixed = [name for name, values in grid.items() if len(values) == 1]
+    return {"at_edge": at_edge, "unbracketed": unbracketed, "fixed": fixed}
 
 
 def tune(dataset: str, method: str, grid: dict[str, list], base: Protocol, out: Path, seed: int = 0,
@@ -156,6 +159,9 @@ def edge_note(entry: dict) -> str:
         notes.append(f"The winner is inside the grid for {', '.join(ranged)}.")
     if where["unbracketed"]:
         notes.append(f"Given two values only, so not bracketed: {', '.join(where['unbracketed'])}.")
+    if where["fixed"]:
+        notes.append("Given one value, so not tuned here: "
+                     + ", ".join(f"{name} = {entry['grid'][name][0]}" for name in where["fixed"]) + ".")
     return " ".join(notes)
 
 

@@ -102,8 +102,12 @@ def test_grids_are_checked():
 def test_a_winner_at_the_end_of_a_three_value_field_is_flagged_as_at_the_edge():
     grid = {"learning_rate": [1e-3, 3e-4, 1e-4], "dropout": [0.2, 0.5, 0.7], "max_history": [10, 50]}
     edge = bracketing(grid, {"learning_rate": 3e-4, "dropout": 0.7, "max_history": 50})
-    assert edge == {"at_edge": ["dropout"], "unbracketed": ["max_history"]}
+    assert edge == {"at_edge": ["dropout"], "unbracketed": ["max_history"], "fixed": []}
     inside = bracketing(grid, {"learning_rate": 3e-4, "dropout": 0.5, "max_history": 10})
     assert inside["at_edge"] == []
     note = edge_note({"grid": grid, "best": {"learning_rate": 1e-4, "dropout": 0.2, "max_history": 10}})
     assert "edge for learning_rate = 0.0001, dropout = 0.2" in note and "not bracketed: max_history" in note
+    one_rate = {"learning_rate": [1e-3], "dropout": [0.2, 0.5, 0.7], "max_history": [10, 50]}
+    best = {"learning_rate": 1e-3, "dropout": 0.5, "max_history": 10}
+    assert bracketing(one_rate, best) == {"at_edge": [], "unbracketed": ["max_history"], "fixed": ["learning_rate"]}
+    assert "not tuned here: learning_rate = 0.001" in edge_note({"grid": one_rate, "best": best})
