@@ -6,7 +6,7 @@
 # the one in training is under runs/tuning.
 #   bash scripts/tune-baselines.sh                                   # every dataset, smallest first
 #   DATASETS="movielens-small" bash scripts/tune-baselines.sh        # some of them
-#   DATASETS="amazon-scientific" DROPOUTS=0.2,0.5,0.7 bash scripts/tune-baselines.sh
+#   DATASETS="movielens-small" DROPOUTS=0.2,0.5,0.7 bash scripts/tune-baselines.sh
 #                       # a wider grid where the winner sits at an edge (finished configurations are kept)
 # Each dataset's default grid is the one its report records. amazon-scientific: dropout widened to 0.7 (0.5 won at
 # the edge of {0.2, 0.5}). amazon-games, where a configuration costs 2-3 hours of one core (233 steps an epoch):

@@ -64,7 +64,7 @@ for f in ("ref", "fused"):
     l = window_loss(items, model, inputs[b], masks[b], targets[b], parts=BATCH_PARTS) if f == "ref" else fused_loss(items, model, inputs[b], masks[b], targets[b], BATCH_PARTS, 256)
     l.backward()
     g = torch.cat([p.grad.flatten() for p in list(items.parameters()) + list(model.parameters())])
-    print(f, float(l)); 
+    print(f, l.item())
     if f == "ref": g0 = g
 print("grad max abs diff", float((g - g0).abs().max()), "max abs grad", float(g0.abs().max()))
 opt = torch.optim.AdamW(list(items.parameters()) + list(model.parameters()), lr=1e-3)
