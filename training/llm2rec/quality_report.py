@@ -89,10 +89,26 @@ def aggregate(harness: Harness, results: list[dict], command: str) -> dict:
     }
 
 
+def row_provenance(method: str, values: dict) -> str:
+    """How a row of the tables was computed, as one list item: seeds, best epochs, tuned settings, precision, the
+    machines and the mean training time of a seed (seeds of one row may come from different machines)."""
+    parts = [f"{values['seeds']} seed{'s' if values['seeds'] > 1 else ''}"]
+    if "best_epochs" in values:
+        parts.append(f"best epochs {', '.join(map(str, values['best_epochs']))}")
+    if values.get("tuned"):
+        parts.append("tuned: " + ", ".join(f"{k} {v}" for k, v in values["tuned"].items()))
+    if values.get("precision"):
+        parts.append(" and ".join(values["precision"]))
+    parts.append(f"{values['train_seconds']:.0f} s a seed on {'; '.join(values['computed_on'])}")
+    return f"- {method}: " + "; ".join(parts)
+
+
 def markdown_tables(report: dict) -> str:
-    """One table per dataset key: mean ± std of every metric per method (the mean alone from a single seed), the
-    best mean of each column in bold, a † on methods whose training the epoch cap ended in some seed (footnote)."""
-    lines = []
+    """The command and date, then one table per dataset key: mean ± std of every metric per method (the mean alone
+    from a single seed), the best mean of each column in bold, a † on methods whose training the epoch cap ended in
+    some seed (footnote), and how each row was computed."""
+    lines = [f"Test split. `{report['command']}` ({report['created_at']}); each row's seeds, machines and precision "
+             "are listed under its table.", ""]
     for key, entry in report["datasets"].items():
         lines += [f"### {key} ({entry['setting']}; {entry['test_users']} test users, {entry['items']} items)", "",
                   "| method | " + " | ".join(METRICS) + " |", "|---|" + "---|" * len(METRICS)]
@@ -123,6 +139,10 @@ def markdown_tables(report: dict) -> str:
             lines += ["", "† the epoch cap ended training before early stopping (not converged; raise --max-epochs "
                           "and run again: a capped cell continues from its last epoch): "
                           f"{', '.join(capped_methods)}"]
+        unopened = [f"- {m}: not run, {v['not_run']}" for m, v in entry["methods"].items()
+                    if v.get("not_run", "").startswith("its source")]
+        if applicable or unopened:
+            lines += ["", *(row_provenance(m, v) for m, v in applicable.items()), *unopened]
         lines.append("")
     return "\n".join(lines)
 

@@ -67,7 +67,12 @@ def test_report_has_every_dataset_setting_and_method(evaluated):
                 assert len(values["precision"]) == 1 and values["precision"][0] in ("fp32", "bf16")
     assert "threads" in evaluation.computed_on() and report["machine"]["cpu_features"] is not None
     assert list(report["protocol"]["seeds"]) == [0, 1] and report["command"] == "pytest"
-    assert (out / "quality.md").read_text().count("| popularity |") == 4
+    tables = (out / "quality.md").read_text()
+    assert tables.count("| popularity |") == 4 and "`pytest` (" in tables
+    # under each table, how each row was computed: seeds, best epochs, precision, machine
+    sasrec = report["datasets"]["amazon-games"]["methods"]["id-sasrec"]
+    assert (f"- id-sasrec: 2 seeds; best epochs {', '.join(map(str, sasrec['best_epochs']))}; "
+            f"{sasrec['precision'][0]}; ") in tables and f"a seed on {evaluation.computed_on()}" in tables
     assert (out / "quality.png").stat().st_size > 10_000
 
 
@@ -233,6 +238,9 @@ def test_report_only_reports_without_a_source_this_machine_has_not_trained(cuts,
     assert methods["popularity"]["not_run"] == "no seed of this cell has been computed yet"
     assert "cannot be opened here" in methods["mine-sasrec"]["not_run"] and "not-trained" in report["sources"]["mine"]
     assert "mine-sasrec seed 0: not reported" in capsys.readouterr().out
+    tables = (tmp_path / "quality.md").read_text()  # the tables say why the row is empty
+    assert "| mine-sasrec | not run |" in tables and f"- mine-sasrec: not run, {methods['mine-sasrec']['not_run']}" in tables
+    assert "- popularity: not run" not in tables  # not computed yet needs no note
     with pytest.raises(FileNotFoundError):  # computing it is an error, as before
         harness.run()
 
