@@ -15,4 +15,4 @@ exec .venv/bin/python -m training.llm2rec.cli evaluate \
   --zero-shot "$DATA/amazon-scientific" \
   --source "llm2rec=run:$RUN" --methods $METHODS \
   --seeds "${SEEDS:-3}" --max-users 4000 --max-sequence 50 --max-epochs 20 --patience 3 \
-  --threads "${THREADS:-1}" --out runs/evaluation-cpu --report "${REPORT:-reports/quality-cpu.json}" "$@"
+  --threads "${THREADS:-1}" --out runs/evaluation-cpu --report "${REPORT:-reports/cut-4000-users/quality-cpu.json}" "$@"

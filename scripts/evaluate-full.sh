@@ -6,7 +6,7 @@
 # dropout positives on the backbone, bidirectional attention, as LLM2Vec; no CSFT). Days of CPU on 2 cores; every
 # step resumes where it stopped (training from its checkpoint, evaluation from its finished cells, which are small
 # JSON files under reports/cells/quality-full: commit them as they come, machines change). TARGETS="..." and
-# METHODS="..." run a part; SEEDS, THREADS as for the other scripts.
+# METHODS="..." run a part; SEEDS, THREADS as for the other scripts. The report: reports/quality.{json,md,png}.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${LLM2REC_DATA_DIR:-../shared/data}
@@ -35,4 +35,4 @@ fi
 exec .venv/bin/python -m training.llm2rec.cli evaluate $TARGETS \
   --source llm2rec=run:runs/cpu --source llm2vec=run:runs/llm2vec --methods $METHODS \
   --tuned reports/tuning.json --seeds "${SEEDS:-3}" --threads "$THREADS" \
-  --out runs/evaluation-full --cells reports/cells/quality-full --report "${REPORT:-reports/quality-full.json}" "$@"
+  --out runs/evaluation-full --cells reports/cells/quality-full --report "${REPORT:-reports/quality.json}" "$@"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The evaluation behind docs/RESULTS.md and reports/quality.json (issue #4): every method on the shared datasets,
-# in-domain, out-of-domain and zero-shot, 3 seeds. Resumable: finished cells in runs/evaluation are kept.
+# The evaluation of issue #4 on 4,000-user cuts (docs/RESULTS.md's appendix, reports/cut-4000-users/quality.json):
+# every method on the shared datasets, in-domain, out-of-domain and zero-shot, 3 seeds. Resumable: finished cells
+# in runs/evaluation are kept.
 #   bash scripts/evaluate-quality.sh                 # everything, then the report
 #   TARGETS="--out-of-domain ../shared/data/amazon-scientific" bash scripts/evaluate-quality.sh   # a part of it
 # Needs the LLM2Rec run (runs/cpu) and the ablation runs (runs/ablation-no-csft, runs/ablation-no-mntp) that
@@ -18,4 +19,4 @@ exec .venv/bin/python -m training.llm2rec.cli evaluate $TARGETS \
   --source llm2rec-no-simcse=run:runs/cpu@mntp \
   --methods $METHODS \
   --seeds "${SEEDS:-3}" --max-users 4000 --max-sequence 50 --max-epochs 20 --patience 3 \
-  --threads "${THREADS:-1}" --out runs/evaluation --report "${REPORT:-reports/quality.json}" "$@"
+  --threads "${THREADS:-1}" --out runs/evaluation --report "${REPORT:-reports/cut-4000-users/quality.json}" "$@"

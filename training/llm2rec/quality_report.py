@@ -159,6 +159,11 @@ def plot(report: dict, path: Path, metrics: tuple[str, ...] = ("recall@10", "ndc
     fig, axes = plt.subplots(1, len(keys), figsize=(5.5 * len(keys), 4.5), squeeze=False)
     for ax, key in zip(axes[0], keys):
         methods = {m: v for m, v in report["datasets"][key]["methods"].items() if "recall@10" in v}
+        ax.set_title(f"{key} ({report['datasets'][key]['setting']})", fontsize=10)
+        if not methods:  # a dataset none of whose cells is computed yet
+            ax.text(0.5, 0.5, "no cell computed yet", ha="center", va="center", transform=ax.transAxes)
+            ax.set_axis_off()
+            continue
         x = np.arange(len(methods))
         width = 0.8 / len(metrics)
         for i, metric in enumerate(metrics):
@@ -166,7 +171,6 @@ def plot(report: dict, path: Path, metrics: tuple[str, ...] = ("recall@10", "ndc
                    yerr=[np.nan if v[metric]["std"] is None else v[metric]["std"] for v in methods.values()],
                    capsize=2, label=metric)
         ax.set_xticks(x + width * (len(metrics) - 1) / 2, list(methods), rotation=40, ha="right", fontsize=8)
-        ax.set_title(f"{key} ({report['datasets'][key]['setting']})", fontsize=10)
         ax.legend(fontsize=8)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
