@@ -25,8 +25,9 @@ def aggregate(harness: Harness, results: list[dict], command: str) -> dict:
             cells = [r for r in results if r["dataset"] == target.key and r["method"] == method.name]
             if not cells:
                 missing = harness.missing_source(method.source)
-                methods[method.name] = {"not_run": f"its source cannot be opened here: {missing}" if missing
-                                        else "no seed of this cell has been computed yet"}
+                methods[method.name] = ({"not_run": f"its source cannot be opened here: {missing}",
+                                         "source_not_here": True} if missing
+                                        else {"not_run": "no seed of this cell has been computed yet"})
                 continue
             if any("not_applicable" in c for c in cells):
                 methods[method.name] = {"not_applicable": cells[0]["not_applicable"]}
@@ -139,8 +140,7 @@ def markdown_tables(report: dict) -> str:
             lines += ["", "† the epoch cap ended training before early stopping (not converged; raise --max-epochs "
                           "and run again: a capped cell continues from its last epoch): "
                           f"{', '.join(capped_methods)}"]
-        unopened = [f"- {m}: not run, {v['not_run']}" for m, v in entry["methods"].items()
-                    if v.get("not_run", "").startswith("its source")]
+        unopened = [f"- {m}: not run, {v['not_run']}" for m, v in entry["methods"].items() if v.get("source_not_here")]
         if applicable or unopened:
             lines += ["", *(row_provenance(m, v) for m, v in applicable.items()), *unopened]
         lines.append("")
