@@ -90,10 +90,14 @@ def aggregate(harness: Harness, results: list[dict], command: str) -> dict:
     }
 
 
+def seeds_text(count: int) -> str:
+    return f"{count} seed{'s' if count > 1 else ''}"
+
+
 def row_provenance(method: str, values: dict) -> str:
     """How a row of the tables was computed, as one list item: seeds, best epochs, tuned settings, precision, the
     machines and the mean training time of a seed (seeds of one row may come from different machines)."""
-    parts = [f"{values['seeds']} seed{'s' if values['seeds'] > 1 else ''}"]
+    parts = [seeds_text(values["seeds"])]
     if "best_epochs" in values:
         parts.append(f"best epochs {', '.join(map(str, values['best_epochs']))}")
     if values.get("tuned"):
@@ -126,11 +130,11 @@ def markdown_tables(report: dict) -> str:
                 if values[metric]["std"] is not None:
                     text += f" ± {values[metric]['std']:.4f}"
                 if values["seeds"] < len(report["protocol"]["seeds"]):
-                    text += f" ({values['seeds']} seed{'s' if values['seeds'] > 1 else ''})"
+                    text += f" ({seeds_text(values['seeds'])})"
                 cells.append(f"**{text}**" if values[metric]["mean"] == best[metric] else text)
             name = f"{method} †" if values.get("capped_seeds") else method
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
-        capped_methods = [f"{m} ({v['capped_seeds']} of {v['seeds']} seed{'s' if v['seeds'] > 1 else ''}, "
+        capped_methods = [f"{m} ({v['capped_seeds']} of {seeds_text(v['seeds'])}, "
                           f"{' and '.join(map(str, v['capped_at']))} epochs)"
                           for m, v in applicable.items() if v.get("capped_seeds")]
         if entry.get("whole_catalogue_cutoffs"):
