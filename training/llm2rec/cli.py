@@ -217,8 +217,10 @@ def run_tune(args: argparse.Namespace, argv: list[str] | None) -> dict:
         where = Path(Path(args.dataset).name) / method
         name, entry = tuning.tune(args.dataset, method, grid, base, args.out / where, args.seed, sources,
                                   quiet=not args.verbose, cells=args.cells / where if args.cells else None)
-        tuning.write(tuning.record(report, name, method, entry, command_line(argv)), args.report)
-        print(f"{method} on {name}: best {entry['best']} -> {args.report}", flush=True)
+        outcome = tuning.record(report, name, method, entry, command_line(argv))
+        tuning.write(report, args.report)
+        entry = report["datasets"][name][method]
+        print(f"{method} on {name}: {outcome}; best {entry['best']} -> {args.report}", flush=True)
         if entry["at_edge"]:
             print(f"warning: {method} on {name}: the winner is at the grid's edge for {', '.join(entry['at_edge'])}; "
                   "widen the grid there", flush=True)

@@ -15,6 +15,10 @@ and writes the report.
 
 The report (JSON, with a .md table and a .png plot beside it) keeps every (dataset, method) tuned so far: each
 configuration's validation metrics, best epoch, epochs run and seconds, the winner, the command, machine and date.
+A later grid for a (dataset, method) already there widens it when both ran under the same protocol (all but the
+epoch cap, the seed, the training procedure and the fields tuned): its trials join the earlier ones, a configuration
+trained again (e.g. under a higher cap) keeps its newer trial, and the winner is chosen over all of them. A grid under
+a different protocol replaces the entry, whose trials could not be ranked with the new ones.
 `evaluate --tuned REPORT` trains each (dataset, method) it lists with its winner. Resumable: each configuration's
 finished cell is kept under CELLS/<dataset>/<method>/<configuration fingerprint>/ (default CELLS is OUT) and not
 trained again; its epoch checkpoint, while it trains, under OUT/<dataset>/<method>/<configuration fingerprint>/.
@@ -89,16 +93,53 @@ def tune(dataset: str, method: str, grid: dict[str, list], base: Protocol, out: 
         print(f"[{number}/{len(configs)}] {method} on {harness.targets[0].key} with {config}", flush=True)
         [cell] = harness.run()
         trials.append({"config": config, "validation": cell["validation"], "best_epoch": cell["best_epoch"],
-                       "epochs_run": cell["epochs_run"], "capped": cell["capped"], "seconds": cell["seconds"],
+                       "epochs_run": cell["epochs_run"], "capped": cell["capped"], "max_epochs": cell["max_epochs"],
+                       "seconds": cell["seconds"],
                        "computed_on": cell.get("machine", "not recorded")})  # a grid may span machines
         print(f"    validation {SELECTION} {cell['validation'][SELECTION]:.4f}, best epoch {cell['best_epoch']}"
               + (" (capped: not converged)" if cell["capped"] else ""), flush=True)
-    # A converged configuration beats any capped one; among each, the best validation metric.
-    best = max(trials, key=lambda t: (not t["capped"], t["validation"][SELECTION]))
+    best = winner(trials)
     return name, {"grid": grid, "seed": seed, "selection": f"validation {SELECTION}", "trials": trials,
-                  "best": best["config"], **bracketing(grid, best["config"]),
+                  "best": best, **bracketing(grid, best),
                   "base_protocol": {k: v for k, v in asdict(base).items() if k != "seeds"},
                   "training": TRAINING_PROCEDURE}
+
+
+def winner(trials: list[dict]) -> dict:
+    """The winning configuration: a converged trial beats any capped one; among each, the best validation metric."""
+    return max(trials, key=lambda t: (not t["capped"], t["validation"][SELECTION]))["config"]
+
+
+def differences(previous: dict, entry: dict) -> list[str]:
+    """Why two grids' trials of one (dataset, method) cannot be ranked together (empty: they can): the base protocol
+    but for the epoch cap (only a cap: a converged trial is the same under any cap it did not reach), the seed, the
+    training procedure, the fields tuned."""
+    before, after = ({k: v for k, v in e.get("base_protocol", {}).items() if k != "max_epochs"}
+                     for e in (previous, entry))
+    found = [f"{k} {before.get(k)} -> {after.get(k)}" for k in sorted(before | after) if before.get(k) != after.get(k)]
+    if previous.get("seed") != entry["seed"]:
+        found.append(f"seed {previous.get('seed')} -> {entry['seed']}")
+    if previous.get("training") != entry["training"]:
+        found.append("the training procedure")
+    if set(previous["grid"]) != set(entry["grid"]):
+        found.append(f"the fields tuned {sorted(previous['grid'])} -> {sorted(entry['grid'])}")
+    return found
+
+
+def widen(previous: dict, entry: dict) -> dict:
+    """`previous`'s trials and `entry`'s as one entry: a configuration in both keeps `entry`'s trial, in the earlier
+    trial's place; each field's values are both grids' (no longer every combination: the trials say which ran); the
+    winner and where it sits are chosen again over all trials. The first grid's command stays the entry's;
+    `entry`'s joins `widened_by`."""
+    newer = {fingerprint(t["config"]): t for t in entry["trials"]}
+    trials = [newer.pop(fingerprint(t["config"]), t) for t in previous["trials"]] + list(newer.values())
+    grid = {name: values + [v for v in entry["grid"][name] if v not in values]
+            for name, values in previous["grid"].items()}
+    best = winner(trials)
+    run = {k: entry[k] for k in ("command", "machine", "created_at")} | {
+        "grid": entry["grid"], "max_epochs": entry["base_protocol"]["max_epochs"]}
+    return {**previous, "grid": grid, "trials": trials, "best": best, **bracketing(grid, best),
+            "widened_by": previous.get("widened_by", []) + [run]}
 
 
 def load_report(path: Path) -> dict:
@@ -109,11 +150,30 @@ def load_report(path: Path) -> dict:
                            f"{SELECTION}", "datasets": {}}
 
 
-def record(report: dict, dataset_name: str, method: str, entry: dict, command: str) -> dict:
+def record(report: dict, dataset_name: str, method: str, entry: dict, command: str) -> str:
+    """Puts `entry` into `report`: widening the (dataset, method) already there when it ran under the same protocol,
+    replacing it otherwise. Returns what happened, for the command's output."""
     entry = {**entry, "command": command, "machine": machine(),
              "created_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
-    report["datasets"].setdefault(dataset_name, {})[method] = entry
-    return report
+    methods = report["datasets"].setdefault(dataset_name, {})
+    previous = methods.get(method)
+    if previous is None:
+        methods[method] = entry
+        return "recorded"
+    changed = differences(previous, entry)
+    if changed:
+        methods[method] = entry
+        return f"replaced the earlier grid, run under another protocol ({'; '.join(changed)})"
+    if all(same_trial(trial, previous["trials"]) for trial in entry["trials"]):
+        return "already recorded: no configuration is new or trained again"
+    methods[method] = widen(previous, entry)
+    return f"widened the earlier grid to {len(methods[method]['trials'])} configurations"
+
+
+def same_trial(trial: dict, trials: list[dict]) -> bool:
+    """Whether `trials` holds `trial`'s result (a cell trained before and read again)."""
+    result = ("config", "validation", "best_epoch", "epochs_run", "capped")
+    return any(all(t.get(k) == trial.get(k) for k in result) for t in trials)
 
 
 def tuned_settings(report: dict) -> dict[str, dict[str, dict]]:
@@ -131,8 +191,10 @@ def markdown(report: dict) -> str:
         for method, entry in methods.items():
             names = list(entry["grid"])
             lines += [f"## {method} on {dataset}", "", f"`{entry['command']}` ({entry['created_at']}, "
-                      f"{entry['machine']['cpu']}, seed {entry['seed']})", "",
-                      "| " + " | ".join(names) + f" | validation {SELECTION} | validation ndcg@10 | best epoch | "
+                      f"{entry['machine']['cpu']}, seed {entry['seed']})", ""]
+            for run in entry.get("widened_by", []):
+                lines += [f"Widened by `{run['command']}` ({run['created_at']}, {run['machine']['cpu']})", ""]
+            lines += ["| " + " | ".join(names) + f" | validation {SELECTION} | validation ndcg@10 | best epoch | "
                       "seconds |", "|" + "---|" * (len(names) + 4)]
             for trial in entry["trials"]:
                 values = [str(trial["config"][name]) for name in names]
@@ -162,6 +224,10 @@ def edge_note(entry: dict) -> str:
     if where["fixed"]:
         notes.append("Given one value, so not tuned here: "
                      + ", ".join(f"{name} = {entry['grid'][name][0]}" for name in where["fixed"]) + ".")
+    combinations = len(configurations(entry["grid"]))
+    if len(entry["trials"]) < combinations:
+        notes.append(f"A widened grid: {len(entry['trials'])} of the {combinations} combinations of these values were "
+                     "trained, the rows above.")
     return " ".join(notes)
 
 

@@ -2,13 +2,14 @@
 winner is the best validation Recall@20, the report is written, and `evaluate --tuned` trains with the winner."""
 
 import json
+import shutil
 
 import pytest
 
 from training.llm2rec import cli
 from training.llm2rec.config import ConfigError
 from training.llm2rec.evaluate import Evaluation, Harness, Protocol
-from training.llm2rec.tune import bracketing, configurations, edge_note, parse_grid, tuned_settings
+from training.llm2rec.tune import bracketing, configurations, edge_note, parse_grid, record, tuned_settings
 from training.llm2rec.train_sequence import TRAINING_PROCEDURE
 
 
@@ -56,8 +57,68 @@ def test_a_rerun_on_another_machine_trains_nothing_again(tuned, capsys, tmp_path
     cli.main(elsewhere)
     shown = capsys.readouterr().out
     assert shown.count("done before, validation R@10") == 4 and "test R@10" not in shown  # tuning never shows test
+    assert "already recorded: no configuration is new or trained again" in shown
     after = json.loads(report.read_text())["datasets"]["amazon-games"]["id-sasrec"]["trials"]
     assert [t["validation"] for t in after] == [t["validation"] for t in before]
+
+
+def test_a_later_grid_widens_the_entry_under_the_same_protocol_and_replaces_it_under_another(tuned, games_cut,
+                                                                                            capsys, tmp_path):
+    _, report, root = tuned
+    shutil.copytree(root / "cells", tmp_path / "cells")
+    widened = tmp_path / "tuning.json"
+    shutil.copy(report, widened)
+
+    def run(*grid: str, max_epochs: str = "4", patience: str = "1") -> dict:  # the fixture's command but for these
+        grids = [argument for values in grid for argument in ("--grid", values)]
+        cli.main(["tune", "--dataset", str(games_cut), "--method", "id-sasrec", *grids,
+                  "--max-sequence", "30", "--max-epochs", max_epochs, "--patience", patience,
+                  "--out", str(tmp_path / "runs"), "--cells", str(tmp_path / "cells"), "--report", str(widened)])
+        return json.loads(widened.read_text())["datasets"]["amazon-games"]["id-sasrec"]
+
+    before = json.loads(report.read_text())["datasets"]["amazon-games"]["id-sasrec"]
+    # A third learning rate under a higher epoch cap (only a cap: the protocol is the same).
+    entry = run("learning_rate=1e-3", "max_history=3,8", max_epochs="5")
+    assert "widened the earlier grid to 6 configurations" in capsys.readouterr().out
+    assert entry["trials"][:4] == before["trials"] and len(entry["trials"]) == 6
+    assert entry["grid"] == {"learning_rate": [0.01, 0.0001, 0.001], "max_history": [3, 8]}
+    converged = [t for t in entry["trials"] if not t["capped"]] or entry["trials"]
+    assert entry["best"] == max(converged, key=lambda t: t["validation"]["recall@20"])["config"]
+    assert entry["command"] == before["command"] and "learning_rate=1e-3" in entry["widened_by"][0]["command"]
+    assert "Widened by `python -m training.llm2rec.cli tune" in widened.with_suffix(".md").read_text()
+
+    # Another patience: the earlier trials are not comparable, so the new grid replaces them.
+    entry = run("learning_rate=1e-3", "max_history=3", patience="2")
+    assert "replaced the earlier grid, run under another protocol (patience 1 -> 2)" in capsys.readouterr().out
+    assert [t["config"] for t in entry["trials"]] == [{"learning_rate": 0.001, "max_history": 3}]
+    assert "widened_by" not in entry
+
+
+def test_widening_keeps_a_configuration_trained_again_in_its_place_and_chooses_the_winner_again():
+    def trial(rate: float, recall: float, capped: bool = False) -> dict:
+        return {"config": {"learning_rate": rate}, "validation": {"recall@20": recall}, "capped": capped}
+
+    def entry(trials: list[dict], patience: int = 20) -> dict:
+        return {"grid": {"learning_rate": [t["config"]["learning_rate"] for t in trials]}, "seed": 0,
+                "training": TRAINING_PROCEDURE, "trials": trials, "best": trials[0]["config"],
+                "base_protocol": {"patience": patience, "max_epochs": 400}}
+
+    report = {"datasets": {}}
+    assert record(report, "d", "m", entry([trial(1e-2, 0.10), trial(1e-3, 0.12, capped=True)]), "first") == "recorded"
+    later = entry([trial(1e-3, 0.13), trial(1e-4, 0.11)])
+    later["base_protocol"]["max_epochs"] = 800  # the capped configuration again, under a higher cap
+    assert record(report, "d", "m", later, "second") == "widened the earlier grid to 3 configurations"
+    widened = report["datasets"]["d"]["m"]
+    assert [(t["config"]["learning_rate"], t["validation"]["recall@20"]) for t in widened["trials"]] == [
+        (1e-2, 0.10), (1e-3, 0.13), (1e-4, 0.11)]
+    assert widened["best"] == {"learning_rate": 1e-3} and widened["command"] == "first"
+    assert [run["command"] for run in widened["widened_by"]] == ["second"]
+    assert widened["widened_by"][0]["max_epochs"] == 800
+    assert "2 of the" not in edge_note(widened)  # every combination of one field's values was trained
+
+    assert record(report, "d", "m", entry([trial(1e-3, 0.05)], patience=5), "third").startswith(
+        "replaced the earlier grid, run under another protocol (patience 20 -> 5)")
+    assert report["datasets"]["d"]["m"]["command"] == "third"
 
 
 def test_evaluate_trains_a_tuned_method_with_its_winner(tuned, games_cut, tmp_path):
@@ -105,9 +166,13 @@ def test_a_winner_at_the_end_of_a_three_value_field_is_flagged_as_at_the_edge():
     assert edge == {"at_edge": ["dropout"], "unbracketed": ["max_history"], "fixed": []}
     inside = bracketing(grid, {"learning_rate": 3e-4, "dropout": 0.5, "max_history": 10})
     assert inside["at_edge"] == []
-    note = edge_note({"grid": grid, "best": {"learning_rate": 1e-4, "dropout": 0.2, "max_history": 10}})
+    note = edge_note({"grid": grid, "best": {"learning_rate": 1e-4, "dropout": 0.2, "max_history": 10},
+                      "trials": [{}] * 18})
     assert "edge for learning_rate = 0.0001, dropout = 0.2" in note and "not bracketed: max_history" in note
     one_rate = {"learning_rate": [1e-3], "dropout": [0.2, 0.5, 0.7], "max_history": [10, 50]}
     best = {"learning_rate": 1e-3, "dropout": 0.5, "max_history": 10}
     assert bracketing(one_rate, best) == {"at_edge": [], "unbracketed": ["max_history"], "fixed": ["learning_rate"]}
-    assert "not tuned here: learning_rate = 0.001" in edge_note({"grid": one_rate, "best": best})
+    assert "not tuned here: learning_rate = 0.001" in edge_note({"grid": one_rate, "best": best, "trials": [{}] * 6})
+    widened = {"grid": {"dropout": [0.5, 0.7, 0.8], "max_history": [10, 50]},
+               "best": {"dropout": 0.7, "max_history": 10}, "trials": [{}] * 5}  # dropout 0.8 with one history only
+    assert "A widened grid: 5 of the 6 combinations of these values were trained" in edge_note(widened)
