@@ -30,6 +30,13 @@ TRAINING_PROCEDURE = "random batches, each run in 8 parts of about one window le
 # were as fast but trained worse: amazon-scientific ID-GRU4Rec validation Recall@20 0.0845 against 0.0917 with random
 # batches, 2026-12-03.
 BATCH_PARTS = 8
+# Memory bounds for large catalogues, in float elements. A training batch whose logits (predicted positions x items)
+# exceed LOGITS_IN_MEMORY is backpropagated in chunks of at most that many (the same gradients; every dataset here
+# stays below it: amazon-games 2,560 x 16,859 = 43M, the zero-shot mix 68M). Ranking scores users in batches of at
+# most 1,024 and of at most SCORES_IN_MEMORY scores.
+LOGITS_IN_MEMORY = 2**27
+SCORES_IN_MEMORY = 2**26
+RANKING_BATCH = 1024
 
 
 class EmbeddingItemTable(nn.Module):
@@ -94,11 +101,12 @@ def training_windows(sequences: list[list[int]], max_history: int) -> tuple[torc
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, item_vectors: torch.Tensor, histories: list[list[int]], targets: list[int],
-             batch_size: int = 1024) -> dict:
+def evaluate(model: nn.Module, item_vectors: torch.Tensor, histories: list[list[int]], targets: list[int]) -> dict:
     """Recall and NDCG at 5, 10, 20 of one dataset: item_vectors are that dataset's catalogue (the item table's
     output), histories/targets index into it. Users are ranked in batches of about one history length, each padded
-    to its longest (the models' outputs do not depend on the padding)."""
+    to its longest (the models' outputs do not depend on the padding), of at most RANKING_BATCH users and
+    SCORES_IN_MEMORY scores."""
+    batch_size = max(1, min(RANKING_BATCH, SCORES_IN_MEMORY // len(item_vectors)))
     model.eval()
     sums: dict[str, float] = {}
     lengths = [min(len(history), model.max_history) for history in histories]
@@ -135,19 +143,48 @@ def window_loss(items: nn.Module, model: nn.Module, inputs: torch.Tensor, masks:
     left padding), for a fraction of the compute (amazon-games: a median history of 6 items in windows of up to 50).
     Under bf16 autocast the table, the sequence model and the logits matmul run in bf16; the softmax and loss in fp32."""
     item_vectors = items()  # every step: the table is being trained
-    lengths = masks.sum(dim=1)
     total, predicted_count = None, 0
-    for part in torch.argsort(lengths).tensor_split(parts):
-        if len(part) == 0:
-            continue
-        width = int(lengths[part].max())
-        hidden = model.encode(item_vectors[inputs[part, -width:]], masks[part, -width:])
-        part_targets = targets[part, -width:]
-        predicted = part_targets >= 0
-        logits = hidden[predicted] @ item_vectors.T
-        loss = F.cross_entropy(logits.float(), part_targets[predicted], reduction="sum")
+    for part in length_parts(masks, parts):
+        loss, predicted = summed_loss(item_vectors, model, inputs[part], masks[part], targets[part])
         total = loss if total is None else total + loss
-        predicted_count += int(predicted.sum())
+        predicted_count += predicted
+    return total / predicted_count
+
+
+def length_parts(masks: torch.Tensor, parts: int) -> list[torch.Tensor]:
+    """The window indices sorted by length, in `parts` nonempty groups."""
+    return [part for part in torch.argsort(masks.sum(dim=1)).tensor_split(parts) if len(part)]
+
+
+def summed_loss(item_vectors: torch.Tensor, model: nn.Module, inputs: torch.Tensor, masks: torch.Tensor,
+                targets: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """The cross-entropy summed over a group of windows' predicted positions, padded to its longest window, and
+    the number of those positions."""
+    width = int(masks.sum(dim=1).max())
+    hidden = model.encode(item_vectors[inputs[:, -width:]], masks[:, -width:])
+    part_targets = targets[:, -width:]
+    predicted = part_targets >= 0
+    logits = hidden[predicted] @ item_vectors.T
+    return F.cross_entropy(logits.float(), part_targets[predicted], reduction="sum"), int(predicted.sum())
+
+
+def chunked_backward(items: nn.Module, model: nn.Module, inputs: torch.Tensor, masks: torch.Tensor,
+                     targets: torch.Tensor, precision: Precision) -> float:
+    """window_loss's gradients for a batch whose logits would not fit in LOGITS_IN_MEMORY: the windows run sorted
+    by length in chunks of at most that many logits, each backpropagated before the next into a detached copy of
+    the item table's output, whose gradient then flows through the table once. Returns the batch's loss."""
+    with autocast(precision):
+        item_vectors = items()
+    table = item_vectors.detach().requires_grad_()
+    predicted_count = int((targets >= 0).sum())
+    windows = max(1, LOGITS_IN_MEMORY // (len(table) * targets.shape[1]))  # each predicts at most max_history items
+    total = 0.0
+    for chunk in length_parts(masks, -(-len(inputs) // windows)):
+        with autocast(precision):
+            loss, _ = summed_loss(table, model, inputs[chunk], masks[chunk], targets[chunk])
+        (loss / predicted_count).backward()
+        total += loss.item()
+    item_vectors.backward(table.grad)
     return total / predicted_count
 
 
@@ -180,6 +217,7 @@ def train(items: nn.Module, model: nn.Module, parts: list[TrainingPart], epochs:
         raise DataError(f"{' + '.join(part.name for part in parts)}: no user has 4 or more interactions, so the "
                         f"training split (each user's items but the last two) holds no next-item pair to train a "
                         f"sequence model on")
+    catalogue = sum(part.items for part in parts)  # the softmax is over all of them
     params = list(items.parameters()) + list(model.parameters())
     optimizer = adamw(params, lr=learning_rate, weight_decay=weight_decay)
 
@@ -205,12 +243,16 @@ def train(items: nn.Module, model: nn.Module, parts: list[TrainingPart], epochs:
         steps = len(batches)
         progress = tqdm(batches, desc=f"epoch {epoch}/{epochs}", unit="step", disable=quiet)
         for step, batch in enumerate(progress):
-            with autocast(precision):
-                loss = window_loss(items, model, inputs[batch], masks[batch], targets[batch], parts=BATCH_PARTS)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            if int((targets[batch] >= 0).sum()) * catalogue <= LOGITS_IN_MEMORY:
+                with autocast(precision):
+                    loss = window_loss(items, model, inputs[batch], masks[batch], targets[batch], parts=BATCH_PARTS)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                total_loss += loss.item()
+            else:  # a catalogue too large for the whole batch's logits at once
+                optimizer.zero_grad(set_to_none=True)
+                total_loss += chunked_backward(items, model, inputs[batch], masks[batch], targets[batch], precision)
             optimizer.step()
-            total_loss += loss.item()
             progress.set_postfix(loss=f"{total_loss / (step + 1):.3f}")
 
         items.eval()

@@ -1,10 +1,12 @@
 import torch
 
+from training.llm2rec import train_sequence
 from training.llm2rec.data import leave_one_out
 from training.llm2rec.gru4rec import GRU4Rec
-from training.llm2rec.sasrec import SASRec
-from training.llm2rec.train_sequence import (IdItemTable, TrainingPart, evaluate, left_pad, popularity, train,
-                                             training_windows, window_loss)
+from training.llm2rec.precision import resolve
+from training.llm2rec.sasrec import Adapter, SASRec
+from training.llm2rec.train_sequence import (EmbeddingItemTable, IdItemTable, TrainingPart, chunked_backward, evaluate,
+                                             left_pad, popularity, train, training_windows, window_loss)
 
 
 def test_popularity_counts_only_training_items():
@@ -112,3 +114,51 @@ def test_an_interrupted_training_continues_from_its_checkpoint_as_if_never_stopp
     assert [e["validation"] for e in resumed["epochs"]] == [e["validation"] for e in whole["epochs"]]
     assert resumed["best_epoch"] == whole["best_epoch"]
     assert torch.equal(resumed_table, whole_table)
+
+
+def test_a_batch_too_large_for_its_logits_in_memory_gets_the_same_gradients_in_chunks(monkeypatch):
+    # A large catalogue: the batch is backpropagated chunk by chunk (here forced by a small bound: chunks of 3
+    # windows); the loss and every gradient, the item table's included, are those of the whole batch at once.
+    generator = torch.Generator().manual_seed(7)
+    sequences = [torch.randint(0, 60, (int(n),), generator=generator).tolist()
+                 for n in torch.randint(2, 25, (40,), generator=generator)]
+    inputs, masks, targets = training_windows(sequences, 10)
+    monkeypatch.setattr(train_sequence, "LOGITS_IN_MEMORY", 3 * 60 * 10)
+    fp32 = resolve("fp32")
+    for items in (IdItemTable(60, 16), EmbeddingItemTable(torch.randn(60, 24, generator=generator), Adapter(24, 16))):
+        for model in (SASRec(16, 10, 2, 2, 0.0), GRU4Rec(16, 10, dropout=0.0)):
+            parameters = list(items.parameters()) + list(model.parameters())
+            items.zero_grad(set_to_none=True)
+            whole = window_loss(items, model, inputs, masks, targets, parts=8)
+            whole.backward()
+            expected = [p.grad.clone() for p in parameters]
+            for p in parameters:
+                p.grad = None
+            chunked = chunked_backward(items, model, inputs, masks, targets, fp32)
+            assert abs(chunked - whole.item()) < 1e-5, (type(items), type(model))
+            assert all(torch.allclose(a, p.grad, atol=1e-6) for a, p in zip(expected, parameters)), type(model)
+
+
+def test_training_over_a_catalogue_too_large_for_one_batch_of_logits_learns_as_usual(monkeypatch):
+    # The same training with the memory bounds forced low (every step in chunks, users ranked a few at a time)
+    # ends as the unbounded one does: the same losses and validation, epoch by epoch.
+    generator = torch.Generator().manual_seed(2)
+    starts = torch.randint(0, 80, (150,), generator=generator).tolist()
+    parts = [TrainingPart("walk", 0, 80, leave_one_out([[(s + t) % 80 for t in range(7)] for s in starts]))]
+
+    def run() -> dict:
+        torch.manual_seed(0)
+        return train(IdItemTable(80, 16), SASRec(16, 5, 1, 2, 0.0), parts, epochs=6, batch_size=32,
+                     learning_rate=1e-2, weight_decay=0.0, quiet=True, precision=resolve("fp32"))
+
+    unbounded = run()
+    monkeypatch.setattr(train_sequence, "LOGITS_IN_MEMORY", 4 * 80 * 5)
+    monkeypatch.setattr(train_sequence, "SCORES_IN_MEMORY", 7 * 80)
+    chunked, calls = train_sequence.chunked_backward, []
+    monkeypatch.setattr(train_sequence, "chunked_backward", lambda *args: calls.append(1) or chunked(*args))
+    bounded = run()
+    assert len(calls) == 6 * 5  # every step of every epoch (150 windows in batches of 32)
+    for a, b in zip(unbounded["epochs"], bounded["epochs"]):
+        assert abs(a["loss"] - b["loss"]) < 1e-4
+        assert a["validation"]["walk"]["recall@10"] == b["validation"]["walk"]["recall@10"]
+    assert bounded["epochs"][-1]["validation"]["walk"]["recall@5"] > 0.5  # it learned the walk
