@@ -1,5 +1,6 @@
 """Train a sequence model (SASRec or GRU4Rec) over an item table by next-item prediction at every position, with a
-full softmax over the whole catalogue, and evaluate it by full ranking under leave-one-out.
+full softmax over the whole catalogue (each window's own dataset's, when several train together), and evaluate it by
+full ranking under leave-one-out.
 
 An item table gives the vector of every catalogue item: either frozen item embeddings (LLM2Rec, MiniLM, the raw
 backbone) behind a trainable adapter, or learned ID embeddings (the ID baselines). The sequence model only sees
@@ -32,8 +33,8 @@ TRAINING_PROCEDURE = "random batches, each run in 8 parts of about one window le
 BATCH_PARTS = 8
 # Memory bounds for large catalogues, in float elements. A training batch whose logits (predicted positions x items)
 # exceed LOGITS_IN_MEMORY is backpropagated in chunks of at most that many (the same gradients; every dataset here
-# stays below it: amazon-games 2,560 x 16,859 = 43M, the zero-shot mix 68M). Ranking scores users in batches of at
-# most 1,024 and of at most SCORES_IN_MEMORY scores.
+# stays below it, the largest, amazon-games, at 2,560 x 16,859 = 43M). Ranking scores users in batches of at most
+# 1,024 and of at most SCORES_IN_MEMORY scores.
 LOGITS_IN_MEMORY = 2**27
 SCORES_IN_MEMORY = 2**26
 RANKING_BATCH = 1024
@@ -135,20 +136,39 @@ def popularity(split: Split, items: int) -> dict:
             for split_name, targets in (("validation", split.valid_targets), ("test", split.test_targets))}
 
 
+# A dataset's rows of the item table and the indices of a batch's windows from that dataset.
+Group = tuple[slice, torch.Tensor]
+
+
 def window_loss(items: nn.Module, model: nn.Module, inputs: torch.Tensor, masks: torch.Tensor,
-                targets: torch.Tensor, parts: int = 1) -> torch.Tensor:
-    """Full-softmax next-item cross-entropy of a batch of windows over every item of the table, the mean over its
-    predicted positions. With `parts` > 1 the windows run sorted by length in that many parts, each padded only to
-    its longest window: the same loss as the whole batch padded to max_history (the models' outputs do not depend on
-    left padding), for a fraction of the compute (amazon-games: a median history of 6 items in windows of up to 50).
-    Under bf16 autocast the table, the sequence model and the logits matmul run in bf16; the softmax and loss in fp32."""
+                targets: torch.Tensor, parts: int = 1, groups: list[Group] | None = None) -> torch.Tensor:
+    """Full-softmax next-item cross-entropy of a batch of windows, the mean over its predicted positions. The
+    softmax is over every item of the table, or, with `groups` (a batch that mixes datasets, `dataset_groups`), over
+    the items of each window's own dataset. With `parts` > 1 the windows run sorted by length in that many parts,
+    each padded only to its longest window: the same loss as the whole batch padded to max_history (the models'
+    outputs do not depend on left padding), for a fraction of the compute (amazon-games: a median history of 6
+    items in windows of up to 50). Under bf16 autocast the table, the sequence model and the logits matmul run in
+    bf16; the softmax and loss in fp32."""
     item_vectors = items()  # every step: the table is being trained
     total, predicted_count = None, 0
-    for part in length_parts(masks, parts):
-        loss, predicted = summed_loss(item_vectors, model, inputs[part], masks[part], targets[part])
-        total = loss if total is None else total + loss
-        predicted_count += predicted
+    for rows, windows in groups or whole_table(len(inputs)):
+        for part in length_parts(masks[windows], parts):
+            chosen = windows[part]
+            loss, predicted = summed_loss(item_vectors, rows, model, inputs[chosen], masks[chosen], targets[chosen])
+            total = loss if total is None else total + loss
+            predicted_count += predicted
     return total / predicted_count
+
+
+def whole_table(windows: int) -> list[Group]:
+    return [(slice(None), torch.arange(windows))]
+
+
+def dataset_groups(window_datasets: torch.Tensor, parts: list["TrainingPart"]) -> list[Group]:
+    """A batch's windows by dataset (`window_datasets`: each window's index in `parts`), each with its dataset's
+    rows of the combined item table."""
+    return [(slice(part.offset, part.offset + part.items), chosen)
+            for number, part in enumerate(parts) if len(chosen := (window_datasets == number).nonzero().flatten())]
 
 
 def length_parts(masks: torch.Tensor, parts: int) -> list[torch.Tensor]:
@@ -156,20 +176,21 @@ def length_parts(masks: torch.Tensor, parts: int) -> list[torch.Tensor]:
     return [part for part in torch.argsort(masks.sum(dim=1)).tensor_split(parts) if len(part)]
 
 
-def summed_loss(item_vectors: torch.Tensor, model: nn.Module, inputs: torch.Tensor, masks: torch.Tensor,
+def summed_loss(item_vectors: torch.Tensor, rows: slice, model: nn.Module, inputs: torch.Tensor, masks: torch.Tensor,
                 targets: torch.Tensor) -> tuple[torch.Tensor, int]:
-    """The cross-entropy summed over a group of windows' predicted positions, padded to its longest window, and
-    the number of those positions."""
+    """The cross-entropy, over the items in `rows` of the table, summed over a group of windows' predicted positions
+    (padded to its longest window), and the number of those positions."""
     width = int(masks.sum(dim=1).max())
     hidden = model.encode(item_vectors[inputs[:, -width:]], masks[:, -width:])
     part_targets = targets[:, -width:]
     predicted = part_targets >= 0
-    logits = hidden[predicted] @ item_vectors.T
-    return F.cross_entropy(logits.float(), part_targets[predicted], reduction="sum"), int(predicted.sum())
+    logits = hidden[predicted] @ item_vectors[rows].T
+    return (F.cross_entropy(logits.float(), part_targets[predicted] - (rows.start or 0), reduction="sum"),
+            int(predicted.sum()))
 
 
 def chunked_backward(items: nn.Module, model: nn.Module, inputs: torch.Tensor, masks: torch.Tensor,
-                     targets: torch.Tensor, precision: Precision) -> float:
+                     targets: torch.Tensor, precision: Precision, groups: list[Group] | None = None) -> float:
     """window_loss's gradients for a batch whose logits would not fit in LOGITS_IN_MEMORY: the windows run sorted
     by length in chunks of at most that many logits, each backpropagated before the next into a detached copy of
     the item table's output, whose gradient then flows through the table once. Returns the batch's loss."""
@@ -177,13 +198,15 @@ def chunked_backward(items: nn.Module, model: nn.Module, inputs: torch.Tensor, m
         item_vectors = items()
     table = item_vectors.detach().requires_grad_()
     predicted_count = int((targets >= 0).sum())
-    windows = max(1, LOGITS_IN_MEMORY // (len(table) * targets.shape[1]))  # each predicts at most max_history items
     total = 0.0
-    for chunk in length_parts(masks, -(-len(inputs) // windows)):
-        with autocast(precision):
-            loss, _ = summed_loss(table, model, inputs[chunk], masks[chunk], targets[chunk])
-        (loss / predicted_count).backward()
-        total += loss.item()
+    for rows, windows in groups or whole_table(len(inputs)):
+        per_chunk = max(1, LOGITS_IN_MEMORY // (len(table[rows]) * targets.shape[1]))  # max_history targets a window
+        for chunk in length_parts(masks[windows], -(-len(windows) // per_chunk)):
+            chosen = windows[chunk]
+            with autocast(precision):
+                loss, _ = summed_loss(table, rows, model, inputs[chosen], masks[chosen], targets[chosen])
+            (loss / predicted_count).backward()
+            total += loss.item()
     item_vectors.backward(table.grad)
     return total / predicted_count
 
@@ -200,7 +223,8 @@ def save_atomically(file: Path, state: dict) -> None:
 def train(items: nn.Module, model: nn.Module, parts: list[TrainingPart], epochs: int, batch_size: int,
           learning_rate: float, weight_decay: float, patience: int | None = None, quiet: bool = False,
           precision: Precision | None = None, checkpoint: Path | None = None) -> dict:
-    """Train on every part's training split, softmax over all items of all parts. After each epoch, evaluate on
+    """Train on every part's training split, each window's softmax over its own part's items (random batches mix
+    the parts; one part: the whole table, as in-domain). After each epoch, evaluate on
     validation; stop when the mean validation Recall@20 over parts has not improved for `patience` epochs (None:
     run every epoch). At the end the weights of the best epoch are restored. `precision` (default: bf16 where the
     CPU has it, precision.py) applies to training steps; validation ranks in fp32.
@@ -213,11 +237,12 @@ def train(items: nn.Module, model: nn.Module, parts: list[TrainingPart], epochs:
     windows = [training_windows([[part.offset + i for i in s] for s in part.split.train], model.max_history)
                for part in parts]
     inputs, masks, targets = (torch.cat(tensors) for tensors in zip(*windows))
+    window_datasets = torch.cat([torch.full((len(w[0]),), number) for number, w in enumerate(windows)])
     if len(inputs) == 0:
         raise DataError(f"{' + '.join(part.name for part in parts)}: no user has 4 or more interactions, so the "
                         f"training split (each user's items but the last two) holds no next-item pair to train a "
                         f"sequence model on")
-    catalogue = sum(part.items for part in parts)  # the softmax is over all of them
+    catalogue = max(part.items for part in parts)  # the largest softmax
     params = list(items.parameters()) + list(model.parameters())
     optimizer = adamw(params, lr=learning_rate, weight_decay=weight_decay)
 
@@ -243,15 +268,17 @@ def train(items: nn.Module, model: nn.Module, parts: list[TrainingPart], epochs:
         steps = len(batches)
         progress = tqdm(batches, desc=f"epoch {epoch}/{epochs}", unit="step", disable=quiet)
         for step, batch in enumerate(progress):
+            groups = dataset_groups(window_datasets[batch], parts) if len(parts) > 1 else None
             if int((targets[batch] >= 0).sum()) * catalogue <= LOGITS_IN_MEMORY:
                 with autocast(precision):
-                    loss = window_loss(items, model, inputs[batch], masks[batch], targets[batch], parts=BATCH_PARTS)
+                    loss = window_loss(items, model, inputs[batch], masks[batch], targets[batch], BATCH_PARTS, groups)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 total_loss += loss.item()
             else:  # a catalogue too large for the whole batch's logits at once
                 optimizer.zero_grad(set_to_none=True)
-                total_loss += chunked_backward(items, model, inputs[batch], masks[batch], targets[batch], precision)
+                total_loss += chunked_backward(items, model, inputs[batch], masks[batch], targets[batch], precision,
+                                               groups)
             optimizer.step()
             progress.set_postfix(loss=f"{total_loss / (step + 1):.3f}")
 

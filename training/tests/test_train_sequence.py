@@ -5,8 +5,9 @@ from training.llm2rec.data import leave_one_out
 from training.llm2rec.gru4rec import GRU4Rec
 from training.llm2rec.precision import resolve
 from training.llm2rec.sasrec import Adapter, SASRec
-from training.llm2rec.train_sequence import (EmbeddingItemTable, IdItemTable, TrainingPart, chunked_backward, evaluate,
-                                             left_pad, popularity, train, training_windows, window_loss)
+from training.llm2rec.train_sequence import (EmbeddingItemTable, IdItemTable, TrainingPart, chunked_backward,
+                                             dataset_groups, evaluate, left_pad, popularity, train, training_windows,
+                                             window_loss)
 
 
 def test_popularity_counts_only_training_items():
@@ -162,3 +163,32 @@ def test_training_over_a_catalogue_too_large_for_one_batch_of_logits_learns_as_u
         assert abs(a["loss"] - b["loss"]) < 1e-4
         assert a["validation"]["walk"]["recall@10"] == b["validation"]["walk"]["recall@10"]
     assert bounded["epochs"][-1]["validation"]["walk"]["recall@5"] > 0.5  # it learned the walk
+
+
+def test_windows_of_a_mixed_batch_are_scored_against_their_own_datasets_items_only():
+    # Two datasets in one item table (rows 0-59 and 60-99), as the zero-shot mix trains: a window's loss is a softmax
+    # over its own dataset's items, so changing the other dataset's item vectors leaves it alone, and a mixed batch's
+    # loss is its datasets' losses weighted by their predicted positions.
+    generator = torch.Generator().manual_seed(4)
+    first = [torch.randint(0, 60, (int(n),), generator=generator).tolist() for n in torch.randint(2, 15, (20,))]
+    second = [torch.randint(60, 100, (int(n),), generator=generator).tolist() for n in torch.randint(2, 15, (20,))]
+    parts = [TrainingPart("first", 0, 60, None), TrainingPart("second", 60, 40, None)]
+    windows = [training_windows(sequences, 8) for sequences in (first, second)]
+    inputs, masks, targets = (torch.cat(tensors) for tensors in zip(*windows))
+    datasets = torch.cat([torch.full((len(w[0]),), number) for number, w in enumerate(windows)])
+    model, items = SASRec(16, 8, 1, 2, 0.0), IdItemTable(100, 16)
+
+    def loss(chosen: torch.Tensor, grouped: bool = True) -> float:
+        groups = dataset_groups(datasets[chosen], parts) if grouped else None
+        with torch.no_grad():
+            return window_loss(items, model, inputs[chosen], masks[chosen], targets[chosen], 4, groups).item()
+
+    of_first, of_second = (datasets == 0).nonzero().flatten(), (datasets == 1).nonzero().flatten()
+    before, whole_table = loss(of_first), loss(of_first, grouped=False)
+    with torch.no_grad():
+        items.embedding.weight[60:] = torch.randn(40, 16, generator=generator) * 3
+    assert abs(loss(of_first) - before) < 1e-6  # the second dataset's items are not in the first's softmax
+    assert abs(loss(of_first, grouped=False) - whole_table) > 1e-3  # they are in a softmax over the whole table
+    counts = [int((targets[chosen] >= 0).sum()) for chosen in (of_first, of_second)]
+    mixed = (loss(of_first) * counts[0] + loss(of_second) * counts[1]) / sum(counts)
+    assert abs(loss(torch.arange(len(inputs))) - mixed) < 1e-5
