@@ -93,7 +93,7 @@ ZERO_SHOT_ONLY = ("zero_shot_train_max_users", "zero_shot_train_max_sequence")  
 # a target domain poses; a softmax over the mix's combined catalogue spends the step on telling the datasets apart,
 # and its training epoch took 1.45 times as long (153 s against 105 s for amazon-games + movielens-small, bf16, one
 # thread, 2026-12-04). Part of zero-shot results' identity only.
-MIX_SOFTMAX = "each dataset's own items"
+MIX_SOFTMAX = "per dataset: each training window against its own dataset's items"
 # Protocol fields a (dataset, method) may have tuned for it (tune.py); the rest is one protocol for all.
 TUNABLE = ("learning_rate", "dropout", "max_history", "weight_decay", "patience")
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from .data import leave_one_out
-from .evaluate import METRICS, Harness, whole_catalogue_cutoffs
+from .evaluate import METRICS, MIX_SOFTMAX, Harness, whole_catalogue_cutoffs
 from .train_encoder import machine
 
 
@@ -79,7 +79,7 @@ def aggregate(harness: Harness, results: list[dict], command: str) -> dict:
                                "(fewer than `patience` epochs after the best one) has not converged and counts in "
                                "`capped_seeds`",
             "zero_shot_training": "one sequence model (and adapter) per method and seed, trained on the zero-shot "
-                                  "mix and shared by every zero-shot target",
+                                  f"mix and shared by every zero-shot target; the training softmax is {MIX_SOFTMAX}",
         },
         "sources": {name: harness.missing_source(name) or harness.source(name).description
                     for name in sorted({m.source for m in harness.methods if m.source})},
