@@ -54,8 +54,8 @@ from .metrics import CUTOFFS
 from .sasrec import SASRec, Adapter
 from .seeding import seed_everything
 from .train_encoder import machine
-from .train_sequence import (TRAINING_PROCEDURE, EmbeddingItemTable, IdItemTable, TrainingPart, evaluate, popularity,
-                             save_atomically, train)
+from .train_sequence import (MIX_SOFTMAX, TRAINING_PROCEDURE, EmbeddingItemTable, IdItemTable, TrainingPart, evaluate,
+                             popularity, save_atomically, train)
 
 SETTINGS = ("in-domain", "out-of-domain", "zero-shot")
 MODELS = ("sasrec", "gru4rec")
@@ -89,11 +89,6 @@ class Protocol:
 
 
 ZERO_SHOT_ONLY = ("zero_shot_train_max_users", "zero_shot_train_max_sequence")  # Protocol fields of the mix only
-# How the zero-shot mix trains (train_sequence.train): each window's softmax over its own dataset's items, the task
-# a target domain poses; a softmax over the mix's combined catalogue spends the step on telling the datasets apart,
-# and its training epoch took 1.45 times as long (153 s against 105 s for amazon-games + movielens-small, bf16, one
-# thread, 2026-12-04). Part of zero-shot results' identity only.
-MIX_SOFTMAX = "per dataset: each training window against its own dataset's items"
 # Protocol fields a (dataset, method) may have tuned for it (tune.py); the rest is one protocol for all.
 TUNABLE = ("learning_rate", "dropout", "max_history", "weight_decay", "patience")
 
@@ -442,8 +437,8 @@ class Harness:
                              checkpoint: Path | None = None) -> tuple[torch.nn.Module, torch.nn.Module, dict]:
         """(item table, sequence model, training log) of `method` trained from `seed` on the datasets' training
         splits (one item table over their combined catalogue; each window's softmax over its own dataset's items),
-        under `protocol` (default: the common one); the weights
-        are those of the best validation epoch. An interrupted training continues from `checkpoint`."""
+        under `protocol` (default: the common one); the weights are those of the best validation epoch. An
+        interrupted training continues from `checkpoint`."""
         protocol = protocol or self.protocol
         seed_everything(seed)
         offsets = np.cumsum([0] + [len(d.item_ids) for d in datasets]).tolist()

@@ -11,8 +11,9 @@ from pathlib import Path
 import numpy as np
 
 from .data import leave_one_out
-from .evaluate import METRICS, MIX_SOFTMAX, Harness, whole_catalogue_cutoffs
+from .evaluate import METRICS, Harness, whole_catalogue_cutoffs
 from .train_encoder import machine
+from .train_sequence import MIX_SOFTMAX
 
 
 def aggregate(harness: Harness, results: list[dict], command: str) -> dict:

@@ -12,6 +12,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import torch
 from torch import nn
@@ -31,10 +32,17 @@ TRAINING_PROCEDURE = "random batches, each run in 8 parts of about one window le
 # were as fast but trained worse: amazon-scientific ID-GRU4Rec validation Recall@20 0.0845 against 0.0917 with random
 # batches, 2026-12-03.
 BATCH_PARTS = 8
+# How several datasets train together (the zero-shot mix, multi-dataset bundles): each window's softmax over its own
+# dataset's items, the task a target domain poses (serving, too, ranks within one domain). A softmax over the combined
+# catalogue spends the step on telling the datasets apart, and its training epoch took 1.45 times as long (153 s
+# against 105 s for amazon-games + movielens-small, bf16, one thread, 2026-12-04). Part of zero-shot results'
+# identity (evaluate.protocol_identity); single-dataset training does not depend on it.
+MIX_SOFTMAX = "per dataset: each training window against its own dataset's items"
 # Memory bounds for large catalogues, in float elements. A training batch whose logits (predicted positions x items)
-# exceed LOGITS_IN_MEMORY is backpropagated in chunks of at most that many (the same gradients; every dataset here
-# stays below it, the largest, amazon-games, at 2,560 x 16,859 = 43M). Ranking scores users in batches of at most
-# 1,024 and of at most SCORES_IN_MEMORY scores.
+# exceed LOGITS_IN_MEMORY is backpropagated in chunks of at most that many (chunked_backward: the same gradients up to
+# float rounding). Below it the whole batch runs as one graph, bit for bit as every saved cell was computed; every
+# dataset here stays below it, the largest, amazon-games, at 2,560 x 16,859 = 43M. Ranking scores users in batches
+# of at most 1,024 and of at most SCORES_IN_MEMORY scores.
 LOGITS_IN_MEMORY = 2**27
 SCORES_IN_MEMORY = 2**26
 RANKING_BATCH = 1024
@@ -151,17 +159,19 @@ def window_loss(items: nn.Module, model: nn.Module, inputs: torch.Tensor, masks:
     bf16; the softmax and loss in fp32."""
     item_vectors = items()  # every step: the table is being trained
     total, predicted_count = None, 0
-    for rows, windows in groups or whole_table(len(inputs)):
-        for part in length_parts(masks[windows], parts):
-            chosen = windows[part]
-            loss, predicted = summed_loss(item_vectors, rows, model, inputs[chosen], masks[chosen], targets[chosen])
-            total = loss if total is None else total + loss
-            predicted_count += predicted
+    for rows, chosen in batch_parts(masks, groups, lambda rows, windows: parts):
+        loss, predicted = summed_loss(item_vectors, rows, model, inputs[chosen], masks[chosen], targets[chosen])
+        total = loss if total is None else total + loss
+        predicted_count += predicted
     return total / predicted_count
 
 
-def whole_table(windows: int) -> list[Group]:
-    return [(slice(None), torch.arange(windows))]
+def batch_parts(masks: torch.Tensor, groups: list[Group] | None,
+                parts: Callable[[slice, int], int]) -> list[tuple[slice, torch.Tensor]]:
+    """The (rows of the item table, window indices) a batch's loss is computed in: each group's windows (default:
+    one group, every window over the whole table) sorted by length in `parts(rows, windows)` nonempty parts."""
+    return [(rows, windows[part]) for rows, windows in groups or [(slice(None), torch.arange(len(masks)))]
+            for part in length_parts(masks[windows], parts(rows, len(windows)))]
 
 
 def dataset_groups(window_datasets: torch.Tensor, parts: list["TrainingPart"]) -> list[Group]:
@@ -198,15 +208,16 @@ def chunked_backward(items: nn.Module, model: nn.Module, inputs: torch.Tensor, m
         item_vectors = items()
     table = item_vectors.detach().requires_grad_()
     predicted_count = int((targets >= 0).sum())
+
+    def chunks(rows: slice, windows: int) -> int:  # a window predicts at most max_history items
+        return -(-windows // max(1, LOGITS_IN_MEMORY // (len(table[rows]) * targets.shape[1])))
+
     total = 0.0
-    for rows, windows in groups or whole_table(len(inputs)):
-        per_chunk = max(1, LOGITS_IN_MEMORY // (len(table[rows]) * targets.shape[1]))  # max_history targets a window
-        for chunk in length_parts(masks[windows], -(-len(windows) // per_chunk)):
-            chosen = windows[chunk]
-            with autocast(precision):
-                loss, _ = summed_loss(table, rows, model, inputs[chosen], masks[chosen], targets[chosen])
-            (loss / predicted_count).backward()
-            total += loss.item()
+    for rows, chosen in batch_parts(masks, groups, chunks):
+        with autocast(precision):
+            loss, _ = summed_loss(table, rows, model, inputs[chosen], masks[chosen], targets[chosen])
+        (loss / predicted_count).backward()
+        total += loss.item()
     item_vectors.backward(table.grad)
     return total / predicted_count
 
