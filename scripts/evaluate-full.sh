@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Issue #13: the full protocol on the full datasets (every user, whole histories), 3 seeds, early stopping under
-# evaluate's 400-epoch cap, the ID baselines trained with the settings `tune` chose on validation
+# evaluate's 800-epoch cap, the ID baselines trained with the settings `tune` chose on validation
 # (reports/tuning.json: run scripts/tune-baselines.sh first). Trains the encoders it compares if they are missing:
 # the cpu preset's LLM2Rec encoder (runs/cpu) and an LLM2Vec-style baseline (runs/llm2vec: MNTP then SimCSE with
 # dropout positives on the backbone, bidirectional attention, as LLM2Vec; no CSFT). Days of CPU on 2 cores; every

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The ID baselines of issue #13 tuned on validation before the full-data evaluation: ID-SASRec and ID-GRU4Rec on
 # each in-domain and out-of-domain dataset, full data, a grid of learning rate x dropout x history length (epochs:
-# early stopping under a 400-epoch cap), seed 0. Resumable: each finished configuration is a small JSON file under
+# early stopping under an 800-epoch cap), seed 0. Resumable: each finished configuration is a small JSON file under
 # reports/cells/tuning (commit them as they come: a grid takes days and machines change), the epoch checkpoint of
 # the one in training is under runs/tuning.
 #   bash scripts/tune-baselines.sh                                   # every dataset, smallest first

@@ -289,7 +289,7 @@ def test_a_run_the_epoch_cap_ends_is_flagged_capped(single_seed, capsys):
 
 
 def test_the_epoch_cap_does_not_bind_by_default():
-    assert Protocol().max_epochs == 400 and Protocol().patience == 20  # the authors' patience
+    assert Protocol().max_epochs == 800 and Protocol().patience == 20  # the authors' patience
     assert not capped(best_epoch=3, epochs_run=23, protocol=Protocol())  # early stopping after 20 epochs
     five = Protocol(max_epochs=10, patience=5)
     assert not capped(best_epoch=5, epochs_run=10, protocol=five)  # stopped on the last epoch
