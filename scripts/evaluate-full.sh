@@ -6,9 +6,13 @@
 # dropout positives on the backbone, bidirectional attention, as LLM2Vec; no CSFT). Days of CPU on 2 cores; every
 # step resumes where it stopped (training from its checkpoint, evaluation from its finished cells, which are small
 # JSON files under reports/cells/quality-full: commit them as they come, machines change). TARGETS="..." and
-# METHODS="..." run a part; SEEDS, THREADS as for the other scripts. The report: reports/quality.{json,md,png}.
+# METHODS="..." run a part; SEEDS, THREADS as for the other scripts. The report: reports/quality.{json,md,png}, of
+# every cell; a part writes the report of its own cells to runs/evaluation-full/part-report.{json,md,png} instead,
+# so that it never replaces the whole table (`bash scripts/evaluate-full.sh --report-only` writes that from the cells).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ -n "${TARGETS:-}${METHODS:-}${SEEDS:-}" ]; then DEFAULT_REPORT=runs/evaluation-full/part-report.json
+else DEFAULT_REPORT=reports/quality.json; fi
 DATA=${LLM2REC_DATA_DIR:-../shared/data}
 TRAIN_SETS="$DATA/amazon-games $DATA/movielens-small"
 THREADS=${THREADS:-2}
@@ -35,4 +39,4 @@ fi
 exec .venv/bin/python -m training.llm2rec.cli evaluate $TARGETS \
   --source llm2rec=run:runs/cpu --source llm2vec=run:runs/llm2vec --methods $METHODS \
   --tuned reports/tuning.json --seeds "${SEEDS:-3}" --threads "$THREADS" \
-  --out runs/evaluation-full --cells reports/cells/quality-full --report "${REPORT:-reports/quality.json}" "$@"
+  --out runs/evaluation-full --cells reports/cells/quality-full --report "${REPORT:-$DEFAULT_REPORT}" "$@"
