@@ -11,8 +11,7 @@
 # so that it never replaces the whole table (`bash scripts/evaluate-full.sh --report-only` writes that from the cells).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ -n "${TARGETS:-}${METHODS:-}${SEEDS:-}" ]; then DEFAULT_REPORT=runs/evaluation-full/part-report.json
-else DEFAULT_REPORT=reports/quality.json; fi
+if [ -n "${TARGETS:-}${METHODS:-}${SEEDS:-}" ]; then REPORT=${REPORT:-runs/evaluation-full/part-report.json}; fi
 DATA=${LLM2REC_DATA_DIR:-../shared/data}
 TRAIN_SETS="$DATA/amazon-games $DATA/movielens-small"
 THREADS=${THREADS:-2}
@@ -39,4 +38,4 @@ fi
 exec .venv/bin/python -m training.llm2rec.cli evaluate $TARGETS \
   --source llm2rec=run:runs/cpu --source llm2vec=run:runs/llm2vec --methods $METHODS \
   --tuned reports/tuning.json --seeds "${SEEDS:-3}" --threads "$THREADS" \
-  --out runs/evaluation-full --cells reports/cells/quality-full --report "${REPORT:-$DEFAULT_REPORT}" "$@"
+  --out runs/evaluation-full --cells reports/cells/quality-full --report "${REPORT:-reports/quality.json}" "$@"
