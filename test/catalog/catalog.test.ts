@@ -73,6 +73,21 @@ for (const backend of backends) {
       assert.equal(memoryRows(await ItemReadModel.load(db)), memoryRows(catalog.items));
     });
 
+    it('pages a domain through ids beyond the Basic Multilingual Plane, each item once, in the database order', async () => {
+      // By UTF-16 unit '\u{A2C45}' (a surrogate pair) sorts before '１２' (U+FF11); by code point, as PostgreSQL does, after.
+      const ids = ['astral-a', '１２', '\u{A2C45}x', '\u{1F600}', 'astral-z'];
+      await catalog.upsertItems(ids.map((id) => ({ id, domain: 'astral', title: `Title of ${id}` })));
+      const seen: string[] = [];
+      let after: string | undefined;
+      for (let turn = 0; turn < ids.length + 1; turn++) {
+        const { items, hasNextPage } = await catalog.page('astral', 2, after);
+        seen.push(...items.map((row) => row.id));
+        if (!hasNextPage) break;
+        after = items[items.length - 1].id;
+      }
+      assert.deepEqual(seen, [...ids].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b))));
+    });
+
     it('re-embedding never stores the old vectors of an item replaced while it was being embedded', async () => {
       await catalog.upsertItems([item('r1', 'Mario Kart'), item('r2', 'Zelda')]);
       const store = new EmbeddedVectorStore(vectorsDir);
