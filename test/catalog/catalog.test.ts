@@ -16,15 +16,15 @@ import { EmbeddedVectorStore } from '../../src/index/embedded-vector-store.js';
 import { RecommendationModel } from '../../src/inference/recommendation-model.js';
 import { backends } from '../db/backends.js';
 import { tinyBundle } from '../support/fixtures.js';
+import { itemRows, sortById } from '../support/item-rows.js';
 
 /** The rows of the items table, by id, as JSON text: key order and number forms count too. */
 async function databaseRows(db: Database): Promise<string> {
-  const rows = await db.prisma.item.findMany({ orderBy: { id: 'asc' }, select: { id: true, domain: true, title: true, attributes: true } });
-  return JSON.stringify([...rows].sort((a, b) => a.id.localeCompare(b.id)));
+  return JSON.stringify(await itemRows(db));
 }
 
 function memoryRows(items: ItemReadModel): string {
-  return JSON.stringify([...items.values()].sort((a, b) => a.id.localeCompare(b.id)));
+  return JSON.stringify(sortById(items.values()));
 }
 
 const item = (id: string, title = `Title of ${id}`, attributes?: Record<string, unknown>) =>

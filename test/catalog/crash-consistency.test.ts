@@ -17,6 +17,7 @@ import { EmbeddedVectorStore } from '../../src/index/embedded-vector-store.js';
 import { collectionName } from '../../src/index/vector-index.js';
 import { RecommendationModel } from '../../src/inference/recommendation-model.js';
 import { freePort, publishTinyBundle, REPO, tinyBundle } from '../support/fixtures.js';
+import { itemRows } from '../support/item-rows.js';
 
 const KEY = 'crash-key';
 const UPSERT = 'mutation($items: [ItemInput!]!) { upsertItems(items: $items) { count } }';
@@ -113,9 +114,9 @@ describe('crash consistency', () => {
     await server.stop('SIGKILL');
 
     const db = await openDatabase({ dataDir });
-    const rows = await db.prisma.item.findMany({ orderBy: { id: 'asc' }, select: { id: true, title: true } });
+    const rows = await itemRows(db);
     await db.close();
-    assert.deepEqual([...served].sort(), rows.map((row) => [row.id, row.title]), `${context}: what the server serves is the database`);
+    assert.deepEqual(served, new Map(rows.map((row) => [row.id, row.title])), `${context}: what the server serves is the database`);
 
     const store = new EmbeddedVectorStore(path.join(dataDir, 'vectors'));
     const collection = await store.collection(collectionName(active), model.dimensions);

@@ -18,6 +18,7 @@ import type { VectorCollection } from '../../src/index/vector-index.js';
 import { RecommendationModel } from '../../src/inference/recommendation-model.js';
 import { backends } from '../db/backends.js';
 import { tinyBundle } from '../support/fixtures.js';
+import { itemRows, sortById } from '../support/item-rows.js';
 
 type When = 'before' | 'after';
 
@@ -105,8 +106,8 @@ for (const backend of backends) {
 
     /** The database, the read model and both collections hold the same items, each with the vectors of its title. */
     async function assertInStep(context: string): Promise<void> {
-      const rows = await db.prisma.item.findMany({ orderBy: { id: 'asc' }, select: { id: true, domain: true, title: true, attributes: true } });
-      const memory = [...catalog.items.values()].sort((x, y) => (x.id < y.id ? -1 : 1));
+      const rows = await itemRows(db);
+      const memory = sortById(catalog.items.values());
       assert.equal(JSON.stringify(memory), JSON.stringify(rows), `${context}: read model`);
       const counts = new Map<string, number>();
       for (const row of rows) counts.set(row.domain, (counts.get(row.domain) ?? 0) + 1);

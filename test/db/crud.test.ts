@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { insertInteractions, Prisma, upsertItems, type Database } from '../../src/db/index.js';
+import { sortById } from '../support/item-rows.js';
 import { backends, type TestTarget } from './backends.js';
 
 const ATTRIBUTES = {
@@ -62,8 +63,8 @@ for (const backend of backends) {
       const first = await prisma.item.findUniqueOrThrow({ where: { id: 'bulk:1' } });
       assert.deepEqual(first.attributes, ATTRIBUTES);
       // It returns the rows as stored, attributes exactly as Prisma reads them back (jsonb orders keys its own way).
-      const stored = await prisma.item.findMany({ where: { id: { startsWith: 'bulk:' } }, orderBy: { id: 'asc' }, select: { id: true, domain: true, title: true, attributes: true } });
-      assert.equal(JSON.stringify([...returned].sort((a, b) => a.id.localeCompare(b.id))), JSON.stringify(stored));
+      const stored = await prisma.item.findMany({ where: { id: { startsWith: 'bulk:' } }, select: { id: true, domain: true, title: true, attributes: true } });
+      assert.equal(JSON.stringify(sortById(returned)), JSON.stringify(sortById(stored)));
       assert.ok(Math.abs(first.updatedAt.getTime() - before) < 60_000, `updatedAt ${first.updatedAt.toISOString()} is UTC now`);
       await upsertItems(prisma, [{ id: 'bulk:1', domain: 'puzzles', title: 'Tetris Effect', attributes: { brand: 'Enhance' } }]);
       const replaced = await prisma.item.findUniqueOrThrow({ where: { id: 'bulk:1' } });

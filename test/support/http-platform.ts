@@ -13,6 +13,7 @@ import { createLogger } from '../../src/logger.js';
 import { openPlatform, type Platform } from '../../src/platform.js';
 import { startHttpServer, type RunningServer } from '../../src/server/http-server.js';
 import { REPO, tinyBundle } from './fixtures.js';
+import { itemRows, sortById } from './item-rows.js';
 
 const run = promisify(execFile);
 
@@ -77,23 +78,18 @@ export class TestPlatform {
 
   /**
    * Everything the stores hold, as text: item rows, users and interactions. Fails when the read model or the index
-   * holds other items than the database. Both sides are put in one JavaScript order, since the database's order of
-   * ids (by code point) is not the order of `<` (by UTF-16 unit) once ids leave the Basic Multilingual Plane.
+   * holds other items than the database.
    */
   async stored(): Promise<string> {
     const { prisma } = this.platform.db;
-    const rows = sortById(await prisma.item.findMany({ select: { id: true, domain: true, title: true, attributes: true } }));
-    const memory = sortById([...this.platform.catalog.items.values()]);
+    const rows = await itemRows(this.platform.db);
+    const memory = sortById(this.platform.catalog.items.values());
     assert.equal(JSON.stringify(memory), JSON.stringify(rows), 'the read model holds the database rows');
     assert.deepEqual((await this.platform.collection.listIds()).sort(), rows.map((row) => row.id), 'the index holds the database rows');
     const users = await prisma.user.findMany({ orderBy: { id: 'asc' }, select: { id: true } });
     const interactions = await prisma.interaction.findMany({ orderBy: { id: 'asc' }, select: { userId: true, itemId: true, timestamp: true } });
     return JSON.stringify({ rows, users, interactions: interactions.map((row) => [row.userId, row.itemId, String(row.timestamp)]) });
   }
-}
-
-function sortById<T extends { id: string }>(rows: T[]): T[] {
-  return rows.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 }
 
 /** The error code of a response, failing loudly when there is none. */
