@@ -9,7 +9,6 @@
 #   DATASETS="movielens-small" DROPOUTS=0.7 bash scripts/tune-baselines.sh
 #                       # a wider grid where the winner sits at an edge: `tune` adds these configurations to the
 #                       # report's grid (same protocol) and chooses the winner again over all of them
-#   (LEARNING_RATES, DROPOUTS, HISTORIES and PATIENCES replace the default values of their field)
 # Each dataset's default grid is the first its report records. amazon-scientific: dropout widened to 0.7 (0.5 won at
 # the edge of {0.2, 0.5}), then the report's grid widened by `DATASETS=amazon-scientific LEARNING_RATES=1e-3
 # DROPOUTS=0.8 bash scripts/tune-baselines.sh --max-epochs 800` (0.7 won at the edge of {0.2, 0.5, 0.7}; its own
