@@ -16,7 +16,7 @@
 # learning rate 1e-3 only, which won every pairing with 3e-4 on the two smaller datasets (docs/RESULTS.md, session 20),
 # and history 10 only: its median history is 6 items, and 10 beat 50 for both methods on amazon-scientific.
 # movielens-small: patience 80 epochs, a field of its grid (so that its test cells train under it too): under the
-# authors' 20, four of the eight ID-SASRec configurations stopped on an early plateau of validation Recall@20 near
+# authors' 20, four of seven ID-SASRec configurations run stopped on an early plateau of validation Recall@20 near
 # 0.04-0.05 (best epochs 24-47; one that left it, near epoch 60, rose to 0.126 by epoch 188). An epoch there is few
 # optimizer steps: 610 users' training histories make 40 batches of 256 windows at history 10 and 9 at history 50
 # (amazon-scientific's 8,442 users: 35 and 33).
