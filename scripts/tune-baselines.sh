@@ -25,14 +25,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${LLM2REC_DATA_DIR:-../shared/data}
 for name in ${DATASETS:-movielens-small amazon-scientific amazon-games}; do
-  patiences=""
+  patience=${PATIENCES:-}  # empty: not a field of the grid (the protocol's patience)
   case $name in
     amazon-scientific) rates=1e-3,3e-4 dropouts=0.2,0.5,0.7 histories=10,50 ;;
     amazon-games) rates=1e-3 dropouts=0.2,0.5,0.7 histories=10 ;;
-    movielens-small) rates=1e-3,3e-4 dropouts=0.2,0.5 histories=10,50 patiences=80 ;;
+    movielens-small) rates=1e-3,3e-4 dropouts=0.2,0.5 histories=10,50 patience=${PATIENCES:-80} ;;
     *) rates=1e-3,3e-4 dropouts=0.2,0.5 histories=10,50 ;;
   esac
-  patience=${PATIENCES:-${patiences:-}}
   .venv/bin/python -m training.llm2rec.cli tune --dataset "$DATA/$name" --method id-sasrec id-gru4rec \
     --grid "learning_rate=${LEARNING_RATES:-$rates}" --grid "dropout=${DROPOUTS:-$dropouts}" \
     --grid "max_history=${HISTORIES:-$histories}" ${patience:+--grid "patience=$patience"} \
