@@ -242,14 +242,15 @@ def plot(report: dict, path: Path) -> None:
     figure, axes = plt.subplots(len(panels), 1, figsize=(8, 1.2 + 0.35 * max(len(e["trials"]) for *_, e in panels)
                                                              * len(panels)), squeeze=False)
     for ax, (dataset, method, entry) in zip(axes[:, 0], panels):
-        labels = [", ".join(f"{k}={v}" for k, v in t["config"].items()) for t in entry["trials"]]
+        labels = [", ".join(f"{k}={v}" for k, v in t["config"].items()) + (" (capped)" if t["capped"] else "")
+                  for t in entry["trials"]]
         values = [t["validation"][SELECTION] for t in entry["trials"]]
         colors = ["tab:green" if t["config"] == entry["best"] else "tab:gray" for t in entry["trials"]]
         ax.barh(labels, values, color=colors)
         ax.set_title(f"{method} on {dataset}: validation {SELECTION} (winner green)", fontsize=9)
         ax.tick_params(labelsize=7)
     figure.tight_layout()
-    figure.savefig(path, dpi=110)
+    figure.savefig(path, dpi=110, bbox_inches="tight")  # long configuration labels stay inside the image
     plt.close(figure)
 
 
