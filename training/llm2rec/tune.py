@@ -182,6 +182,11 @@ def tuned_settings(report: dict) -> dict[str, dict[str, dict]]:
             for dataset, methods in report["datasets"].items()}
 
 
+def capped_mark(trial: dict) -> str:
+    """How the report's table and plot mark a configuration the epoch cap ended before early stopping."""
+    return " (capped)" if trial["capped"] else ""
+
+
 def markdown(report: dict) -> str:
     lines = ["# Sequence-model methods tuned on validation", "",
              "Written by `python -m training.llm2rec.cli tune`; each table's command, machine and date are in the "
@@ -201,7 +206,7 @@ def markdown(report: dict) -> str:
                 metric = f"{trial['validation'][SELECTION]:.4f}"
                 if trial["config"] == entry["best"]:
                     metric = f"**{metric}**"
-                epoch = f"{trial['best_epoch']} of {trial['epochs_run']}" + (" (capped)" if trial["capped"] else "")
+                epoch = f"{trial['best_epoch']} of {trial['epochs_run']}{capped_mark(trial)}"
                 lines.append("| " + " | ".join(values) + f" | {metric} | {trial['validation']['ndcg@10']:.4f} | "
                              f"{epoch} | {trial['seconds']:.0f} |")
             lines += ["", edge_note(entry), ""]
@@ -242,8 +247,7 @@ def plot(report: dict, path: Path) -> None:
     figure, axes = plt.subplots(len(panels), 1, figsize=(8, 1.2 + 0.35 * max(len(e["trials"]) for *_, e in panels)
                                                              * len(panels)), squeeze=False)
     for ax, (dataset, method, entry) in zip(axes[:, 0], panels):
-        labels = [", ".join(f"{k}={v}" for k, v in t["config"].items()) + (" (capped)" if t["capped"] else "")
-                  for t in entry["trials"]]
+        labels = [", ".join(f"{k}={v}" for k, v in t["config"].items()) + capped_mark(t) for t in entry["trials"]]
         values = [t["validation"][SELECTION] for t in entry["trials"]]
         colors = ["tab:green" if t["config"] == entry["best"] else "tab:gray" for t in entry["trials"]]
         ax.barh(labels, values, color=colors)
