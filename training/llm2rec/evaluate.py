@@ -28,12 +28,14 @@ Limits: `--max-users N` keeps the first N users of every dataset (and their item
 last N interactions. `--zero-shot-train-max-users` and `--zero-shot-train-max-sequence` cut only the zero-shot
 training mix, on top of those (the in-domain targets made of the same datasets keep their size).
 
-Every (dataset, setting, method, seed) result is a small JSON file under CELLS (default OUT/cells), written when
-it is done: a rerun skips what is finished (so an interrupted evaluation resumes), and recomputes a cell whose
-inputs changed. Point `--cells` into the repository to keep finished cells across machines; OUT holds what is only
-worth keeping on this one: the epoch checkpoints of cells in training (OUT/checkpoints) and the shared zero-shot
-models (OUT/zero-shot-models, named by a fingerprint of what decides them, so a resumed evaluation does not train
-them again).
+Every (dataset, setting, method, seed) result is a small JSON file under CELLS (default OUT/cells), written when it
+is done: a rerun skips what is finished (so an interrupted evaluation resumes), and recomputes a cell whose inputs
+changed. A trained encoder enters a cell's inputs by its recipe, the command that trained it (item_embeddings.py):
+an encoder trained again by the same command, on a machine that lost the first, adds seeds to the same rows, and
+each cell names its encoder run (`encoder_run`). Point `--cells` into the repository to keep finished cells across
+machines; OUT holds what is only worth keeping on this one: the epoch checkpoints of cells in training
+(OUT/checkpoints) and the shared zero-shot models (OUT/zero-shot-models, named by a fingerprint of what decides
+them, so a resumed evaluation does not train them again).
 """
 
 import hashlib
@@ -297,7 +299,7 @@ class Harness:
         return fingerprint({
             "protocol": protocol_identity(protocol, zero_shot, with_cap=legacy),
             "method": asdict(method),
-            "source": self.source(method.source).identity if method.source else None,
+            "source": self.source(method.source).recipe if method.source else None,
             "target": dataset_identity(target.dataset), "setting": target.setting,
             "trained_on": [dataset_identity(d) for d in trained_on],
         })
@@ -313,11 +315,20 @@ class Harness:
 
     def checkpoint_file(self, target: Target, method: Method, seed: int) -> Path:
         """Where an in-domain cell's training keeps its epoch checkpoint until the cell is saved (a capped cell's
-        stays). A checkpoint named by the legacy identity is renamed: the epochs it holds do not depend on the cap."""
+        stays). Named by the cell's identity and, for a source named by its recipe, by its exact weights too: epochs
+        trained over one encoder's embeddings do not continue over those of an encoder trained again. A checkpoint
+        named by the legacy identity is renamed: the epochs it holds do not depend on the cap."""
+        source = self.source(method.source) if method.source else None
+
+        def name(identity: str) -> str:
+            if source is None or source.recipe == source.identity:
+                return identity
+            return fingerprint([identity, source.identity])
+
         folder = self.out / "checkpoints" / self.cell_path(target, method)
-        file = folder / f"seed-{seed}-{self.cell_identity(target, method)}.checkpoint.pt"
+        file = folder / f"seed-{seed}-{name(self.cell_identity(target, method))}.checkpoint.pt"
         if not file.exists():
-            legacy = folder / f"seed-{seed}-{self.cell_identity(target, method, legacy=True)}.checkpoint.pt"
+            legacy = folder / f"seed-{seed}-{name(self.cell_identity(target, method, legacy=True))}.checkpoint.pt"
             if legacy.exists():
                 legacy.replace(file)
         return file
@@ -370,6 +381,8 @@ class Harness:
             file = self.cell_file(target, method, seed)
             started = time.time()
             result = {**cell, **self.compute(target, method, seed)}
+            if method.source and (run := self.source(method.source).trained_by):
+                result["encoder_run"] = run  # the row's seeds may come from encoders trained again (item_embeddings)
             result["seconds"] = round(time.time() - started + result.pop("seconds_before_resume", 0.0), 1)
             result["machine"] = computed_on()
             file.parent.mkdir(parents=True, exist_ok=True)

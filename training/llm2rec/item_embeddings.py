@@ -10,12 +10,16 @@ A source is written as a short spec:
                           (e.g. run:runs/cpu@mntp is LLM2Rec without the contrastive stage)
     bundle:<dir>          the fp32 ONNX encoder of a model bundle, run by onnxruntime, with the bundle's tokenizer
 
-Embeddings are cached under .cache/embeddings, keyed by the source's weights and the titles.
+Embeddings are cached under .cache/embeddings, keyed by the source's weights and the titles. A source also has a
+recipe: how its weights were made. For a trained run that is the training command (starting weights, configuration,
+training data), not the weights it happened to produce on one machine: results are named by the recipe, so that
+an encoder trained again by the same command on another machine adds seeds to the same rows instead of starting
+them over (each result records which run its embeddings came from).
 """
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -38,6 +42,11 @@ class EmbeddingSource:
     identity: str  # what determines the embeddings besides the titles (weights hashes, settings)
     description: str  # for reports: exactly which weights
     embed: Callable[[list[str], str], np.ndarray]  # (titles, progress label) -> float32 [titles, dim]
+    recipe: str = ""  # what names results computed over it: how the weights were made ("": the identity itself)
+    trained_by: str | None = None  # the training run the weights come from, for a run: source
+
+    def __post_init__(self):
+        self.recipe = self.recipe or self.identity
 
 
 def open_source(spec: str, batch_size: int = 64) -> EmbeddingSource:
@@ -73,12 +82,15 @@ def embed_catalogue(source: EmbeddingSource, titles: list[str], label: str, cach
 
 
 def encoder_source(spec: str, backbone: backbones.Backbone, encoder: ItemEncoder, tokenizer: TitleTokenizer,
-                   batch_size: int) -> EmbeddingSource:
-    """A PyTorch ItemEncoder over `backbone`'s weights (the encoder a bundle exports) as an embedding source."""
+                   batch_size: int, made_by: str | None = None) -> EmbeddingSource:
+    """A PyTorch ItemEncoder over `backbone`'s weights (the encoder a bundle exports) as an embedding source;
+    `made_by`: the recipe of those weights (training_recipe), if they are named by how they were made."""
     layers, attention, max_tokens = len(encoder.layers), encoder.attention, tokenizer.max_length
+    settings = f"L{layers}-{attention}-t{max_tokens}-mean"
     return EmbeddingSource(
         spec=spec,
-        identity=f"{backbone.weights_sha256}-L{layers}-{attention}-t{max_tokens}-mean",
+        identity=f"{backbone.weights_sha256}-{settings}",
+        recipe=f"{made_by}-{settings}" if made_by else "",
         description=f"{backbone.source}; first {layers} layers, {attention} attention, mean pooling, titles cut to "
                     f"{max_tokens} tokens",
         embed=lambda titles, desc: embed_titles(encoder, tokenizer, titles, batch_size, desc),
@@ -86,9 +98,10 @@ def encoder_source(spec: str, backbone: backbones.Backbone, encoder: ItemEncoder
 
 
 def _encoder_source(spec: str, backbone: backbones.Backbone, layers: int, attention: str, max_tokens: int,
-                    batch_size: int) -> EmbeddingSource:
+                    batch_size: int, made_by: str | None = None) -> EmbeddingSource:
     encoder = ItemEncoder(backbone.model.get_decoder(), layers, attention).eval()
-    return encoder_source(spec, backbone, encoder, TitleTokenizer.from_hf(backbone.tokenizer, max_tokens), batch_size)
+    return encoder_source(spec, backbone, encoder, TitleTokenizer.from_hf(backbone.tokenizer, max_tokens), batch_size,
+                          made_by)
 
 
 def _backbone_source(spec: str, preset_name: str, batch_size: int) -> EmbeddingSource:
@@ -102,8 +115,22 @@ def _backbone_source(spec: str, preset_name: str, batch_size: int) -> EmbeddingS
 def _run_source(spec: str, argument: str, batch_size: int) -> EmbeddingSource:
     run_dir, _, stage = argument.partition("@")
     backbone, record = backbones.load_trained(Path(run_dir), stage or None)
-    return _encoder_source(spec, backbone, record["backbone"]["layers"], record["backbone"]["attention"],
-                           record["config"]["title_max_tokens"], batch_size)
+    source = _encoder_source(spec, backbone, record["backbone"]["layers"], record["backbone"]["attention"],
+                             record["config"]["title_max_tokens"], batch_size, made_by=training_recipe(record))
+    return replace(source, trained_by=record["run_id"])
+
+
+def training_recipe(record: dict) -> str | None:
+    """A fingerprint of the command that trained a run (its record, cut at the stage used): the starting weights,
+    the configuration and the training data, but not the weights it produced, its run id, machine or timings.
+    None for a run that started from another run's model (`init_from`): that model's weights are part of it."""
+    if "initialized_from" in record["backbone"]:
+        return None
+    config = {key: value for key, value in record["config"].items() if key != "checkpoint_minutes"}
+    datasets = [{key: d[key] for key in ("name", "items", "users", "interactions")} for d in record["datasets"]]
+    recipe = {"starting_weights": record["backbone"]["weights_sha256"], "config": config,
+              "stages": record["stages"], "datasets": datasets}
+    return "recipe-" + hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:20]
 
 
 def _minilm_source(spec: str, batch_size: int) -> EmbeddingSource:

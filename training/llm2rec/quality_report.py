@@ -52,6 +52,8 @@ def aggregate(harness: Harness, results: list[dict], command: str) -> dict:
             summary["computed_on"] = sorted({c.get("machine", "not recorded") for c in cells})
             if method.model != "popularity":
                 summary["precision"] = sorted({c.get("precision", "not recorded") for c in cells})
+            if runs := sorted({c["encoder_run"] for c in cells if "encoder_run" in c}):
+                summary["encoder_runs"] = runs
             methods[method.name] = summary
         datasets[target.key] = {
             "setting": target.setting, "path": target.dataset.path, "items": len(target.dataset.item_ids),
@@ -97,7 +99,8 @@ def seeds_text(count: int) -> str:
 
 def row_provenance(method: str, values: dict) -> str:
     """How a row of the tables was computed, as one list item: seeds, best epochs, tuned settings, precision, the
-    machines and the mean training time of a seed (seeds of one row may come from different machines)."""
+    encoder runs, the machines and the mean training time of a seed (seeds of one row may come from different
+    machines and from encoders trained again by the same command)."""
     parts = [seeds_text(values["seeds"])]
     if "best_epochs" in values:
         parts.append(f"best epochs {', '.join(map(str, values['best_epochs']))}")
@@ -105,6 +108,9 @@ def row_provenance(method: str, values: dict) -> str:
         parts.append("tuned: " + ", ".join(f"{k} {v}" for k, v in values["tuned"].items()))
     if values.get("precision"):
         parts.append(" and ".join(values["precision"]))
+    if values.get("encoder_runs"):
+        runs = values["encoder_runs"]
+        parts.append(f"encoder run{'s' if len(runs) > 1 else ''} {', '.join(runs)}")
     parts.append(f"{values['train_seconds']:.0f} s a seed on {'; '.join(values['computed_on'])}")
     return f"- {method}: " + "; ".join(parts)
 

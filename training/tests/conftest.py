@@ -8,6 +8,8 @@ from training.llm2rec.backbone import build_tiny
 from training.llm2rec.cli import build_bundle
 from training.llm2rec.data import Dataset, first_users, load_dataset
 from training.llm2rec.presets import PRESETS
+from training.llm2rec.train_config import resolve
+from training.llm2rec.train_encoder import train
 
 GAMES = Path(__file__).resolve().parents[3] / "shared" / "data" / "amazon-games"
 
@@ -26,6 +28,15 @@ def games(games_dir) -> Dataset:
 def tiny_bundle(tmp_path_factory):
     """The tiny preset built end to end once per test session (no embedding cache)."""
     return build_bundle(PRESETS["tiny"], [str(GAMES)], tmp_path_factory.mktemp("bundles") / "tiny", use_cache=False)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory, games_dir):
+    """All three stages of the tiny preset on two mixed datasets, once per session: (run dir, its record)."""
+    run_dir = tmp_path_factory.mktemp("runs") / "tiny"
+    movies = games_dir.parent / "movielens-small"
+    record = train(resolve("tiny"), [str(games_dir), str(movies)], run_dir, report_dir=run_dir / "report")
+    return run_dir, record
 
 
 @pytest.fixture(scope="session")

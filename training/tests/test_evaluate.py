@@ -2,6 +2,7 @@
 embedding source: every setting, resumable cells, the report in the shape reports/quality.json promises."""
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,7 @@ from training.llm2rec.data import load_dataset
 from training.llm2rec.encoder import embed_titles
 from training.llm2rec.evaluate import METRICS, Evaluation, Harness, Protocol, capped, parse_method
 from training.llm2rec.quality_report import markdown_tables, write_report
-from training.llm2rec.item_embeddings import open_source
+from training.llm2rec.item_embeddings import open_source, training_recipe
 
 METHODS = ["popularity", "id-sasrec", "id-gru4rec", "tiny-sasrec", "tiny-gru4rec"]
 
@@ -370,3 +371,64 @@ def test_a_cell_interrupted_mid_training_resumes_from_its_checkpoint(cuts, tmp_p
     assert resumed[0]["capped"] and checkpoint.exists()  # 4 epochs, patience 10: the cap's last epoch is kept
     assert [r["test"] for r in resumed] == [r["test"] for r in whole]
     assert [r["losses"] for r in resumed] == [r["losses"] for r in whole]
+
+
+def retrained(run_dir: Path, out: Path, run_id: str) -> Path:
+    """The run as the same command trains it again on another machine: the same record but for its run id, and
+    weights that differ in their last bits (other hardware rounds differently)."""
+    from safetensors.torch import load_file, save_file
+
+    shutil.copytree(run_dir, out)
+    record = json.loads((out / "training-run.json").read_text())
+    (out / "training-run.json").write_text(json.dumps({**record, "run_id": run_id, "machine": {"cpu": "another"}}))
+    weights = out / record["stages"][-1] / "model" / "model.safetensors"
+    tensors = load_file(weights)
+    name = next(k for k in tensors if k.endswith("mlp.down_proj.weight"))
+    tensors[name] = tensors[name] * 1.001
+    save_file(tensors, weights, metadata={"format": "pt"})
+    return out
+
+
+def test_an_encoder_trained_again_by_the_same_command_adds_seeds_to_the_same_rows(cuts, tiny_run, tmp_path, capsys):
+    # a new machine lost the trained encoder (not in git) but has the cells (in git) and trains the encoder again
+    run_dir, record = tiny_run
+    again = retrained(run_dir, tmp_path / "again", "tiny-again")
+    first, second = open_source(f"run:{run_dir}"), open_source(f"run:{again}")
+    assert first.identity != second.identity and first.recipe == second.recipe  # other weights, the same recipe
+    assert (first.trained_by, second.trained_by) == (record["run_id"], "tiny-again")
+
+    def evaluation(run: Path, seeds: tuple[int, ...]) -> Evaluation:
+        return Evaluation(Protocol(seeds=seeds, max_epochs=2, patience=1, max_sequence=30),
+                          in_domain=[str(cuts["movielens-small"])], methods=["mine-sasrec"],
+                          sources={"mine": f"run:{run}"})
+
+    cells = tmp_path / "cells"
+    before = Harness(evaluation(run_dir, (0,)), tmp_path / "machine-1", cells=cells)
+    seed_0 = before.run()
+    after = Harness(evaluation(again, (0, 1)), tmp_path / "machine-2", cells=cells)
+    capsys.readouterr()
+    results = after.run()
+    assert results[0] == seed_0[0] and "mine-sasrec seed 0: done before" in capsys.readouterr().out
+    assert [r["encoder_run"] for r in results] == [record["run_id"], "tiny-again"]
+    target, method = after.targets[0], after.methods[0]
+    assert before.cell_identity(target, method) == after.cell_identity(target, method)
+    # epochs trained over one encoder's embeddings never continue over the other's
+    assert before.checkpoint_file(target, method, 1).name != after.checkpoint_file(target, method, 1).name
+    report = write_report(after, results, "pytest", tmp_path / "quality.json")
+    assert report["datasets"]["movielens-small"]["methods"]["mine-sasrec"]["encoder_runs"] == sorted(
+        [record["run_id"], "tiny-again"])
+    assert f"encoder runs {', '.join(sorted([record['run_id'], 'tiny-again']))}" in (tmp_path / "quality.md").read_text()
+
+
+def test_a_different_training_command_is_a_different_recipe(tiny_run):
+    _, record = tiny_run
+    recipe = training_recipe(record)
+    same = {**record, "run_id": "other", "finished_at": "later", "machine": {}, "total_seconds": 1.0,
+            "config": {**record["config"], "checkpoint_minutes": 99.0}}  # how often progress is saved: not the recipe
+    assert training_recipe(same) == recipe
+    more_steps = {**record, "config": {**record["config"], "simcse": {**record["config"]["simcse"], "steps": 31}}}
+    other_data = {**record, "datasets": record["datasets"][:1]}
+    other_start = {**record, "backbone": {**record["backbone"], "weights_sha256": "0" * 64}}
+    assert len({recipe, training_recipe(more_steps), training_recipe(other_data), training_recipe(other_start)}) == 4
+    from_run = {**record, "backbone": {**record["backbone"], "initialized_from": "runs/x/csft"}}
+    assert training_recipe(from_run) is None  # named by its exact weights, as the run it started from varies

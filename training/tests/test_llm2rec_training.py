@@ -22,15 +22,6 @@ from training.llm2rec.train_config import STAGES, LoraSettings, StageConfig, res
 from training.llm2rec.train_encoder import dry_run, stage_loss, title_tokenizer, train
 
 
-@pytest.fixture(scope="session")
-def tiny_run(tmp_path_factory, games_dir):
-    """All three stages of the tiny preset on two mixed datasets, once per session."""
-    run_dir = tmp_path_factory.mktemp("runs") / "tiny"
-    movies = games_dir.parent / "movielens-small"
-    record = train(resolve("tiny"), [str(games_dir), str(movies)], run_dir, report_dir=run_dir / "report")
-    return run_dir, record
-
-
 def test_every_stage_reduces_its_loss(tiny_run):
     run_dir, record = tiny_run
     assert record["stages"] == list(STAGES)
