@@ -417,7 +417,8 @@ def test_an_encoder_trained_again_by_the_same_command_adds_seeds_to_the_same_row
     report = write_report(after, results, "pytest", tmp_path / "quality.json")
     assert report["datasets"]["movielens-small"]["methods"]["mine-sasrec"]["encoder_runs"] == sorted(
         [record["run_id"], "tiny-again"])
-    assert f"encoder runs {', '.join(sorted([record['run_id'], 'tiny-again']))}" in (tmp_path / "quality.md").read_text()
+    runs = ", ".join(sorted([record["run_id"], "tiny-again"]))
+    assert f"encoder runs {runs}" in (tmp_path / "quality.md").read_text()
 
 
 def test_a_different_training_command_is_a_different_recipe(tiny_run):
