@@ -34,18 +34,6 @@ if uses llm2vec "$@" && [ ! -f runs/llm2vec/training-run.json ]; then
     --threads "$THREADS" --set 'stages=["mntp","simcse"]' --set iem_attention=bidirectional \
     --set simcse.positives=self --set simcse.dropout=0.2 $ALL_STEPS
 fi
-# The cells name the encoder run they embedded with, and an encoder trained again by the same command (a new machine
-# lost the first: weights are not in git) adds seeds to the same rows. Each run's record (machine, precision, steps,
-# seconds; a few kB) is kept beside the cells: reports/cells/quality-full/encoder-runs/<run id>.json.
-for run in runs/cpu runs/llm2vec; do
-  if [ -f $run/training-run.json ] && [[ " $* " != *" --report-only "* ]]; then
-    .venv/bin/python -c 'import json, pathlib, shutil, sys
-record, folder = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
-folder.mkdir(parents=True, exist_ok=True)
-shutil.copyfile(record, folder / (json.loads(record.read_text())["run_id"] + ".json"))' \
-      $run/training-run.json reports/cells/quality-full/encoder-runs
-  fi
-done
 # shellcheck disable=SC2086
 exec .venv/bin/python -m training.llm2rec.cli evaluate $TARGETS \
   --source llm2rec=run:runs/cpu --source llm2vec=run:runs/llm2vec --methods $METHODS \

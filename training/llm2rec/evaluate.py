@@ -38,7 +38,6 @@ machines; OUT holds what is only worth keeping on this one: the epoch checkpoint
 them, so a resumed evaluation does not train them again).
 """
 
-import hashlib
 import json
 import re
 import time
@@ -49,6 +48,7 @@ import numpy as np
 import torch
 
 from .config import ConfigError
+from .fingerprint import fingerprint
 from .data import DataError, Dataset, first_users, leave_one_out, load_dataset, recent_items
 from .gru4rec import GRU4Rec
 from .item_embeddings import EmbeddingSource, embed_catalogue, open_source
@@ -166,10 +166,6 @@ def parse_method(name: str, sources: dict[str, str]) -> Method:
         raise ConfigError(f"method {name!r} needs the embedding source {source!r}: give it with --source "
                          f"{source}=SPEC (known sources: {', '.join(sorted(sources)) or 'none'})")
     return Method(name, model, None if source == "id" else source)
-
-
-def fingerprint(value) -> str:
-    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def whole_catalogue_cutoffs(items: int) -> list[int]:
@@ -315,23 +311,12 @@ class Harness:
 
     def checkpoint_file(self, target: Target, method: Method, seed: int) -> Path:
         """Where an in-domain cell's training keeps its epoch checkpoint until the cell is saved (a capped cell's
-        stays). Named by the cell's identity and, for a source named by its recipe, by its exact weights too: epochs
-        trained over one encoder's embeddings do not continue over those of an encoder trained again. A checkpoint
-        named by the legacy identity is renamed: the epochs it holds do not depend on the cap."""
-        source = self.source(method.source) if method.source else None
-
-        def name(identity: str) -> str:
-            if source is None or source.recipe == source.identity:
-                return identity
-            return fingerprint([identity, source.identity])
-
-        folder = self.out / "checkpoints" / self.cell_path(target, method)
-        file = folder / f"seed-{seed}-{name(self.cell_identity(target, method))}.checkpoint.pt"
-        if not file.exists():
-            legacy = folder / f"seed-{seed}-{name(self.cell_identity(target, method, legacy=True))}.checkpoint.pt"
-            if legacy.exists():
-                legacy.replace(file)
-        return file
+        stays). Named by the cell's identity and the exact weights of its source: epochs trained over one encoder's
+        embeddings do not continue over those of an encoder trained again by the same command."""
+        identity = self.cell_identity(target, method)
+        if method.source:
+            identity = fingerprint([identity, self.source(method.source).identity])
+        return self.out / "checkpoints" / self.cell_path(target, method) / f"seed-{seed}-{identity}.checkpoint.pt"
 
     # -- running --------------------------------------------------------------------------------------------------
 
@@ -382,7 +367,7 @@ class Harness:
             started = time.time()
             result = {**cell, **self.compute(target, method, seed)}
             if method.source and (run := self.source(method.source).trained_by):
-                result["encoder_run"] = run  # the row's seeds may come from encoders trained again (item_embeddings)
+                result["encoder_run"] = self.keep_run_record(run)
             result["seconds"] = round(time.time() - started + result.pop("seconds_before_resume", 0.0), 1)
             result["machine"] = computed_on()
             file.parent.mkdir(parents=True, exist_ok=True)
@@ -395,6 +380,16 @@ class Harness:
             self.warn_if_capped(label, result)
             results.append(result)
         return results
+
+    def keep_run_record(self, record: dict) -> str:
+        """Keeps the record of the encoder run a cell embedded with beside the cells (CELLS/encoder-runs/<run id>.json:
+        machine, precision, steps, seconds; the weights are not kept): a row's seeds may come from encoders trained
+        again by the same command (item_embeddings). Returns the run id."""
+        file = self.cells / "encoder-runs" / f"{record['run_id']}.json"
+        if not file.exists():
+            file.parent.mkdir(parents=True, exist_ok=True)
+            file.write_text(json.dumps(record, indent=2) + "\n")
+        return record["run_id"]
 
     @staticmethod
     def warn_if_capped(label: str, result: dict) -> None:

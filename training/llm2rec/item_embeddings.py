@@ -30,6 +30,7 @@ from tqdm import tqdm
 from . import backbone as backbones
 from .config import ConfigError
 from .encoder import ItemEncoder, embed_titles
+from .fingerprint import fingerprint
 from .presets import PRESETS
 from .tokens import TitleTokenizer
 
@@ -43,7 +44,7 @@ class EmbeddingSource:
     description: str  # for reports: exactly which weights
     embed: Callable[[list[str], str], np.ndarray]  # (titles, progress label) -> float32 [titles, dim]
     recipe: str = ""  # what names results computed over it: how the weights were made ("": the identity itself)
-    trained_by: str | None = None  # the training run the weights come from, for a run: source
+    trained_by: dict | None = None  # the record of the training run the weights come from, for a run: source
 
     def __post_init__(self):
         self.recipe = self.recipe or self.identity
@@ -117,7 +118,7 @@ def _run_source(spec: str, argument: str, batch_size: int) -> EmbeddingSource:
     backbone, record = backbones.load_trained(Path(run_dir), stage or None)
     source = _encoder_source(spec, backbone, record["backbone"]["layers"], record["backbone"]["attention"],
                              record["config"]["title_max_tokens"], batch_size, made_by=training_recipe(record))
-    return replace(source, trained_by=record["run_id"])
+    return replace(source, trained_by=record)
 
 
 def training_recipe(record: dict) -> str | None:
@@ -130,7 +131,7 @@ def training_recipe(record: dict) -> str | None:
     datasets = [{key: d[key] for key in ("name", "items", "users", "interactions")} for d in record["datasets"]]
     recipe = {"starting_weights": record["backbone"]["weights_sha256"], "config": config,
               "stages": record["stages"], "datasets": datasets}
-    return "recipe-" + hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:20]
+    return "recipe-" + fingerprint(recipe)
 
 
 def _minilm_source(spec: str, batch_size: int) -> EmbeddingSource:

@@ -32,7 +32,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .config import ConfigError
-from .evaluate import TUNABLE, Evaluation, Harness, Protocol, fingerprint
+from .evaluate import TUNABLE, Evaluation, Harness, Protocol
+from .fingerprint import fingerprint
 from .train_sequence import TRAINING_PROCEDURE
 from .train_encoder import machine
 

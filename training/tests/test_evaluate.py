@@ -395,7 +395,7 @@ def test_an_encoder_trained_again_by_the_same_command_adds_seeds_to_the_same_row
     again = retrained(run_dir, tmp_path / "again", "tiny-again")
     first, second = open_source(f"run:{run_dir}"), open_source(f"run:{again}")
     assert first.identity != second.identity and first.recipe == second.recipe  # other weights, the same recipe
-    assert (first.trained_by, second.trained_by) == (record["run_id"], "tiny-again")
+    assert (first.trained_by["run_id"], second.trained_by["run_id"]) == (record["run_id"], "tiny-again")
 
     def evaluation(run: Path, seeds: tuple[int, ...]) -> Evaluation:
         return Evaluation(Protocol(seeds=seeds, max_epochs=2, patience=1, max_sequence=30),
@@ -410,6 +410,8 @@ def test_an_encoder_trained_again_by_the_same_command_adds_seeds_to_the_same_row
     results = after.run()
     assert results[0] == seed_0[0] and "mine-sasrec seed 0: done before" in capsys.readouterr().out
     assert [r["encoder_run"] for r in results] == [record["run_id"], "tiny-again"]
+    kept = json.loads((cells / "encoder-runs" / "tiny-again.json").read_text())  # the run record beside the cells
+    assert kept["run_id"] == "tiny-again" and kept["config"] == record["config"]
     target, method = after.targets[0], after.methods[0]
     assert before.cell_identity(target, method) == after.cell_identity(target, method)
     # epochs trained over one encoder's embeddings never continue over the other's
