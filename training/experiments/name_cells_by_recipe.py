@@ -2,7 +2,7 @@
 c551bd1 named cells by the command that trained their encoder, get the identity that recipe names them by and the
 encoder run they embedded with (reports/quality.json's `sources` named it before the change). Needs that command's
 encoder trained again on this machine (runs/cpu or runs/llm2vec, as scripts/evaluate-full.sh trains them): its
-recipe is the old run's. Results are not touched. Run once per encoder:
+recipe is the old run's. Results are not touched; run again, it changes nothing. Once per encoder:
 
     PYTHONPATH=. .venv/bin/python training/experiments/name_cells_by_recipe.py llm2rec cpu-20261205T112645Z  # done
     PYTHONPATH=. .venv/bin/python training/experiments/name_cells_by_recipe.py llm2vec cpu-20261205T121335Z
@@ -31,11 +31,12 @@ for target in harness.targets:
             if not file.exists():
                 continue
             cell = json.loads(file.read_text())
-            if cell.get("encoder_run"):
-                print(f"{file}: already names its encoder run {cell['encoder_run']}, left as it is")
+            run = cell.get("encoder_run", old_run)
+            if run != old_run or cell["identity"] == identity:
+                print(f"{file}: left as it is (encoder run {run}, identity {cell['identity']})")
                 continue
-            moved = {**cell, "identity": identity, "encoder_run": old_run}
-            keys = list(cell)  # the new field after the identity, the rest in its order
+            moved = {**cell, "identity": identity, "encoder_run": run}
+            keys = [k for k in cell if k != "encoder_run"]  # encoder_run right after the identity, the rest in order
             order = keys[: keys.index("identity") + 1] + ["encoder_run"] + keys[keys.index("identity") + 1:]
             file.write_text(json.dumps({k: moved[k] for k in order}, indent=1) + "\n")
-            print(f"{file}: identity {cell['identity']} -> {identity}, encoder run {old_run}")
+            print(f"{file}: identity {cell['identity']} -> {identity}, encoder run {run}")
