@@ -84,13 +84,27 @@ def aggregate(harness: Harness, results: list[dict], command: str) -> dict:
             "zero_shot_training": "one sequence model (and adapter) per method and seed, trained on the zero-shot "
                                   f"mix and shared by every zero-shot target; the training softmax is {MIX_SOFTMAX}",
         },
-        "sources": {name: harness.missing_source(name) or harness.source(name).description
+        "sources": {name: source_text(harness, name)
                     for name in sorted({m.source for m in harness.methods if m.source})},
         "command": command,
         "created_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "machine": machine(),
         "datasets": datasets,
     }
+
+
+def source_text(harness: Harness, name: str) -> str:
+    """A source as the report describes it. A trained encoder is the run on the machine that wrote the report, but
+    its rows' seeds may have embedded with other runs of the same recipe (encoders trained again by the same
+    command): the text says so, and each row lists its runs (`encoder_runs`)."""
+    if missing := harness.missing_source(name):
+        return missing
+    source = harness.source(name)
+    if source.trained_by is None:
+        return source.description
+    return (f"{source.description}. The encoder on the machine that wrote this report; a row's seeds may have "
+            f"embedded with other runs of the same recipe ({source.recipe}: the command trained again elsewhere): "
+            f"each row names its runs (`encoder_runs`, their records in the cells' encoder-runs/)")
 
 
 def seeds_text(count: int) -> str:

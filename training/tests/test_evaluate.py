@@ -419,6 +419,8 @@ def test_an_encoder_trained_again_by_the_same_command_adds_seeds_to_the_same_row
     report = write_report(after, results, "pytest", tmp_path / "quality.json")
     assert report["datasets"]["movielens-small"]["methods"]["mine-sasrec"]["encoder_runs"] == sorted(
         [record["run_id"], "tiny-again"])
+    # the source's description is this machine's run, and says that the row's seeds may come from others
+    assert "tiny-again" in report["sources"]["mine"] and second.recipe in report["sources"]["mine"]
     runs = ", ".join(sorted([record["run_id"], "tiny-again"]))
     assert f"encoder runs {runs}" in (tmp_path / "quality.md").read_text()
 
