@@ -9,6 +9,8 @@
 #   DATASETS="movielens-small" DROPOUTS=0.7 bash scripts/tune-baselines.sh
 #                       # a wider grid where the winner sits at an edge: `tune` adds these configurations to the
 #                       # report's grid (same protocol) and chooses the winner again over all of them
+#   DATASETS="movielens-small" METHODS=id-gru4rec LEARNING_RATES=3e-3 DROPOUTS=0.2 HISTORIES=10 \
+#     bash scripts/tune-baselines.sh   # one method only: a step along one field at its winner's other settings
 # Each dataset's default grid is the first its report records. amazon-scientific: dropout widened to 0.7 (0.5 won at
 # the edge of {0.2, 0.5}), then the report's grid widened by `DATASETS=amazon-scientific LEARNING_RATES=1e-3
 # DROPOUTS=0.8 bash scripts/tune-baselines.sh --max-epochs 800` (0.7 won at the edge of {0.2, 0.5, 0.7}; its own
@@ -32,7 +34,7 @@ for name in ${DATASETS:-movielens-small amazon-scientific amazon-games}; do
     movielens-small) rates=1e-3,3e-4 dropouts=0.2,0.5 histories=10,50 patience=${PATIENCES:-80} ;;
     *) rates=1e-3,3e-4 dropouts=0.2,0.5 histories=10,50 ;;
   esac
-  .venv/bin/python -m training.llm2rec.cli tune --dataset "$DATA/$name" --method id-sasrec id-gru4rec \
+  .venv/bin/python -m training.llm2rec.cli tune --dataset "$DATA/$name" --method ${METHODS:-id-sasrec id-gru4rec} \
     --grid "learning_rate=${LEARNING_RATES:-$rates}" --grid "dropout=${DROPOUTS:-$dropouts}" \
     --grid "max_history=${HISTORIES:-$histories}" ${patience:+--grid "patience=$patience"} \
     --threads "${THREADS:-2}" --out runs/tuning --cells reports/cells/tuning --report reports/tuning.json "$@"

@@ -221,9 +221,11 @@ def run_tune(args: argparse.Namespace, argv: list[str] | None) -> dict:
         tuning.write(report, args.report)
         entry = report["datasets"][name][method]
         print(f"{method} on {name}: {outcome}; best {entry['best']} -> {args.report}", flush=True)
-        if entry["at_edge"]:
-            print(f"warning: {method} on {name}: the winner is at the grid's edge for {', '.join(entry['at_edge'])}; "
-                  "widen the grid there", flush=True)
+        where = tuning.bracketing(entry["grid"], entry["best"])  # an entry recorded before "winner_at" has none
+        if where["at_edge"]:
+            edges = ", ".join(f"{field} (its {where['winner_at'][field]} value)" for field in where["at_edge"])
+            print(f"warning: {method} on {name}: the winner is at the grid's edge for {edges}; widen the grid there",
+                  flush=True)
     return report
 
 

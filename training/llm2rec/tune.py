@@ -3,15 +3,16 @@ r"""Tuning a sequence-model method on validation: a small grid, so that a baseli
     python -m training.llm2rec.cli tune --dataset ../shared/data/movielens-small --method id-sasrec \
         --grid learning_rate=1e-3,3e-4 --grid dropout=0.2,0.5 --grid max_history=10,50 --report reports/tuning.json
 
-Each configuration of the grid (every combination of the values given) trains the method once (seed 0 unless
---seed) as an in-domain cell of `evaluate` would: the same protocol but for the fields tuned, the same leave-one-out
-split, early stopping on validation Recall@20. The configuration with the best validation Recall@20 wins; test
-metrics are never read. Tunable fields: evaluate.TUNABLE; the epochs are early stopping's choice under a cap that must
-not bind (a capped configuration is flagged and loses to any converged one). A winner at the smallest or largest
-value of a field the grid gave three or more values is at the grid's edge there: the optimum may lie outside, and the
-report says so (two values bracket nothing, so a two-value field is listed as unbracketed instead, and a field given
-one value as fixed: not tuned on that dataset). The command's arguments are read in cli.py; this module runs the grid
-and writes the report.
+Each configuration of the grid (every combination of the values given) trains the method once (seed 0 unless --seed)
+as an in-domain cell of `evaluate` would: the same protocol but for the fields tuned, the same leave-one-out split,
+early stopping on validation Recall@20. The configuration with the best validation Recall@20 wins; test metrics are
+never read. Tunable fields: evaluate.TUNABLE; the epochs are early stopping's choice under a cap that must not bind (a
+capped configuration is flagged and loses to any converged one). A winner at the smallest or largest value of a field
+the grid gave three or more values is at the grid's edge there: the optimum may lie outside, and the report says so
+(two values bracket nothing, so a two-value field is listed as unbracketed instead, and a field given one value as
+fixed: not tuned on that dataset); for each field given two or more values it records whether the winner sits at the
+lowest, the highest or inside ("winner_at"): which way a wider grid would go. The command's arguments are read in
+cli.py; this module runs the grid and writes the report.
 
 The report (JSON, with a .md table and a .png plot beside it) keeps every (dataset, method) tuned so far: each
 configuration's validation metrics, best epoch, epochs run and seconds, the winner, the command, machine and date.
@@ -67,15 +68,17 @@ def configurations(grid: dict[str, list]) -> list[dict]:
     return [dict(zip(names, values)) for values in itertools.product(*(grid[name] for name in names))]
 
 
-def bracketing(grid: dict[str, list], best: dict) -> dict[str, list[str]]:
-    """Where the winner sits in each field's range: "at_edge" lists fields of three or more values whose winning value
-    is the smallest or largest given (widen the grid there), "unbracketed" the fields given only two values, "fixed"
-    the fields given one value (not tuned on this dataset)."""
-    at_edge = [name for name, values in grid.items()
-               if len(values) >= 3 and best[name] in (min(values), max(values))]
+def bracketing(grid: dict[str, list], best: dict) -> dict:
+    """Where the winner sits in each field's range: "winner_at" maps each field given two or more values to "lowest",
+    "highest" or "inside" (which way a wider grid would go); "at_edge" lists fields of three or more values whose
+    winning value is the smallest or largest given (widen the grid there), "unbracketed" the fields given only two
+    values, "fixed" the fields given one value (not tuned on this dataset)."""
+    winner_at = {name: ("lowest" if best[name] == min(values) else "highest" if best[name] == max(values) else "inside")
+                 for name, values in grid.items() if len(values) >= 2}
+    at_edge = [name for name, values in grid.items() if len(values) >= 3 and winner_at[name] != "inside"]
     unbracketed = [name for name, values in grid.items() if len(values) == 2]
     fixed = [name for name, values in grid.items() if len(values) == 1]
-    return {"at_edge": at_edge, "unbracketed": unbracketed, "fixed": fixed}
+    return {"winner_at": winner_at, "at_edge": at_edge, "unbracketed": unbracketed, "fixed": fixed}
 
 
 def tune(dataset: str, method: str, grid: dict[str, list], base: Protocol, out: Path, seed: int = 0,
@@ -221,12 +224,14 @@ def edge_note(entry: dict) -> str:
     ranged = [name for name, values in entry["grid"].items() if len(values) >= 3]
     notes = []
     if where["at_edge"]:
-        at_edge = ", ".join(f"{name} = {entry['best'][name]}" for name in where["at_edge"])
+        at_edge = ", ".join(f"{name} = {entry['best'][name]} (the {where['winner_at'][name]} given)"
+                            for name in where["at_edge"])
         notes.append(f"The winner is at the grid's edge for {at_edge}: a wider grid there may do better.")
     elif ranged:
         notes.append(f"The winner is inside the grid for {', '.join(ranged)}.")
     if where["unbracketed"]:
-        notes.append(f"Given two values only, so not bracketed: {', '.join(where['unbracketed'])}.")
+        notes.append("Given two values only, so not bracketed: " + ", ".join(
+            f"{name} (winner at the {where['winner_at'][name]})" for name in where["unbracketed"]) + ".")
     if where["fixed"]:
         notes.append("Given one value, so not tuned here: "
                      + ", ".join(f"{name} = {entry['grid'][name][0]}" for name in where["fixed"]) + ".")

@@ -44,7 +44,9 @@ def test_every_configuration_is_trained_and_the_best_on_validation_wins(tuned):
     assert all("threads" in t["computed_on"] for t in entry["trials"])  # and where each ran
     assert "| 0.01 | 3 |" in report.with_suffix(".md").read_text()
     assert entry["at_edge"] == [] and entry["unbracketed"] == ["learning_rate", "max_history"]
-    assert "not bracketed: learning_rate, max_history" in report.with_suffix(".md").read_text()
+    assert entry["winner_at"]["learning_rate"] == ("highest" if entry["best"]["learning_rate"] == 0.01 else "lowest")
+    assert (f"not bracketed: learning_rate (winner at the {entry['winner_at']['learning_rate']}), max_history (winner "
+            f"at the {entry['winner_at']['max_history']})") in report.with_suffix(".md").read_text()
     assert report.with_suffix(".png").stat().st_size > 5_000
 
 
@@ -79,13 +81,16 @@ def test_a_later_grid_widens_the_entry_under_the_same_protocol_and_replaces_it_u
     before = json.loads(report.read_text())["datasets"]["amazon-games"]["id-sasrec"]
     # A third learning rate under a higher epoch cap (only a cap: the protocol is the same).
     entry = run("learning_rate=1e-3", "max_history=3,8", max_epochs="5")
-    assert "widened the earlier grid to 6 configurations" in capsys.readouterr().out
+    shown = capsys.readouterr().out
+    assert "widened the earlier grid to 6 configurations" in shown
     assert entry["trials"][:4] == before["trials"] and len(entry["trials"]) == 6
     assert entry["grid"] == {"learning_rate": [0.01, 0.0001, 0.001], "max_history": [3, 8]}
     converged = [t for t in entry["trials"] if not t["capped"]] or entry["trials"]
     assert entry["best"] == max(converged, key=lambda t: t["validation"]["recall@20"])["config"]
     assert entry["command"] == before["command"] and "learning_rate=1e-3" in entry["widened_by"][0]["command"]
     assert "Widened by `python -m training.llm2rec.cli tune" in widened.with_suffix(".md").read_text()
+    rate_at = entry["winner_at"]["learning_rate"]  # three rates now: the winner's is the lowest, highest or inside
+    assert (f"grid's edge for learning_rate (its {rate_at} value)" in shown) == (rate_at != "inside")
 
     # Another patience: the earlier trials are not comparable, so the new grid replaces them.
     entry = run("learning_rate=1e-3", "max_history=3", patience="2")
@@ -163,15 +168,18 @@ def test_grids_are_checked():
 def test_a_winner_at_the_end_of_a_three_value_field_is_flagged_as_at_the_edge():
     grid = {"learning_rate": [1e-3, 3e-4, 1e-4], "dropout": [0.2, 0.5, 0.7], "max_history": [10, 50]}
     edge = bracketing(grid, {"learning_rate": 3e-4, "dropout": 0.7, "max_history": 50})
-    assert edge == {"at_edge": ["dropout"], "unbracketed": ["max_history"], "fixed": []}
+    assert edge == {"winner_at": {"learning_rate": "inside", "dropout": "highest", "max_history": "highest"},
+                    "at_edge": ["dropout"], "unbracketed": ["max_history"], "fixed": []}
     inside = bracketing(grid, {"learning_rate": 3e-4, "dropout": 0.5, "max_history": 10})
-    assert inside["at_edge"] == []
+    assert inside["at_edge"] == [] and inside["winner_at"]["max_history"] == "lowest"
     note = edge_note({"grid": grid, "best": {"learning_rate": 1e-4, "dropout": 0.2, "max_history": 10},
                       "trials": [{}] * 18})
-    assert "edge for learning_rate = 0.0001, dropout = 0.2" in note and "not bracketed: max_history" in note
+    assert "edge for learning_rate = 0.0001 (the lowest given), dropout = 0.2 (the lowest given)" in note
+    assert "not bracketed: max_history (winner at the lowest)" in note
     one_rate = {"learning_rate": [1e-3], "dropout": [0.2, 0.5, 0.7], "max_history": [10, 50]}
     best = {"learning_rate": 1e-3, "dropout": 0.5, "max_history": 10}
-    assert bracketing(one_rate, best) == {"at_edge": [], "unbracketed": ["max_history"], "fixed": ["learning_rate"]}
+    assert bracketing(one_rate, best) == {"winner_at": {"dropout": "inside", "max_history": "lowest"}, "at_edge": [],
+                                          "unbracketed": ["max_history"], "fixed": ["learning_rate"]}
     assert "not tuned here: learning_rate = 0.001" in edge_note({"grid": one_rate, "best": best, "trials": [{}] * 6})
     widened = {"grid": {"dropout": [0.5, 0.7, 0.8], "max_history": [10, 50]},
                "best": {"dropout": 0.7, "max_history": 10}, "trials": [{}] * 5}  # dropout 0.8 with one history only
