@@ -221,9 +221,8 @@ def run_tune(args: argparse.Namespace, argv: list[str] | None) -> dict:
         tuning.write(report, args.report)
         entry = report["datasets"][name][method]
         print(f"{method} on {name}: {outcome}; best {entry['best']} -> {args.report}", flush=True)
-        where = tuning.bracketing(entry["grid"], entry["best"])  # an entry recorded before "winner_at" has none
-        if where["at_edge"]:
-            edges = ", ".join(f"{field} (its {where['winner_at'][field]} value)" for field in where["at_edge"])
+        if entry["at_edge"]:
+            edges = ", ".join(f"{field} (its {entry['winner_at'][field]} value)" for field in entry["at_edge"])
             print(f"warning: {method} on {name}: the winner is at the grid's edge for {edges}; widen the grid there",
                   flush=True)
     return report

@@ -104,7 +104,7 @@ def tune(dataset: str, method: str, grid: dict[str, list], base: Protocol, out: 
               + (" (capped: not converged)" if cell["capped"] else ""), flush=True)
     best = winner(trials)
     return name, {"grid": grid, "seed": seed, "selection": f"validation {SELECTION}", "trials": trials,
-                  "best": best, **bracketing(grid, best),
+                  "best": best,
                   "base_protocol": {k: v for k, v in asdict(base).items() if k != "seeds"},
                   "training": TRAINING_PROCEDURE}
 
@@ -133,8 +133,8 @@ def differences(previous: dict, entry: dict) -> list[str]:
 def widen(previous: dict, entry: dict) -> dict:
     """`previous`'s trials and `entry`'s as one entry: a configuration in both keeps `entry`'s trial, in the earlier
     trial's place; each field's values are both grids' (no longer every combination: the trials say which ran); the
-    winner and where it sits are chosen again over all trials. The first grid's command stays the entry's;
-    `entry`'s joins `widened_by`."""
+    winner is chosen again over all trials (where it sits, `write` works out). The first grid's command stays the
+    entry's; `entry`'s joins `widened_by`."""
     newer = {fingerprint(t["config"]): t for t in entry["trials"]}
     trials = [newer.pop(fingerprint(t["config"]), t) for t in previous["trials"]] + list(newer.values())
     grid = {name: values + [v for v in entry["grid"][name] if v not in values]
@@ -142,7 +142,7 @@ def widen(previous: dict, entry: dict) -> dict:
     best = winner(trials)
     run = {k: entry[k] for k in ("command", "machine", "created_at")} | {
         "grid": entry["grid"], "max_epochs": entry["base_protocol"]["max_epochs"]}
-    return {**previous, "grid": grid, "trials": trials, "best": best, **bracketing(grid, best),
+    return {**previous, "grid": grid, "trials": trials, "best": best,
             "widened_by": previous.get("widened_by", []) + [run]}
 
 
@@ -265,6 +265,9 @@ def plot(report: dict, path: Path) -> None:
 
 
 def write(report: dict, path: Path) -> None:
+    for methods in report["datasets"].values():  # where each winner sits, kept current for every entry, old ones too
+        for entry in methods.values():
+            entry.update(bracketing(entry["grid"], entry["best"]))
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_suffix(".tmp")
     temporary.write_text(json.dumps(report, indent=1) + "\n")
