@@ -13,7 +13,7 @@
 # The ID lane's rule for the grids (docs/RESULTS.md, "Learning rate, on every grid"): for each method, while its
 # winner has the largest dropout tried, try the next one up at the winner's other settings; while it has the
 # smallest, the next one down; then, while it has the largest learning rate tried (a field tried at one value
-# counts as its largest), the next rate up. Only then do the test cells train, with the winner's settings.
+# is at both ends), the next rate up. Only then do the test cells train, with the winner's settings.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${LLM2REC_DATA_DIR:-../shared/data}
@@ -38,51 +38,23 @@ echo "== lane $lane started $(date -u +%FT%TZ) on $(hostname)"
 full() { nice -n "$NICE" bash scripts/evaluate-full.sh "$@"; }
 tune() { nice -n "$NICE" bash scripts/tune-baselines.sh "$@"; }
 
-# The winner's value of a field in reports/tuning.json ("" if the method is not tuned there), and whether it is
-# the highest or lowest value tried for that field.
-winner() {  # dataset method field
-  .venv/bin/python -c 'import json, sys
-entry = json.load(open("reports/tuning.json"))["datasets"].get(sys.argv[1], {}).get(sys.argv[2])
-print("" if entry is None else entry["best"][sys.argv[3]])' "$@"
-}
-winner_is() {  # dataset method field highest|lowest
-  .venv/bin/python -c 'import json, sys
-dataset, method, field, side = sys.argv[1:]
-entry = json.load(open("reports/tuning.json"))["datasets"].get(dataset, {}).get(method)
-pick = max if side == "highest" else min
-sys.exit(0 if entry and entry["best"][field] == pick(entry["grid"][field]) else 1)' "$@"
-}
-
-# One configuration at the winner's settings but for one field: dataset method field value [tune-baselines args]
-step() {
-  local dataset=$1 method=$2 field=$3 value=$4; shift 4
-  local rate dropout history
-  rate=$(winner "$dataset" "$method" learning_rate)
-  dropout=$(winner "$dataset" "$method" dropout)
-  history=$(winner "$dataset" "$method" max_history)
-  case $field in
-    learning_rate) rate=$value ;;
-    dropout) dropout=$value ;;
-  esac
-  echo "== step: $dataset $method $field=$value (learning rate $rate, dropout $dropout, history $history)"
-  DATASETS=$dataset METHODS=$method LEARNING_RATES=$rate DROPOUTS=$dropout HISTORIES=$history tune "$@"
-}
-
-# Steps each ID method along dropout (up through $2, down through $3) and then the learning rate, by the rule above.
-steps() {  # dataset "dropouts up" "dropouts down" [tune-baselines args]
-  local dataset=$1 ups=$2 downs=$3 method value; shift 3
+# Steps each ID method of a dataset by the rule above until there is no next step: training/llm2rec/tune.py's
+# next_step reads the winner from reports/tuning.json and says which configuration to train next, if any.
+steps() {  # dataset dropouts-up dropouts-down [tune-baselines args]; dropouts as V1,V2 nearest first, or ""
+  local dataset=$1 up=$2 down=$3 method config previous kv; shift 3
+  local -A c
   for method in id-sasrec id-gru4rec; do
-    for value in $ups; do
-      winner_is "$dataset" $method dropout highest || break
-      step "$dataset" $method dropout "$value" "$@"
-    done
-    for value in $downs; do
-      winner_is "$dataset" $method dropout lowest || break
-      step "$dataset" $method dropout "$value" "$@"
-    done
-    for value in 3e-3 1e-2; do
-      winner_is "$dataset" $method learning_rate highest || break
-      step "$dataset" $method learning_rate "$value" "$@"
+    previous=""
+    while true; do
+      config=$(.venv/bin/python -m training.llm2rec.cli next-step --dataset "$dataset" --method $method \
+        ${up:+--up dropout=$up} ${down:+--down dropout=$down} --up learning_rate=3e-3,1e-2)
+      [ -n "$config" ] || break
+      [ "$config" != "$previous" ] || { echo "step $config trained but not in reports/tuning.json" >&2; exit 1; }
+      previous=$config
+      c=(); for kv in $config; do c[${kv%%=*}]=${kv#*=}; done
+      echo "== step: $dataset $method $config"
+      DATASETS=$dataset METHODS=$method LEARNING_RATES=${c[learning_rate]} DROPOUTS=${c[dropout]} \
+        HISTORIES=${c[max_history]} PATIENCES=${c[patience]:-} tune "$@"
     done
   done
 }
@@ -105,12 +77,12 @@ case $lane in
     steps amazon-scientific "" ""
     SEEDS=3 METHODS=$ids TARGETS="--out-of-domain $DATA/amazon-scientific" full
     # movielens-small (patience 80): the steps, then the configuration the 800-epoch cap ended, under 1,600.
-    steps movielens-small "0.7 0.8" "0.1 0" --max-epochs 1600
+    steps movielens-small 0.7,0.8 0.1,0 --max-epochs 1600
     DATASETS=movielens-small tune --max-epochs 1600
     SEEDS=3 METHODS=$ids TARGETS="--in-domain $DATA/movielens-small" full
     # amazon-games: its default grid (learning rate 1e-3, dropout 0.2 / 0.5 / 0.7, history 10), steps, cells.
     DATASETS=amazon-games tune
-    steps amazon-games "0.8" "0.1 0"
+    steps amazon-games 0.8 0.1,0
     SEEDS=3 METHODS=$ids TARGETS="--in-domain $DATA/amazon-games" full
     ;;
   *) echo "usage: $0 [text|ids]" >&2; exit 2 ;;

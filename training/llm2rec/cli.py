@@ -121,6 +121,17 @@ def main(argv: list[str] | None = None) -> None:
                     help="merged into if it exists; .md and .png written beside it")
     tu.add_argument("--threads", type=int, help="torch CPU threads")
     tu.add_argument("--verbose", action="store_true", help="show a progress bar per training epoch")
+    step = commands.add_parser("next-step", help="the configuration a tuned grid should try next, if any",
+                               description="Prints the winner's settings in REPORT with one field stepped past the "
+                                           "end of its range (tune.next_step), as FIELD=VALUE words, or nothing.")
+    step.add_argument("--report", type=Path, default=Path("reports/tuning.json"))
+    step.add_argument("--dataset", required=True, metavar="NAME", help="the dataset's name in the report")
+    step.add_argument("--method", required=True)
+    for direction in ("up", "down"):
+        step.add_argument(f"--{direction}", action="append", dest="ladders", default=[], metavar="FIELD=V1,V2",
+                          type=lambda item, direction=direction: (direction, item),
+                          help=f"values to try {direction} from the winner's end of FIELD, nearest first "
+                               "(repeatable; ladders are tried in the order given)")
     chat = commands.add_parser("generate", help="let the full SmolLM2 answer a prompt (backbone smoke test)")
     chat.add_argument("--prompt", default="What is the capital of France?")
     chat.add_argument("--max-new-tokens", type=int, default=40)
@@ -159,6 +170,8 @@ def dispatch(args: argparse.Namespace, argv: list[str] | None, config) -> None:
         run_evaluate(args, argv)
     elif args.command == "tune":
         run_tune(args, argv)
+    elif args.command == "next-step":
+        print(" ".join(f"{field}={value}" for field, value in (next_step(args) or {}).items()))
     else:
         print(generate(args.prompt, args.max_new_tokens))
 
@@ -200,6 +213,21 @@ def run_evaluate(args: argparse.Namespace, argv: list[str] | None) -> dict:
     harness = evaluation.Harness(plan, args.out, quiet=not args.verbose, cells=args.cells)
     results = harness.run(compute=not args.report_only)
     return quality_report.write_report(harness, results, command_line(argv), args.report)
+
+
+def next_step(args: argparse.Namespace) -> dict | None:
+    """`next-step`: the ladders parsed as a grid's fields (so values take the field's type), applied to the entry."""
+    entry = tuning.load_report(args.report)["datasets"].get(args.dataset, {}).get(args.method)
+    if entry is None:
+        raise ConfigError(f"{args.report} has no tuned {args.method} on {args.dataset}")
+    ladders = []
+    for direction, item in args.ladders:
+        try:
+            [(field, values)] = tuning.parse_grid([item]).items()
+        except ConfigError as error:
+            raise ConfigError(str(error).replace("--grid", f"--{direction}", 1)) from None
+        ladders.append((field, direction, values))
+    return tuning.next_step(entry, ladders)
 
 
 def run_tune(args: argparse.Namespace, argv: list[str] | None) -> dict:

@@ -11,7 +11,8 @@ capped configuration is flagged and loses to any converged one). A winner at the
 the grid gave three or more values is at the grid's edge there: the optimum may lie outside, and the report says so
 (two values bracket nothing, so a two-value field is listed as unbracketed instead, and a field given one value as
 fixed: not tuned on that dataset); for each field given two or more values it records whether the winner sits at the
-lowest, the highest or inside ("winner_at"): which way a wider grid would go. The command's arguments are read in
+lowest, the highest or inside ("winner_at"): which way a wider grid would go, and `next_step` (the CLI's
+`next-step`) names the configuration one step past the winner's end of a field. The command's arguments are read in
 cli.py; this module runs the grid and writes the report.
 
 The report (JSON, with a .md table and a .png plot beside it) keeps every (dataset, method) tuned so far: each
@@ -79,6 +80,26 @@ def bracketing(grid: dict[str, list], best: dict) -> dict:
     unbracketed = [name for name, values in grid.items() if len(values) == 2]
     fixed = [name for name, values in grid.items() if len(values) == 1]
     return {"winner_at": winner_at, "at_edge": at_edge, "unbracketed": unbracketed, "fixed": fixed}
+
+
+def next_step(entry: dict, ladders: list[tuple[str, str, list]]) -> dict | None:
+    """The next configuration to train for a tuned (dataset, method) whose winner sits at the end of a field's range,
+    or None when there is none. `ladders` are (field, "up" or "down", values), tried in their order: while the
+    winner has the largest value tried for the field ("up"; the smallest for "down"; a field tried at one value is
+    at both ends), the ladder's nearest value beyond it, at the winner's other settings. One field at a time: this
+    does not search the whole grid (a value that wins only at other settings of another field is missed)."""
+    best = entry["best"]
+    for field, direction, values in ladders:
+        if direction not in ("up", "down"):
+            raise ConfigError(f"a ladder goes up or down, not {direction!r}")
+        tried = entry["grid"].get(field)
+        if tried is None:
+            raise ConfigError(f"{field!r} is not a field of this grid ({', '.join(entry['grid'])})")
+        end = max(tried) if direction == "up" else min(tried)
+        beyond = [v for v in values if (v > end if direction == "up" else v < end)]
+        if best[field] == end and beyond:
+            return {**best, field: min(beyond) if direction == "up" else max(beyond)}
+    return None
 
 
 def tune(dataset: str, method: str, grid: dict[str, list], base: Protocol, out: Path, seed: int = 0,

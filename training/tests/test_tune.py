@@ -9,7 +9,8 @@ import pytest
 from training.llm2rec import cli
 from training.llm2rec.config import ConfigError
 from training.llm2rec.evaluate import Evaluation, Harness, Protocol
-from training.llm2rec.tune import bracketing, configurations, edge_note, parse_grid, record, tuned_settings
+from training.llm2rec.tune import (bracketing, configurations, edge_note, next_step, parse_grid, record,
+                                   tuned_settings)
 from training.llm2rec.train_sequence import TRAINING_PROCEDURE
 
 
@@ -184,3 +185,43 @@ def test_a_winner_at_the_end_of_a_three_value_field_is_flagged_as_at_the_edge():
     widened = {"grid": {"dropout": [0.5, 0.7, 0.8], "max_history": [10, 50]},
                "best": {"dropout": 0.7, "max_history": 10}, "trials": [{}] * 5}  # dropout 0.8 with one history only
     assert "A widened grid: 5 of the 6 combinations of these values were trained" in edge_note(widened)
+
+
+def test_the_next_step_moves_one_field_past_the_winners_end_of_its_range():
+    entry = {"grid": {"learning_rate": [1e-3, 3e-4], "dropout": [0.2, 0.5], "max_history": [10, 50]},
+             "best": {"learning_rate": 1e-3, "dropout": 0.5, "max_history": 10}}
+    ladders = [("dropout", "up", [0.7, 0.8]), ("dropout", "down", [0.1, 0.0]), ("learning_rate", "up", [3e-3, 1e-2])]
+    assert next_step(entry, ladders) == {"learning_rate": 1e-3, "dropout": 0.7, "max_history": 10}
+    entry["grid"]["dropout"].append(0.7)  # 0.7 tried and lost: dropout is bracketed, the rate is next
+    assert next_step(entry, ladders) == {"learning_rate": 3e-3, "dropout": 0.5, "max_history": 10}
+    entry["grid"]["learning_rate"].append(3e-3)
+    entry["best"]["learning_rate"] = 3e-3  # the higher rate won: the next one up
+    assert next_step(entry, ladders) == {"learning_rate": 1e-2, "dropout": 0.5, "max_history": 10}
+    entry["grid"]["learning_rate"].append(1e-2)  # the ladder is used up
+    assert next_step(entry, ladders) is None
+    low = {"grid": {"dropout": [0.2, 0.5], "learning_rate": [1e-3]}, "best": {"dropout": 0.2, "learning_rate": 1e-3}}
+    assert next_step(low, ladders) == {"dropout": 0.1, "learning_rate": 1e-3}  # the lowest: down, nearest first
+    low["best"]["dropout"] = 0.5
+    assert next_step(low, ladders) == {"dropout": 0.7, "learning_rate": 1e-3}  # a field tried once is at both ends
+    with pytest.raises(ConfigError, match="not a field of this grid"):
+        next_step(low, [("max_history", "up", [100])])
+    with pytest.raises(ConfigError, match="up or down"):
+        next_step(low, [("dropout", "sideways", [0.9])])
+
+
+def test_next_step_reads_the_report_tune_wrote(tuned, capsys):
+    _, report, _ = tuned
+    best = json.loads(report.read_text())["datasets"]["amazon-games"]["id-sasrec"]["best"]
+    # history 3 and 8 were tried: a step past the winner's end of them, or nothing where it sits at neither end
+    cli.main(["next-step", "--report", str(report), "--dataset", "amazon-games", "--method", "id-sasrec",
+              "--down", "max_history=2,1", "--up", "max_history=12"])
+    stepped = {**best, "max_history": 2 if best["max_history"] == 3 else 12}
+    assert capsys.readouterr().out.split() == [f"{field}={value}" for field, value in stepped.items()]
+    cli.main(["next-step", "--report", str(report), "--dataset", "amazon-games", "--method", "id-sasrec",
+              "--up", f"learning_rate={best['learning_rate'] / 2}"])  # below the highest rate: not past it
+    assert capsys.readouterr().out.strip() == ""
+    for argv, message in ((["--method", "id-gru4rec"], "has no tuned id-gru4rec on amazon-games"),
+                          (["--method", "id-sasrec", "--up", "rec_dim=64"], "--up 'rec_dim=64': 'rec_dim' cannot")):
+        with pytest.raises(SystemExit):
+            cli.main(["next-step", "--report", str(report), "--dataset", "amazon-games", *argv])
+        assert message in capsys.readouterr().err
