@@ -21,6 +21,7 @@ export THREADS=${THREADS:-1}
 NICE=${NICE:-5}
 
 if [ $# -eq 0 ]; then
+  bash scripts/setup.sh > /dev/null  # a new machine has no .venv; quick when there is nothing to install
   mkdir -p runs/logs
   for lane in text ids; do
     setsid nohup bash "$0" "$lane" >> "runs/logs/lane-$lane.log" 2>&1 < /dev/null &
