@@ -15,7 +15,8 @@
 # smallest, the next one down; then, while it has the largest learning rate tried (a field tried at one value
 # is at both ends), the next rate up. Only then do the test cells train, with the winner's settings.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+self=$(realpath "$0")
+cd "$(dirname "$self")/.."
 DATA=${LLM2REC_DATA_DIR:-../shared/data}
 export THREADS=${THREADS:-1}
 NICE=${NICE:-5}
@@ -24,7 +25,7 @@ if [ $# -eq 0 ]; then
   bash scripts/setup.sh > /dev/null  # a new machine has no .venv; quick when there is nothing to install
   mkdir -p runs/logs
   for lane in text ids; do
-    setsid nohup bash "$0" "$lane" >> "runs/logs/lane-$lane.log" 2>&1 < /dev/null &
+    setsid nohup bash "$self" "$lane" >> "runs/logs/lane-$lane.log" 2>&1 < /dev/null &
     echo "lane $lane: pid $!, log runs/logs/lane-$lane.log"
   done
   exit 0
