@@ -222,10 +222,7 @@ def next_step(args: argparse.Namespace) -> dict | None:
         raise ConfigError(f"{args.report} has no tuned {args.method} on {args.dataset}")
     ladders = []
     for direction, item in args.ladders:
-        try:
-            [(field, values)] = tuning.parse_grid([item]).items()
-        except ConfigError as error:
-            raise ConfigError(str(error).replace("--grid", f"--{direction}", 1)) from None
+        [(field, values)] = tuning.parse_grid([item], option=f"--{direction}").items()
         ladders.append((field, direction, values))
     return tuning.next_step(entry, ladders)
 

@@ -42,25 +42,26 @@ from .train_encoder import machine
 SELECTION = "recall@20"  # the validation metric early stopping uses; the winner is chosen by it too
 
 
-def parse_grid(items: list[str]) -> dict[str, list]:
-    """`NAME=V1,V2,...` items as {field: [values]}, each value of the Protocol field's type."""
+def parse_grid(items: list[str], option: str = "--grid") -> dict[str, list]:
+    """`NAME=V1,V2,...` items as {field: [values]}, each value of the Protocol field's type; errors name them as
+    given with `option`."""
     types = {f.name: type(getattr(Protocol(), f.name)) for f in fields(Protocol)}
     grid: dict[str, list] = {}
     for item in items:
         name, _, values = item.partition("=")
         if name not in TUNABLE:
-            raise ConfigError(f"--grid {item!r}: {name!r} cannot be tuned (tunable: {', '.join(TUNABLE)})")
+            raise ConfigError(f"{option} {item!r}: {name!r} cannot be tuned (tunable: {', '.join(TUNABLE)})")
         if name in grid:
-            raise ConfigError(f"--grid {item!r}: {name} is given twice")
+            raise ConfigError(f"{option} {item!r}: {name} is given twice")
         try:
             parsed = [types[name](value) for value in values.split(",") if value.strip()]
         except ValueError:
-            raise ConfigError(f"--grid {item!r}: the values of {name} must be {types[name].__name__}s") from None
+            raise ConfigError(f"{option} {item!r}: the values of {name} must be {types[name].__name__}s") from None
         if not parsed or len(set(parsed)) != len(parsed):
-            raise ConfigError(f"--grid {item!r}: give distinct values, e.g. {name}=1,2")
+            raise ConfigError(f"{option} {item!r}: give distinct values, e.g. {name}=1,2")
         grid[name] = parsed
     if not grid:
-        raise ConfigError("give at least one --grid NAME=V1,V2")
+        raise ConfigError(f"give at least one {option} NAME=V1,V2")
     return grid
 
 
