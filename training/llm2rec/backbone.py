@@ -215,6 +215,13 @@ def load_causal_lm(directory: Path) -> PreTrainedModel:
     return AutoModelForCausalLM.from_pretrained(directory, dtype=torch.float32, attn_implementation="eager")
 
 
+def record_at_stage(record: dict, stage: str) -> dict:
+    """A training run's record as of its finished `stage`: the stages up to it, and the attention its model uses."""
+    return {**record, "stages": record["stages"][: record["stages"].index(stage) + 1],
+            "backbone": {**record["backbone"], "attention": "causal" if stage == "csft" else
+                         record["config"].get("iem_attention", "bidirectional")}}
+
+
 def load_trained(run_dir: Path, stage: str | None = None) -> tuple[Backbone, dict]:
     """The encoder trained by `train` in run_dir: the model of its last stage, or of an earlier finished `stage`
     (e.g. "mntp": the run without its contrastive stage), with a source that names exactly the starting weights
@@ -227,9 +234,7 @@ def load_trained(run_dir: Path, stage: str | None = None) -> tuple[Backbone, dic
     if stage is not None:
         if stage not in record["stages"]:
             raise ValueError(f"run {run_dir} has no stage {stage!r} (its stages: {record['stages']})")
-        record = {**record, "stages": record["stages"][: record["stages"].index(stage) + 1],
-                  "backbone": {**record["backbone"], "attention": "causal" if stage == "csft" else
-                               record["config"].get("iem_attention", "bidirectional")}}
+        record = record_at_stage(record, stage)
     last = record["stages"][-1]
     model_dir = run_dir / last / "model"
     model = load_causal_lm(model_dir).eval()

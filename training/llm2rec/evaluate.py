@@ -51,7 +51,7 @@ from .config import ConfigError
 from .fingerprint import fingerprint
 from .data import DataError, Dataset, first_users, leave_one_out, load_dataset, recent_items
 from .gru4rec import GRU4Rec
-from .item_embeddings import EmbeddingSource, embed_catalogue, open_source
+from .item_embeddings import EmbeddingSource, embed_catalogue, kept_run_record, open_source, run_recipe
 from .metrics import CUTOFFS
 from .sasrec import SASRec, Adapter
 from .seeding import seed_everything
@@ -258,6 +258,31 @@ class Harness:
                 self._missing[name] = str(error)
         return self._missing[name]
 
+    def kept_record(self, name: str) -> dict | None:
+        """For a trained run this machine does not have: the newest record of that run kept beside the cells."""
+        return kept_run_record(self.source_specs[name], self.cells / "encoder-runs")
+
+    def recipe(self, name: str) -> str:
+        """What names the cells of source `name`: its recipe (item_embeddings), or, for a trained run not on this
+        machine, the recipe of its record kept beside the cells, so that its finished cells can be reported without
+        the encoder. FileNotFoundError (why the source cannot be opened) when neither is there."""
+        if self.missing_source(name) is None:
+            return self.source(name).recipe
+        if (record := self.kept_record(name)) and (recipe := run_recipe(record)):
+            return recipe
+        raise FileNotFoundError(self.missing_source(name))
+
+    def unnamed_source(self, name: str | None) -> str | None:
+        """Why the cells of source `name` cannot be told on this machine (neither the source nor a kept record of
+        it is here), or None if they can."""
+        if name is None:
+            return None
+        try:
+            self.recipe(name)
+            return None
+        except FileNotFoundError as error:
+            return str(error)
+
     def embeddings(self, source: str, dataset: Dataset) -> torch.Tensor:
         # keyed by the catalogue, not the name: the zero-shot mix may hold a smaller cut of an in-domain dataset
         key = (source, dataset.name, fingerprint(dataset.item_ids))
@@ -295,7 +320,7 @@ class Harness:
         return fingerprint({
             "protocol": protocol_identity(protocol, zero_shot, with_cap=legacy),
             "method": asdict(method),
-            "source": self.source(method.source).recipe if method.source else None,
+            "source": self.recipe(method.source) if method.source else None,
             "target": dataset_identity(target.dataset), "setting": target.setting,
             "trained_on": [dataset_identity(d) for d in trained_on],
         })
@@ -344,8 +369,8 @@ class Harness:
         results = []
         for number, (target, method, seed) in enumerate(cells, start=1):
             label = f"[{number}/{len(cells)}] {target.key} {method.name} seed {seed}"
-            if not compute and (missing := self.missing_source(method.source)):
-                # which saved cells are its results cannot be told without the source: reported as not run
+            if not compute and (missing := self.unnamed_source(method.source)):
+                # which saved cells are its results cannot be told without the source or its record: not run
                 print(f"{label}: not reported, {missing}", flush=True)
                 continue
             identity = self.cell_identity(target, method)

@@ -82,16 +82,19 @@ def embed_catalogue(source: EmbeddingSource, titles: list[str], label: str, cach
     return embeddings
 
 
+def encoder_settings(layers: int, attention: str, max_tokens: int) -> str:
+    """How an encoder embeds over its weights: layers kept, attention, title length and pooling (one definition for
+    a source's identity and a trained run's recipe)."""
+    return f"L{layers}-{attention}-t{max_tokens}-mean"
+
+
 def encoder_source(spec: str, backbone: backbones.Backbone, encoder: ItemEncoder, tokenizer: TitleTokenizer,
-                   batch_size: int, made_by: str | None = None) -> EmbeddingSource:
-    """A PyTorch ItemEncoder over `backbone`'s weights (the encoder a bundle exports) as an embedding source;
-    `made_by`: the recipe of those weights (training_recipe), if they are named by how they were made."""
+                   batch_size: int) -> EmbeddingSource:
+    """A PyTorch ItemEncoder over `backbone`'s weights (the encoder a bundle exports) as an embedding source."""
     layers, attention, max_tokens = len(encoder.layers), encoder.attention, tokenizer.max_length
-    settings = f"L{layers}-{attention}-t{max_tokens}-mean"
     return EmbeddingSource(
         spec=spec,
-        identity=f"{backbone.weights_sha256}-{settings}",
-        recipe=f"{made_by}-{settings}" if made_by else "",
+        identity=f"{backbone.weights_sha256}-{encoder_settings(layers, attention, max_tokens)}",
         description=f"{backbone.source}; first {layers} layers, {attention} attention, mean pooling, titles cut to "
                     f"{max_tokens} tokens",
         embed=lambda titles, desc: embed_titles(encoder, tokenizer, titles, batch_size, desc),
@@ -99,10 +102,9 @@ def encoder_source(spec: str, backbone: backbones.Backbone, encoder: ItemEncoder
 
 
 def _encoder_source(spec: str, backbone: backbones.Backbone, layers: int, attention: str, max_tokens: int,
-                    batch_size: int, made_by: str | None = None) -> EmbeddingSource:
+                    batch_size: int) -> EmbeddingSource:
     encoder = ItemEncoder(backbone.model.get_decoder(), layers, attention).eval()
-    return encoder_source(spec, backbone, encoder, TitleTokenizer.from_hf(backbone.tokenizer, max_tokens), batch_size,
-                          made_by)
+    return encoder_source(spec, backbone, encoder, TitleTokenizer.from_hf(backbone.tokenizer, max_tokens), batch_size)
 
 
 def _backbone_source(spec: str, preset_name: str, batch_size: int) -> EmbeddingSource:
@@ -117,8 +119,36 @@ def _run_source(spec: str, argument: str, batch_size: int) -> EmbeddingSource:
     run_dir, _, stage = argument.partition("@")
     backbone, record = backbones.load_trained(Path(run_dir), stage or None)
     source = _encoder_source(spec, backbone, record["backbone"]["layers"], record["backbone"]["attention"],
-                             record["config"]["title_max_tokens"], batch_size, made_by=training_recipe(record))
-    return replace(source, trained_by=record)
+                             record["config"]["title_max_tokens"], batch_size)
+    return replace(source, recipe=run_recipe(record) or source.identity, trained_by=record)
+
+
+def run_recipe(record: dict) -> str | None:
+    """The recipe of the `run:` source over a training run's record (cut at the stage used): how its weights were
+    made and how it embeds with them. None where the weights cannot be named by a recipe (training_recipe)."""
+    made_by = training_recipe(record)
+    if made_by is None:
+        return None
+    settings = encoder_settings(record["backbone"]["layers"], record["backbone"]["attention"],
+                                record["config"]["title_max_tokens"])
+    return f"{made_by}-{settings}"
+
+
+def kept_run_record(spec: str, kept: Path) -> dict | None:
+    """For a `run:<dir>[@stage]` source: the newest record of a training run in <dir> among those an evaluation kept
+    beside its cells (`kept`: CELLS/encoder-runs), cut at the stage, or None. It names the source's results on a
+    machine that no longer has the run (its recipe is all a report needs; the weights are needed only to compute)."""
+    kind, _, argument = spec.partition(":")
+    if kind != "run" or not kept.is_dir():
+        return None
+    run_dir, _, stage = argument.partition("@")
+    records = [json.loads(file.read_text()) for file in sorted(kept.glob("*.json"))]
+    records = [r for r in records if Path(r.get("run_dir", "")).resolve() == Path(run_dir).resolve()]
+    if stage:  # a record kept from a later stage's source can be cut at this stage
+        usable = [backbones.record_at_stage(r, stage) for r in records if stage in r["stages"]]
+    else:  # the whole run, not a record kept already cut at an earlier stage
+        usable = [r for r in records if r["stages"] == r["config"]["stages"]]
+    return max(usable, key=lambda r: r["finished_at"], default=None)
 
 
 def training_recipe(record: dict) -> str | None:

@@ -25,7 +25,7 @@ def aggregate(harness: Harness, results: list[dict], command: str) -> dict:
         for method in harness.methods:
             cells = [r for r in results if r["dataset"] == target.key and r["method"] == method.name]
             if not cells:
-                missing = harness.missing_source(method.source)
+                missing = harness.unnamed_source(method.source)
                 methods[method.name] = ({"not_run": f"its source cannot be opened here: {missing}",
                                          "source_not_here": True} if missing
                                         else {"not_run": "no seed of this cell has been computed yet"})
@@ -97,8 +97,14 @@ def source_text(harness: Harness, name: str) -> str:
     """A source as the report describes it. A trained encoder is the run on the machine that wrote the report, but
     its rows' seeds may have embedded with other runs of the same recipe (encoders trained again by the same
     command): the text says so, and each row lists its runs (`encoder_runs`)."""
-    if missing := harness.missing_source(name):
+    if missing := harness.unnamed_source(name):
         return missing
+    if harness.missing_source(name):
+        record = harness.kept_record(name)
+        return (f"{harness.source_specs[name]}: not on the machine that wrote this report; its rows are the cells of "
+                f"the recipe of run {record['run_id']} ({harness.recipe(name)}: preset {record['preset']}, stages "
+                f"{' -> '.join(record['stages'])}, finished {record['finished_at']}), whose record is kept beside "
+                f"the cells (encoder-runs/); each row names its runs (`encoder_runs`)")
     source = harness.source(name)
     if source.trained_by is None:
         return source.description

@@ -3,6 +3,7 @@ embedding source: every setting, resumable cells, the report in the shape report
 
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 
 from training.llm2rec import cli
 from training.llm2rec import evaluate as evaluation
+from training.llm2rec.backbone import record_at_stage
 from training.llm2rec.data import load_dataset
 from training.llm2rec.encoder import embed_titles
 from training.llm2rec.evaluate import METRICS, Evaluation, Harness, Protocol, capped, parse_method
@@ -380,7 +382,8 @@ def retrained(run_dir: Path, out: Path, run_id: str) -> Path:
 
     shutil.copytree(run_dir, out)
     record = json.loads((out / "training-run.json").read_text())
-    (out / "training-run.json").write_text(json.dumps({**record, "run_id": run_id, "machine": {"cpu": "another"}}))
+    (out / "training-run.json").write_text(json.dumps({**record, "run_id": run_id, "machine": {"cpu": "another"},
+                                                       "run_dir": str(out)}))
     weights = out / record["stages"][-1] / "model" / "model.safetensors"
     tensors = load_file(weights)
     name = next(k for k in tensors if k.endswith("mlp.down_proj.weight"))
@@ -423,6 +426,42 @@ def test_an_encoder_trained_again_by_the_same_command_adds_seeds_to_the_same_row
     assert "tiny-again" in report["sources"]["mine"] and second.recipe in report["sources"]["mine"]
     runs = ", ".join(sorted([record["run_id"], "tiny-again"]))
     assert f"encoder runs {runs}" in (tmp_path / "quality.md").read_text()
+
+
+def test_report_only_names_the_cells_of_a_run_this_machine_lost_by_its_kept_record(cuts, tiny_run, tmp_path,
+                                                                                     capsys):
+    # the cells (in git) came from a run on a machine that is gone; this one has not trained the encoder again
+    run_dir, record = tiny_run
+    gone = retrained(run_dir, tmp_path / "gone", "tiny-gone")
+    plan = Evaluation(Protocol(seeds=(0,), max_epochs=2, patience=1, max_sequence=30),
+                      in_domain=[str(cuts["movielens-small"])], methods=["mine-sasrec", "mine-gru4rec"],
+                      sources={"mine": f"run:{gone}"})
+    cells = tmp_path / "cells"
+    plan.methods = ["mine-sasrec"]
+    computed = Harness(plan, tmp_path / "machine-1", cells=cells).run()
+    shutil.rmtree(gone)
+    plan.methods = ["mine-sasrec", "mine-gru4rec"]
+    harness = Harness(plan, tmp_path / "machine-2", cells=cells)
+    assert harness.missing_source("mine") and harness.recipe("mine") == open_source(f"run:{run_dir}").recipe
+    capsys.readouterr()
+    report = write_report(harness, harness.run(compute=False), "pytest --report-only", tmp_path / "quality.json")
+    assert "mine-sasrec seed 0: done before" in capsys.readouterr().out
+    methods = report["datasets"]["movielens-small"]["methods"]
+    assert methods["mine-sasrec"]["recall@10"]["mean"] == computed[0]["test"]["recall@10"]
+    assert methods["mine-sasrec"]["encoder_runs"] == ["tiny-gone"]
+    assert methods["mine-gru4rec"] == {"not_run": "no seed of this cell has been computed yet"}
+    assert "not on the machine that wrote this report" in report["sources"]["mine"]
+    assert "run tiny-gone" in report["sources"]["mine"]
+    # a record kept for another directory names nothing here; neither does one cut at an earlier stage
+    other = Harness(replace(plan, sources={"mine": f"run:{tmp_path / 'elsewhere'}"}), tmp_path / "m3", cells=cells)
+    assert other.unnamed_source("mine") and other.run(compute=False) == []
+    kept = cells / "encoder-runs" / "tiny-gone.json"
+    cut = record_at_stage(json.loads(kept.read_text()), record["stages"][0])
+    kept.write_text(json.dumps(cut))
+    assert Harness(plan, tmp_path / "m4", cells=cells).unnamed_source("mine")
+    early = Harness(replace(plan, sources={"mine": f"run:{gone}@{record['stages'][0]}"}), tmp_path / "m5",
+                    cells=cells)
+    assert early.unnamed_source("mine") is None and early.run(compute=False) == []  # its own recipe: no cells yet
 
 
 def test_a_different_training_command_is_a_different_recipe(tiny_run):
