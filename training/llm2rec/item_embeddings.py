@@ -143,7 +143,7 @@ def kept_run_record(spec: str, kept: Path) -> dict | None:
         return None
     run_dir, _, stage = argument.partition("@")
     records = [json.loads(file.read_text()) for file in sorted(kept.glob("*.json"))]
-    records = [r for r in records if Path(r.get("run_dir", "")).resolve() == Path(run_dir).resolve()]
+    records = [r for r in records if "run_dir" in r and Path(r["run_dir"]).resolve() == Path(run_dir).resolve()]
     if stage:  # a record kept from a later stage's source can be cut at this stage
         usable = [backbones.record_at_stage(r, stage) for r in records if stage in r["stages"]]
     else:  # the whole run, not a record kept already cut at an earlier stage
