@@ -97,7 +97,8 @@ def main(argv: list[str] | None = None) -> None:
                     help="the report; .md tables and a .png plot are written next to it")
     ev.add_argument("--threads", type=int, help="torch CPU threads")
     ev.add_argument("--report-only", action="store_true",
-                    help="compute nothing: report on the cells finished so far (the rest are marked not run)")
+                    help="compute nothing: report on the cells finished so far (the rest are marked not run); a "
+                         "trained run not on this machine is named by its record kept beside the cells")
     ev.add_argument("--verbose", action="store_true", help="show a progress bar per training epoch")
     ev.add_argument("--tuned", type=Path, metavar="REPORT", help="train each (dataset, method) that `tune` recorded in "
                                                                  "REPORT with its winning settings")
