@@ -437,10 +437,8 @@ def test_report_only_names_the_cells_of_a_run_this_machine_lost_by_its_kept_reco
                       in_domain=[str(cuts["movielens-small"])], methods=["mine-sasrec", "mine-gru4rec"],
                       sources={"mine": f"run:{gone}"})
     cells = tmp_path / "cells"
-    plan.methods = ["mine-sasrec"]
-    computed = Harness(plan, tmp_path / "machine-1", cells=cells).run()
+    computed = Harness(replace(plan, methods=["mine-sasrec"]), tmp_path / "machine-1", cells=cells).run()
     shutil.rmtree(gone)
-    plan.methods = ["mine-sasrec", "mine-gru4rec"]
     harness = Harness(plan, tmp_path / "machine-2", cells=cells)
     assert harness.missing_source("mine") and harness.recipe("mine") == open_source(f"run:{run_dir}").recipe
     capsys.readouterr()
