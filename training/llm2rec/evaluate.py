@@ -206,12 +206,14 @@ class Harness:
         self.protocol = evaluation.protocol
         self.out = Path(out)
         self.cells = Path(cells) if cells is not None else self.out / "cells"
+        self.run_records = self.cells / "encoder-runs"  # the records of the encoder runs the cells embedded with
         self.quiet = quiet
         self.source_specs = {**BUILT_IN_SOURCES, **evaluation.sources}
         self.methods = [parse_method(name, self.source_specs) for name in evaluation.methods]
         check_tuned(evaluation.tuned)
         self._sources: dict[str, EmbeddingSource] = {}
         self._missing: dict[str, str | None] = {}  # missing_source's answers
+        self._recipes: dict[str, str | None] = {}  # each source's recipe, None where it cannot be told here
         self._embeddings: dict[tuple[str, str, str], torch.Tensor] = {}
         protocol = self.protocol
         loaded = {path: cut(load_dataset(path), protocol.max_users, protocol.max_sequence) for path in
@@ -260,28 +262,27 @@ class Harness:
 
     def kept_record(self, name: str) -> dict | None:
         """For a trained run this machine does not have: the newest record of that run kept beside the cells."""
-        return kept_run_record(self.source_specs[name], self.cells / "encoder-runs")
-
-    def recipe(self, name: str) -> str:
-        """What names the cells of source `name`: its recipe (item_embeddings), or, for a trained run not on this
-        machine, the recipe of its record kept beside the cells, so that its finished cells can be reported without
-        the encoder. FileNotFoundError (why the source cannot be opened) when neither is there."""
-        if self.missing_source(name) is None:
-            return self.source(name).recipe
-        if (record := self.kept_record(name)) and (recipe := run_recipe(record)):
-            return recipe
-        raise FileNotFoundError(self.missing_source(name))
+        return kept_run_record(self.source_specs[name], self.run_records)
 
     def unnamed_source(self, name: str | None) -> str | None:
         """Why the cells of source `name` cannot be told on this machine (neither the source nor a kept record of
-        it is here), or None if they can."""
+        it is here), or None if they can. Its recipe names them (item_embeddings): the source's own, or, for a
+        trained run not on this machine, that of its record kept beside the cells, so that its finished cells can
+        be reported without the encoder."""
         if name is None:
             return None
-        try:
-            self.recipe(name)
-            return None
-        except FileNotFoundError as error:
-            return str(error)
+        if name not in self._recipes:  # asked once per cell: look for the source, or its record, once
+            if self.missing_source(name) is None:
+                self._recipes[name] = self.source(name).recipe
+            else:
+                self._recipes[name] = run_recipe(record) if (record := self.kept_record(name)) else None
+        return None if self._recipes[name] else self.missing_source(name)
+
+    def recipe(self, name: str) -> str:
+        """What names the cells of source `name` (unnamed_source); FileNotFoundError where it cannot be told."""
+        if missing := self.unnamed_source(name):
+            raise FileNotFoundError(missing)
+        return self._recipes[name]
 
     def embeddings(self, source: str, dataset: Dataset) -> torch.Tensor:
         # keyed by the catalogue, not the name: the zero-shot mix may hold a smaller cut of an in-domain dataset
@@ -410,7 +411,7 @@ class Harness:
         """Keeps the record of the encoder run a cell embedded with beside the cells (CELLS/encoder-runs/<run id>.json:
         machine, precision, steps, seconds; the weights are not kept): a row's seeds may come from encoders trained
         again by the same command (item_embeddings). Returns the run id."""
-        file = self.cells / "encoder-runs" / f"{record['run_id']}.json"
+        file = self.run_records / f"{record['run_id']}.json"
         if not file.exists():
             file.parent.mkdir(parents=True, exist_ok=True)
             file.write_text(json.dumps(record, indent=2) + "\n")
