@@ -238,11 +238,11 @@ def run_tune(args: argparse.Namespace, argv: list[str] | None) -> dict:
         raise ConfigError("popularity has nothing to tune")
     base = evaluation.Protocol(max_users=args.max_users, max_sequence=args.max_sequence, max_epochs=args.max_epochs,
                                patience=args.patience)
-    report = tuning.load_report(args.report)
     for method in args.method:
         where = Path(Path(args.dataset).name) / method
         name, entry = tuning.tune(args.dataset, method, grid, base, args.out / where, args.seed, sources,
                                   quiet=not args.verbose, cells=args.cells / where if args.cells else None)
+        report = tuning.load_report(args.report)  # read after training, so what other runs wrote meanwhile stays
         outcome = tuning.record(report, name, method, entry, command_line(argv))
         tuning.write(report, args.report)
         entry = report["datasets"][name][method]

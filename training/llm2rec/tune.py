@@ -16,7 +16,9 @@ lowest, the highest or inside ("winner_at"): which way a wider grid would go, an
 cli.py; this module runs the grid and writes the report.
 
 The report (JSON, with a .md table and a .png plot beside it) keeps every (dataset, method) tuned so far: each
-configuration's validation metrics, best epoch, epochs run and seconds, the winner, the command, machine and date.
+configuration's validation metrics, best epoch, epochs run and seconds, and where and in which precision it trained
+(from its cell: a grid may span machines), the winner, and each command with the machine and date it was invoked on.
+The report is read again after the training, just before the entry goes in, so what another run wrote meanwhile stays.
 A later grid for a (dataset, method) already there widens it when both ran under the same protocol (all but the
 epoch cap, the seed, the training procedure and the fields tuned): its trials join the earlier ones, a configuration
 trained again (e.g. under a higher cap) keeps its newer trial, and the winner is chosen over all of them. A grid under
@@ -120,7 +122,7 @@ def tune(dataset: str, method: str, grid: dict[str, list], base: Protocol, out: 
         [cell] = harness.run()
         trials.append({"config": config, "validation": cell["validation"], "best_epoch": cell["best_epoch"],
                        "epochs_run": cell["epochs_run"], "capped": cell["capped"], "max_epochs": cell["max_epochs"],
-                       "seconds": cell["seconds"],
+                       "seconds": cell["seconds"], "precision": cell.get("precision", "not recorded"),
                        "computed_on": cell.get("machine", "not recorded")})  # a grid may span machines
         print(f"    validation {SELECTION} {cell['validation'][SELECTION]:.4f}, best epoch {cell['best_epoch']}"
               + (" (capped: not converged)" if cell["capped"] else ""), flush=True)
@@ -213,20 +215,28 @@ def capped_mark(trial: dict) -> str:
     return " (capped)" if trial["capped"] else ""
 
 
+def trained_on(trial: dict) -> str:
+    """Where a configuration trained and in which precision, from its cell (trials recorded before the report kept
+    them say so)."""
+    return f"{trial.get('precision', 'not recorded')}, {trial.get('computed_on', 'not recorded')}"
+
+
 def markdown(report: dict) -> str:
     lines = ["# Sequence-model methods tuned on validation", "",
-             "Written by `python -m training.llm2rec.cli tune`; each table's command, machine and date are in the "
-             "JSON beside this file. The winner (bold) has the best validation "
-             f"{SELECTION} among the configurations early stopping ended (capped ones are marked).", ""]
+             "Written by `python -m training.llm2rec.cli tune`. The winner (bold) has the best validation "
+             f"{SELECTION} among the configurations early stopping ended (capped ones are marked). Each command "
+             "is shown with the date and machine it was invoked on; a grid may span machines, so each row says "
+             "where its configuration trained and in which precision.", ""]
     for dataset, methods in report["datasets"].items():
         for method, entry in methods.items():
             names = list(entry["grid"])
-            lines += [f"## {method} on {dataset}", "", f"`{entry['command']}` ({entry['created_at']}, "
+            lines += [f"## {method} on {dataset}", "", f"`{entry['command']}` (invoked {entry['created_at']} on "
                       f"{entry['machine']['cpu']}, seed {entry['seed']})", ""]
             for run in entry.get("widened_by", []):
-                lines += [f"Widened by `{run['command']}` ({run['created_at']}, {run['machine']['cpu']})", ""]
+                lines += [f"Widened by `{run['command']}` (invoked {run['created_at']} on {run['machine']['cpu']})",
+                          ""]
             lines += ["| " + " | ".join(names) + f" | validation {SELECTION} | validation ndcg@10 | best epoch | "
-                      "seconds |", "|" + "---|" * (len(names) + 4)]
+                      "seconds | trained on |", "|" + "---|" * (len(names) + 5)]
             for trial in entry["trials"]:
                 values = [str(trial["config"][name]) for name in names]
                 metric = f"{trial['validation'][SELECTION]:.4f}"
@@ -234,7 +244,7 @@ def markdown(report: dict) -> str:
                     metric = f"**{metric}**"
                 epoch = f"{trial['best_epoch']} of {trial['epochs_run']}{capped_mark(trial)}"
                 lines.append("| " + " | ".join(values) + f" | {metric} | {trial['validation']['ndcg@10']:.4f} | "
-                             f"{epoch} | {trial['seconds']:.0f} |")
+                             f"{epoch} | {trial['seconds']:.0f} | {trained_on(trial)} |")
             lines += ["", edge_note(entry), ""]
     return "\n".join(lines)
 

@@ -7,6 +7,7 @@ import shutil
 import pytest
 
 from training.llm2rec import cli
+from training.llm2rec import tune as tuning
 from training.llm2rec.config import ConfigError
 from training.llm2rec.evaluate import Evaluation, Harness, Protocol
 from training.llm2rec.tune import (bracketing, configurations, edge_note, next_step, parse_grid, record,
@@ -43,7 +44,10 @@ def test_every_configuration_is_trained_and_the_best_on_validation_wins(tuned):
     assert entry["command"].startswith("python -m training.llm2rec.cli tune") and entry["machine"]["cores"] >= 1
     assert entry["training"] == TRAINING_PROCEDURE  # which training procedure the trials ran under
     assert all("threads" in t["computed_on"] for t in entry["trials"])  # and where each ran
-    assert "| 0.01 | 3 |" in report.with_suffix(".md").read_text()
+    assert {t["precision"] for t in entry["trials"]} <= {"fp32", "bf16"}  # and in which precision
+    table = report.with_suffix(".md").read_text()
+    first = entry["trials"][0]
+    assert f"| {first['precision']}, {first['computed_on']} |" in table and "| 0.01 | 3 |" in table
     assert entry["at_edge"] == [] and entry["unbracketed"] == ["learning_rate", "max_history"]
     assert entry["winner_at"]["learning_rate"] == ("highest" if entry["best"]["learning_rate"] == 0.01 else "lowest")
     assert (f"not bracketed: learning_rate (winner at the {entry['winner_at']['learning_rate']}), max_history (winner "
@@ -98,6 +102,30 @@ def test_a_later_grid_widens_the_entry_under_the_same_protocol_and_replaces_it_u
     assert "replaced the earlier grid, run under another protocol (patience 1 -> 2)" in capsys.readouterr().out
     assert [t["config"] for t in entry["trials"]] == [{"learning_rate": 0.001, "max_history": 3}]
     assert "widened_by" not in entry
+
+
+def test_an_entry_another_run_wrote_while_this_one_trained_is_kept(tuned, monkeypatch, tmp_path):
+    argv, report, root = tuned
+    shared = tmp_path / "tuning.json"
+    shutil.copy(report, shared)
+    train = tuning.tune
+
+    def tune_beside_another_run(*args, **kwargs):
+        result = train(*args, **kwargs)
+        meanwhile = json.loads(shared.read_text())  # another tune, e.g. on another dataset, records its grid
+        theirs = meanwhile["datasets"]["amazon-games"]["id-sasrec"] | {"command": "the other run"}
+        meanwhile["datasets"]["another-dataset"] = {"id-gru4rec": theirs}
+        shared.write_text(json.dumps(meanwhile))
+        return result
+
+    monkeypatch.setattr(tuning, "tune", tune_beside_another_run)
+    rerun = argv.copy()
+    rerun[argv.index("--report") + 1] = str(shared)
+    rerun[argv.index("--grid") + 1] = "learning_rate=1e-2"  # one of the trained configurations: read from its cell
+    cli.main(rerun)
+    datasets = json.loads(shared.read_text())["datasets"]
+    assert datasets["another-dataset"]["id-gru4rec"]["command"] == "the other run"
+    assert len(datasets["amazon-games"]["id-sasrec"]["trials"]) == 4
 
 
 def test_widening_keeps_a_configuration_trained_again_in_its_place_and_chooses_the_winner_again():
