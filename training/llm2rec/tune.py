@@ -17,7 +17,7 @@ cli.py; this module runs the grid and writes the report.
 
 The report (JSON, with a .md table and a .png plot beside it) keeps every (dataset, method) tuned so far: each
 configuration's validation metrics, best epoch, epochs run and seconds, and where and in which precision it trained
-(from its cell: a grid may span machines), the winner, and each command with the machine and date it was invoked on.
+(from its cell: a grid may span machines), the winner, and each command with the date and machine it ended on.
 The report is read again after the training, just before the entry goes in, so what another run wrote meanwhile stays.
 A later grid for a (dataset, method) already there widens it when both ran under the same protocol (all but the
 epoch cap, the seed, the training procedure and the fields tuned): its trials join the earlier ones, a configuration
@@ -225,15 +225,15 @@ def markdown(report: dict) -> str:
     lines = ["# Sequence-model methods tuned on validation", "",
              "Written by `python -m training.llm2rec.cli tune`. The winner (bold) has the best validation "
              f"{SELECTION} among the configurations early stopping ended (capped ones are marked). Each command "
-             "is shown with the date and machine it was invoked on; a grid may span machines, so each row says "
-             "where its configuration trained and in which precision.", ""]
+             "is shown with the date and machine it ended on, when it recorded its rows; a grid may span machines "
+             "and sessions, so each row says where its configuration trained and in which precision.", ""]
     for dataset, methods in report["datasets"].items():
         for method, entry in methods.items():
             names = list(entry["grid"])
-            lines += [f"## {method} on {dataset}", "", f"`{entry['command']}` (invoked {entry['created_at']} on "
+            lines += [f"## {method} on {dataset}", "", f"`{entry['command']}` (ended {entry['created_at']} on "
                       f"{entry['machine']['cpu']}, seed {entry['seed']})", ""]
             for run in entry.get("widened_by", []):
-                lines += [f"Widened by `{run['command']}` (invoked {run['created_at']} on {run['machine']['cpu']})",
+                lines += [f"Widened by `{run['command']}` (ended {run['created_at']} on {run['machine']['cpu']})",
                           ""]
             lines += ["| " + " | ".join(names) + f" | validation {SELECTION} | validation ndcg@10 | best epoch | "
                       "seconds | trained on |", "|" + "---|" * (len(names) + 5)]
