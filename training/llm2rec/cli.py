@@ -228,7 +228,7 @@ def next_step(args: argparse.Namespace) -> dict | None:
     return tuning.next_step(entry, ladders)
 
 
-def run_tune(args: argparse.Namespace, argv: list[str] | None) -> dict:
+def run_tune(args: argparse.Namespace, argv: list[str] | None) -> None:
     """One dataset, one or more methods, one grid; each (dataset, method) merged into --report when it is done."""
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -242,16 +242,12 @@ def run_tune(args: argparse.Namespace, argv: list[str] | None) -> dict:
         where = Path(Path(args.dataset).name) / method
         name, entry = tuning.tune(args.dataset, method, grid, base, args.out / where, args.seed, sources,
                                   quiet=not args.verbose, cells=args.cells / where if args.cells else None)
-        report = tuning.load_report(args.report)  # read after training, so what other runs wrote meanwhile stays
-        outcome = tuning.record(report, name, method, entry, command_line(argv))
-        tuning.write(report, args.report)
-        entry = report["datasets"][name][method]
+        outcome, entry = tuning.record_in(args.report, name, method, entry, command_line(argv))
         print(f"{method} on {name}: {outcome}; best {entry['best']} -> {args.report}", flush=True)
         if entry["at_edge"]:
             edges = ", ".join(f"{field} (its {entry['winner_at'][field]} value)" for field in entry["at_edge"])
             print(f"warning: {method} on {name}: the winner is at the grid's edge for {edges}; widen the grid there",
                   flush=True)
-    return report
 
 
 if __name__ == "__main__":

@@ -18,15 +18,15 @@ cli.py; this module runs the grid and writes the report.
 The report (JSON, with a .md table and a .png plot beside it) keeps every (dataset, method) tuned so far: each
 configuration's validation metrics, best epoch, epochs run and seconds, and where and in which precision it trained
 (from its cell: a grid may span machines), the winner, and each command with the date and machine it ended on.
-The report is read again after the training, just before the entry goes in, so what another run wrote meanwhile stays.
-A later grid for a (dataset, method) already there widens it when both ran under the same protocol (all but the
-epoch cap, the seed, the training procedure and the fields tuned): its trials join the earlier ones, a configuration
-trained again (e.g. under a higher cap) keeps its newer trial, and the winner is chosen over all of them. A grid under
-a different protocol replaces the entry, whose trials could not be ranked with the new ones.
+`record_in` reads the report again after the training, just before the entry goes in, so what another run wrote
+meanwhile stays. A later grid for a (dataset, method) already there widens it when both ran under the same protocol
+(all but the epoch cap, the seed, the training procedure and the fields tuned): its trials join the earlier ones, a
+configuration trained again (e.g. under a higher cap) keeps its newer trial, and the winner is chosen over all of
+them. A grid under a different protocol replaces the entry, whose trials could not be ranked with the new ones.
 `evaluate --tuned REPORT` trains each (dataset, method) it lists with its winner. Resumable: each configuration's
 finished cell is kept under CELLS/<dataset>/<method>/<configuration fingerprint>/ (default CELLS is OUT) and not
-trained again; its epoch checkpoint, while it trains, under OUT/<dataset>/<method>/<configuration fingerprint>/.
-With CELLS in the repository a grid that takes days survives a change of machine.
+trained again; its epoch checkpoint, while it trains, under OUT/<dataset>/<method>/<configuration fingerprint>/. With
+CELLS in the repository a grid that takes days survives a change of machine.
 """
 
 import itertools
@@ -196,6 +196,15 @@ def record(report: dict, dataset_name: str, method: str, entry: dict, command: s
         return "already recorded: no configuration is new or trained again"
     methods[method] = widen(previous, entry)
     return f"widened the earlier grid to {len(methods[method]['trials'])} configurations"
+
+
+def record_in(path: Path, dataset_name: str, method: str, entry: dict, command: str) -> tuple[str, dict]:
+    """`record` into the report at `path`, rewritten; returns what happened and the (dataset, method) entry as it now
+    stands. The report is read here, after the training, so what another run wrote meanwhile stays."""
+    report = load_report(path)
+    outcome = record(report, dataset_name, method, entry, command)
+    write(report, path)
+    return outcome, report["datasets"][dataset_name][method]
 
 
 def same_trial(trial: dict, trials: list[dict]) -> bool:
